@@ -1,0 +1,7 @@
+//! dbuild-common: the pure logic shared by dbuild's binaries.
+//!
+//! Nothing here starts a server or a process: parsing, graphs and wire types
+//! only, so that every piece can be unit tested and reused by the scheduler,
+//! the worker, the launcher and the simulator alike.
+
+pub mod spec;
