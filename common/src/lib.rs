@@ -5,3 +5,7 @@
 //! the worker, the launcher and the simulator alike.
 
 pub mod spec;
+pub mod dispatch;
+pub mod plan;
+pub mod simulate;
+pub mod wire;
