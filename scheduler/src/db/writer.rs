@@ -104,7 +104,7 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::UnboundedReceiver<Batch>)
 async fn commit(conn: &mut SqliteConnection, batches: &[Batch]) -> Result<(), DbError> {
     let mut tx = conn.begin().await.map_err(|source| DbError::Query { what: "begin", source })?;
     for op in batches.iter().flat_map(|b| &b.ops) {
-        apply(&mut *tx, op).await?;
+        apply(&mut tx, op).await?;
     }
     tx.commit().await.map_err(|source| DbError::Query { what: "commit", source })
 }

@@ -184,8 +184,8 @@ impl Build {
             }
         }
         // A package restored as building whose lease could not be restored goes back to the queue.
-        for i in 0..n {
-            if disp.state(i) == Some(PkgState::Building) && pkgs[i].lease.is_none() {
+        for (i, rt) in pkgs.iter().enumerate() {
+            if disp.state(i) == Some(PkgState::Building) && rt.lease.is_none() {
                 let _ = disp.requeue(i);
             }
         }
