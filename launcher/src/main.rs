@@ -1,1 +1,41 @@
-fn main() {}
+//! `dbuild`: the command line of the dbuild distributed RPM build system.
+//! Each subcommand lives in `cmd/`; this file only parses and dispatches.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "dbuild", version, about = "Build an RPM distribution from a SPECS tree, in dependency order, on one machine or a cluster")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse every spec and print one JSON object per spec (name, EVR, packages, BuildRequires).
+    SpecDump(cmd::spec_dump::Args),
+    /// Time parsing the whole tree (and compare with a single-threaded run and rpmspec).
+    Bench(cmd::bench::Args),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("DBUILD_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::SpecDump(args) => cmd::spec_dump::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("dbuild: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! One module per `dbuild` subcommand.
+
+pub mod bench;
+pub mod spec_args;
+pub mod spec_dump;
