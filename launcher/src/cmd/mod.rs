@@ -1,0 +1,3 @@
+//! One module per `dbuild` subcommand.
+
+pub mod graph;
