@@ -237,6 +237,94 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// What was left out while planning from a spec tree (reported, not fatal).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PlanNotes {
+    /// Specs that could not be parsed: file and error.
+    pub parse_errors: Vec<(PathBuf, String)>,
+    /// Dependencies nothing provides: `dependency (wanted by a, b)`.
+    pub unresolved: Vec<String>,
+    /// Cycles found (and cut by the graph's policy), as package lists.
+    pub cycles: Vec<Vec<String>>,
+    /// Specs that do not build on the target arch.
+    pub excluded: Vec<String>,
+}
+
+fn rel_to(base: &Path, p: &Path) -> Option<PathBuf> {
+    p.strip_prefix(base).ok().map(Path::to_path_buf)
+}
+
+impl Plan {
+    /// The plan of a dependency graph: packages in graph order, needs as in
+    /// the graph (acyclic), installs = BuildRequires closure, static weights
+    /// from `weights` when it lists the package, inputs = the spec, its
+    /// `%include`s under `specs_dir`, and the sources/patches that exist in
+    /// the spec's directory.
+    pub fn from_graph(
+        graph: &crate::graph::BuildGraph,
+        specs_dir: &Path,
+        arch: &str,
+        macros: Vec<(String, String)>,
+        weights: Option<&crate::weights::Weights>,
+    ) -> Plan {
+        let packages = graph
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| {
+                let spec = &node.spec;
+                let spec_rel = rel_to(specs_dir, &spec.file)
+                    .unwrap_or_else(|| spec.file.file_name().map(PathBuf::from).unwrap_or_default());
+                let spec_dir = specs_dir.join(&spec_rel).parent().map(Path::to_path_buf).unwrap_or_default();
+                let mut inputs = vec![spec_rel.clone()];
+                inputs.extend(spec.includes.iter().filter_map(|inc| rel_to(specs_dir, inc)));
+                for src in spec.sources.iter().chain(&spec.patches) {
+                    let f = spec_dir.join(src.file_name());
+                    if !src.file_name().is_empty() && f.is_file() {
+                        inputs.extend(rel_to(specs_dir, &f));
+                    }
+                }
+                PlanPackage {
+                    name: node.key.clone(),
+                    evr: spec.evr(),
+                    spec: spec_rel,
+                    needs: node.needs.clone(),
+                    builds: spec.built_packages().map(|b| b.name.clone()).collect(),
+                    installs: graph.install_names(i).into_iter().map(str::to_string).collect(),
+                    weight: weights.filter(|w| w.contains(&spec.name)).map(|w| w.get(&spec.name)),
+                    inputs,
+                }
+            })
+            .collect();
+        Plan { packages, arch: arch.to_string(), macros }
+    }
+
+    /// Parses `specs_dir`, builds the graph and its plan. Unparsable specs,
+    /// unresolved dependencies and cycles are returned as notes.
+    pub fn from_spec_tree(
+        specs_dir: &Path,
+        opts: &crate::spec::ParseOptions,
+        weights: Option<&crate::weights::Weights>,
+    ) -> Result<(Plan, PlanNotes), crate::spec::SpecError> {
+        let mut notes = PlanNotes::default();
+        let mut specs = Vec::new();
+        for (file, res) in crate::spec::parse_tree(specs_dir, opts)? {
+            match res {
+                Ok(spec) => specs.push(spec),
+                Err(e) => notes.parse_errors.push((file, e.to_string())),
+            }
+        }
+        let gopts = crate::graph::GraphOptions { arch: opts.arch.clone(), ..Default::default() };
+        let graph = crate::graph::BuildGraph::build(specs, &gopts);
+        notes.unresolved =
+            graph.unresolved.iter().map(|u| format!("{} (wanted by {})", u.dependency, u.wanted_by.join(", "))).collect();
+        notes.cycles = graph.cycles.iter().map(|c| c.nodes.iter().map(|&m| graph.nodes[m].key.clone()).collect()).collect();
+        notes.excluded = graph.excluded.iter().map(|e| format!("{}: {}", e.spec.file.display(), e.reason)).collect();
+        let plan = Plan::from_graph(&graph, specs_dir, &opts.arch, opts.defines.clone(), weights);
+        Ok((plan, notes))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

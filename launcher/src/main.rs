@@ -19,6 +19,8 @@ enum Command {
     SpecDump(cmd::spec_dump::Args),
     /// Time parsing the whole tree (and compare with a single-threaded run and rpmspec).
     Bench(cmd::bench::Args),
+    /// Resolve the spec tree into a build graph: order, cycles, unresolved dependencies, critical path.
+    Graph(cmd::graph::GraphArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,12 +32,29 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::SpecDump(args) => cmd::spec_dump::run(args),
         Command::Bench(args) => cmd::bench::run(args),
+        Command::Graph(args) => cmd::graph::run(args),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("dbuild: error: {e:#}");
+            eprintln!("dbuild: error: {}", error_chain(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// The error and its causes, skipping causes whose text the message already
+/// shows (many error types print their source themselves).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
 }

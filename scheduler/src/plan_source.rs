@@ -2,6 +2,8 @@
 
 use anyhow::Context;
 use dbuild_common::plan::Plan;
+use dbuild_common::spec::ParseOptions;
+use dbuild_common::weights::Weights;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone)]
@@ -12,14 +14,6 @@ pub struct Source {
     pub macro_files: Vec<PathBuf>,
     pub arch: String,
     pub weights: Option<PathBuf>,
-}
-
-/// Splits `'NAME VALUE'` into its two parts.
-pub fn split_define(d: &str) -> anyhow::Result<(String, String)> {
-    let d = d.trim();
-    let (name, value) = d.split_once(char::is_whitespace).unwrap_or((d, ""));
-    anyhow::ensure!(!name.is_empty(), "--define {d:?}: expected 'NAME VALUE'");
-    Ok((name.to_string(), value.trim().to_string()))
 }
 
 /// Loads the plan; also returns the extra text hashed into every input hash
@@ -36,24 +30,56 @@ pub fn load(src: &Source) -> anyhow::Result<(Plan, String)> {
             let text = std::fs::read_to_string(file).with_context(|| format!("reading plan {}", file.display()))?;
             serde_json::from_str::<Plan>(&text).with_context(|| format!("parsing plan {}", file.display()))?
         }
-        None => anyhow::bail!(
-            "building a plan from the spec tree {} needs the dependency graph, which is not in this build yet; pass --plan",
-            src.specs.display()
-        ),
+        None => {
+            let defines = src
+                .defines
+                .iter()
+                .map(|d| ParseOptions::parse_define(d))
+                .collect::<Result<Vec<_>, _>>()
+                .context("reading --define")?;
+            let opts = ParseOptions {
+                defines,
+                arch: src.arch.clone(),
+                macro_files: src.macro_files.clone(),
+                ..ParseOptions::default()
+            };
+            let weights = match &src.weights {
+                Some(w) => Some(Weights::load(w)?),
+                None => None,
+            };
+            let (plan, notes) = Plan::from_spec_tree(&src.specs, &opts, weights.as_ref())
+                .with_context(|| format!("reading the spec tree {}", src.specs.display()))?;
+            for (file, err) in &notes.parse_errors {
+                tracing::warn!(file = %file.display(), error = %err, "spec not parsed; left out of the build");
+            }
+            for u in &notes.unresolved {
+                tracing::warn!(dependency = %u, "unresolved dependency");
+            }
+            for c in &notes.cycles {
+                tracing::warn!(packages = %c.join(" "), "dependency cycle (cut by the graph's policy)");
+            }
+            tracing::info!(
+                packages = plan.packages.len(),
+                parse_errors = notes.parse_errors.len(),
+                unresolved = notes.unresolved.len(),
+                cycles = notes.cycles.len(),
+                excluded = notes.excluded.len(),
+                "plan built from the spec tree"
+            );
+            return Ok((plan, extra));
+        }
     };
     if plan.arch.is_empty() {
         plan.arch = src.arch.clone();
     }
     for d in &src.defines {
-        plan.macros.push(split_define(d)?);
+        plan.macros.push(ParseOptions::parse_define(d).context("reading --define")?);
     }
     if let Some(w) = &src.weights {
-        let text = std::fs::read_to_string(w).with_context(|| format!("reading weights {}", w.display()))?;
-        let map: std::collections::HashMap<String, f64> =
-            serde_json::from_str(&text).with_context(|| format!("parsing weights {}", w.display()))?;
+        let weights = Weights::load(w)?;
         for p in &mut plan.packages {
-            if let Some(&v) = map.get(&p.name) {
-                p.weight = Some(v);
+            if weights.contains(&p.name) {
+                p.weight = Some(weights.get(&p.name));
             }
         }
     }

@@ -3,3 +3,4 @@
 pub mod bench;
 pub mod spec_args;
 pub mod spec_dump;
+pub mod graph;
