@@ -21,6 +21,8 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Resolve the spec tree into a build graph: order, cycles, unresolved dependencies, critical path.
     Graph(cmd::graph::GraphArgs),
+    /// Simulate a build with N workers using the scheduler's dispatch policy; print makespan and lower bound.
+    Simulate(cmd::simulate::Args),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
         Command::SpecDump(args) => cmd::spec_dump::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Graph(args) => cmd::graph::run(args),
+        Command::Simulate(args) => cmd::simulate::run(args),
     };
     match result {
         Ok(code) => code,

@@ -4,3 +4,4 @@ pub mod bench;
 pub mod spec_args;
 pub mod spec_dump;
 pub mod graph;
+pub mod simulate;
