@@ -66,9 +66,10 @@ impl Sched {
             let _ = BufReader::new(stdout).read_line(&mut line);
             let _ = tx.send(line);
         });
-        let line = rx.recv_timeout(Duration::from_secs(60)).map_err(|e| format!("no address line: {e}"))?;
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
         let Some(url) = line.trim().strip_prefix("dbuild-scheduler listening on ") else {
             let _ = child.kill();
+            let _ = child.wait();
             let log = std::fs::read_to_string(dir.join("scheduler.log")).unwrap_or_default();
             return Err(format!("unexpected first line {line:?}; log:\n{log}"));
         };
