@@ -132,3 +132,46 @@ async fn second_scheduler_on_the_same_state_file_refuses_to_start() {
     let again = Sched::start(tmp.path(), &[]);
     assert_eq!(again.summary().await["packages"], 1);
 }
+
+#[tokio::test]
+async fn measured_durations_become_priorities_of_the_next_build() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_plan(tmp.path(), &[("x", &[], None), ("y", &[], None)]);
+    let s = Sched::start(tmp.path(), &[]);
+    let w = s.register("w1", 1).await;
+    for (pkg, secs) in [("x", 1.0), ("y", 100.0)] {
+        let l = s.lease_pkg(&w, pkg).await;
+        let id = l["lease_id"].as_str().unwrap();
+        let (st, v) = s
+            .post(&format!("/v1/leases/{id}/report"), json!({"worker_id": w, "duration_secs": secs, "outcome": {"status": "success", "rpms": []}}))
+            .await;
+        assert_eq!(st, 200, "{v}");
+    }
+    s.kill();
+    for n in ["x", "y"] {
+        std::fs::write(tmp.path().join(format!("SPECS/{n}/{n}.spec")), format!("Name: {n}\nVersion: 2\n")).unwrap();
+    }
+    let s = Sched::start(tmp.path(), &[]);
+    let (_, y) = s.get("/v1/packages/y").await;
+    assert_eq!(y["info"]["priority"], 100.0);
+    let sum = s.summary().await;
+    assert_eq!(sum["estimate_left_secs"], 101.0, "{sum}");
+    let w = s.register("w1", 1).await;
+    s.lease_pkg(&w, "y").await;
+}
+
+#[tokio::test]
+async fn a_worker_registering_again_gives_up_its_old_leases() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_plan(tmp.path(), &[("a", &[], None)]);
+    let s = Sched::start(tmp.path(), &[]);
+    let w = s.register("w1", 1).await;
+    let old = s.lease_pkg(&w, "a").await;
+    let w_again = s.register("w1", 1).await;
+    assert_eq!(w, w_again);
+    assert_eq!(s.state_of("a").await, "ready");
+    assert_eq!(s.succeed(&w, &old).await.0, 409);
+    let new = s.lease_pkg(&w, "a").await;
+    assert_eq!(new["attempt"], 2);
+    assert_eq!(s.succeed(&w, &new).await.0, 200);
+}
