@@ -7,7 +7,7 @@
 //! - `POST /v1/leases/{id}/report` [`Report`] -> [`ReportReply`]
 //!
 //! Read calls: `GET /v1/summary` [`Summary`], `GET /v1/packages?state=` ([`PackageInfo`]s),
-//! `GET /v1/packages/{name}` [`PackageDetail`], `GET /v1/graph` [`GraphView`].
+//! `GET /v1/packages/{name}` [`PackageDetail`], `GET /v1/graph` [`GraphView`], `GET /v1/workers` ([`WorkerInfo`]s).
 //! Errors come back as [`ErrorBody`].
 
 use crate::dispatch::PkgState;
@@ -229,6 +229,19 @@ pub struct PackageDetail {
     pub builds: Vec<String>,
     pub rpms: Vec<RpmFile>,
     pub history: Vec<HistoryEvent>,
+}
+
+/// A registered worker, for people.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WorkerInfo {
+    pub name: String,
+    pub arch: String,
+    pub slots: u32,
+    pub registered_unix_ms: u64,
+    /// Missed the heartbeats of all its leases (until it asks for work again).
+    pub gone: bool,
+    /// Packages it holds leases on.
+    pub building: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

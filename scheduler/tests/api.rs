@@ -165,7 +165,7 @@ async fn openapi_document_matches_served_routes_and_metrics_are_exposed() {
         seen,
         vec![
             "GET /healthz", "GET /metrics", "GET /openapi.json", "GET /readyz", "GET /v1/graph", "GET /v1/packages",
-            "GET /v1/packages/{name}", "GET /v1/summary", "POST /v1/lease", "POST /v1/leases/{id}/heartbeat",
+            "GET /v1/packages/{name}", "GET /v1/summary", "GET /v1/workers", "POST /v1/lease", "POST /v1/leases/{id}/heartbeat",
             "POST /v1/leases/{id}/report", "POST /v1/workers",
         ]
     );

@@ -135,6 +135,10 @@ async fn lease_expiry_redispatches_and_marks_worker_gone() {
     assert_eq!(s.state_of("a").await, "ready");
     assert_eq!(s.state_of("b").await, "building");
     assert_eq!(s.summary().await["workers_live"], 1);
+    let (_, workers) = s.get("/v1/workers").await;
+    assert_eq!(workers[0]["name"], "w1");
+    assert_eq!(workers[0]["gone"], true);
+    assert_eq!(workers[1]["building"], json!(["b"]));
     // The late report of w1 changes nothing.
     let (st, v) = s.succeed(&w1, &la).await;
     assert_eq!(st, 409, "{v}");

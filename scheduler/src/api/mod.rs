@@ -55,6 +55,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(read::packages)
     .service(read::package)
     .service(read::graph)
+    .service(read::workers)
     .service(ops::healthz)
     .service(ops::readyz)
     .service(ops::metrics)

@@ -15,6 +15,7 @@ use utoipa::{Modify, OpenApi};
         super::read::packages,
         super::read::package,
         super::read::graph,
+        super::read::workers,
         super::ops::healthz,
         super::ops::readyz,
         super::ops::metrics,

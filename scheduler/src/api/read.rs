@@ -4,7 +4,7 @@ use crate::app::{now_ms, App};
 use crate::error::SchedError;
 use actix_web::{get, web, HttpResponse};
 use dbuild_common::dispatch::PkgState;
-use dbuild_common::wire::{ErrorBody, GraphView, PackageDetail, PackageInfo, Summary};
+use dbuild_common::wire::{ErrorBody, GraphView, PackageDetail, PackageInfo, Summary, WorkerInfo};
 use serde::Deserialize;
 
 /// The build at a glance: counts by state, elapsed time, estimate of the time left.
@@ -52,4 +52,12 @@ pub async fn package(app: web::Data<App>, name: web::Path<String>) -> Result<Htt
 pub async fn graph(app: web::Data<App>) -> HttpResponse {
     let g = app.lock().graph();
     HttpResponse::Ok().json(g)
+}
+
+/// Registered workers, their slots, leases, and whether they are gone.
+#[utoipa::path(get, path = "/v1/workers", responses((status = 200, body = Vec<WorkerInfo>)))]
+#[get("/v1/workers")]
+pub async fn workers(app: web::Data<App>) -> HttpResponse {
+    let w = app.lock().workers();
+    HttpResponse::Ok().json(w)
 }

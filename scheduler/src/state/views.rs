@@ -3,7 +3,7 @@
 use super::Build;
 use crate::error::SchedError;
 use dbuild_common::dispatch::PkgState;
-use dbuild_common::wire::{GraphEdge, GraphNode, GraphView, PackageDetail, PackageInfo, Summary};
+use dbuild_common::wire::{GraphEdge, GraphNode, GraphView, PackageDetail, PackageInfo, Summary, WorkerInfo};
 
 impl Build {
     pub fn summary(&self, now: u64) -> Summary {
@@ -137,5 +137,28 @@ impl Build {
                 .map(|(p, d)| GraphEdge { from: p.name.clone(), to: self.disp.name(d).to_string() })
                 .collect(),
         }
+    }
+
+    /// Registered workers, by name.
+    pub fn workers(&self) -> Vec<WorkerInfo> {
+        let mut out: Vec<WorkerInfo> = self
+            .workers
+            .values()
+            .map(|w| WorkerInfo {
+                name: w.name.clone(),
+                arch: w.arch.clone(),
+                slots: w.slots,
+                registered_unix_ms: w.registered_ms,
+                gone: w.gone,
+                building: w
+                    .leases
+                    .iter()
+                    .filter_map(|l| self.leases.get(l))
+                    .map(|l| self.disp.name(l.pkg).to_string())
+                    .collect(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
     }
 }
