@@ -17,7 +17,7 @@ use std::collections::HashMap;
 /// rpm's `max_macro_depth`.
 const MAX_DEPTH: usize = 64;
 /// Upper bound on what one expansion may produce (guards `%{expand}` bombs).
-const MAX_OUTPUT: usize = 8 << 20;
+const MAX_OUTPUT: usize = 1 << 20;
 
 /// Why an expansion failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -801,6 +801,18 @@ mod tests {
         assert!(matches!(Expander::new(&mut t).expand("%loop"), Err(MacroError::Recursion(_))));
         t.define("bomb", None, "%{expand:%{bomb}%{bomb}}");
         assert!(Expander::new(&mut t).expand("%bomb").is_err());
+    }
+
+    #[test]
+    fn exponential_expansion_is_bounded() {
+        let mut t = table();
+        t.define("lol0", None, "xxxxxxxx");
+        for i in 1..=40 {
+            t.define(&format!("lol{i}"), None, &format!("%{{lol{p}}}%{{lol{p}}}", p = i - 1));
+        }
+        let started = std::time::Instant::now();
+        assert!(matches!(Expander::new(&mut t).expand("%lol40"), Err(MacroError::TooLarge(_))));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]

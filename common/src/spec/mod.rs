@@ -58,6 +58,9 @@ pub enum SpecError {
     Io { file: PathBuf, source: std::io::Error },
     #[error("{file}:{line}: {message}")]
     Syntax { file: PathBuf, line: usize, message: String },
+    /// A problem of the spec as a whole (a missing tag, a bad macro file).
+    #[error("{file}: {message}")]
+    Invalid { file: PathBuf, message: String },
     #[error("bad --define '{0}': expected 'NAME VALUE'")]
     Define(String),
 }

@@ -190,18 +190,18 @@ pub fn parse(path: &Path, text: &str, opts: &ParseOptions, extra_macros: &[(std:
     // Absolute, so that `%{SOURCE1}` names the same file from anywhere.
     let absolute = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
     let spec_dir = absolute.as_path();
-    let err = |line: usize, message: String| SpecError::Syntax { file: path.to_path_buf(), line, message };
+    let err = |message: String| SpecError::Invalid { file: path.to_path_buf(), message };
     let mut table = MacroTable::default();
-    table.load_macro_text(defaults::core_macros()).map_err(|e| err(0, e.to_string()))?;
+    table.load_macro_text(defaults::core_macros()).map_err(|e| err(e.to_string()))?;
     table
         .load_macro_text(&defaults::platform_macros(&opts.arch, &opts.os))
-        .map_err(|e| err(0, e.to_string()))?;
+        .map_err(|e| err(e.to_string()))?;
     table.define("_sourcedir", None, &spec_dir.display().to_string());
     table.define("_specdir", None, &spec_dir.display().to_string());
     for (file, text) in extra_macros {
         table
             .load_macro_text(text)
-            .map_err(|e| SpecError::Syntax { file: file.clone(), line: 0, message: e.to_string() })?;
+            .map_err(|e| SpecError::Invalid { file: file.clone(), message: e.to_string() })?;
     }
     for (name, value) in &opts.defines {
         table.define(name, None, value);
@@ -482,7 +482,7 @@ impl SpecParser {
     }
 
     fn finish(self, includes: Vec<std::path::PathBuf>, warnings: Vec<String>) -> Result<Spec, SpecError> {
-        let err = |message: String| SpecError::Syntax { file: self.file.clone(), line: 0, message };
+        let err = |message: String| SpecError::Invalid { file: self.file.clone(), message };
         let main_label = "(main package)";
         let name = self.name.clone().ok_or_else(|| err(format!("Name field must be present in package: {main_label}")))?;
         let version = self.version.clone().ok_or_else(|| err(format!("Version field must be present in package: {main_label}")))?;

@@ -210,14 +210,14 @@ impl Reader {
                 Line { text: first, file: raw.file, number: raw.number }
             };
             match directive(&line.text) {
-                Some((d, rest)) => self.apply(d, rest, &line)?,
+                Some((d, rest)) => self.apply(d, rest, &line, expander)?,
                 None if self.reading() => return Ok(Some(line)),
                 None => {}
             }
         }
     }
 
-    fn apply(&mut self, d: Directive, rest: &str, line: &Line) -> Result<(), SpecError> {
+    fn apply(&mut self, d: Directive, rest: &str, line: &Line, expander: &mut Expander<'_>) -> Result<(), SpecError> {
         use Directive::*;
         let reading = self.reading();
         match d {
@@ -233,7 +233,11 @@ impl Reader {
                     return Err(Self::error(&line.file, line.number, "%elif after %else"));
                 }
                 let evaluate = top.parent_reading && !top.taken;
-                let matched = evaluate && self.test(d, rest, line)?;
+                // The line was read in a skipped branch, so it is not expanded yet.
+                let matched = evaluate && {
+                    let expanded = expander.expand(rest).map_err(|e| Self::error(&line.file, line.number, e.to_string()))?;
+                    self.test(d, &expanded, line)?
+                };
                 if let Some(top) = self.conds.last_mut() {
                     top.reading = matched;
                     top.taken |= matched;
