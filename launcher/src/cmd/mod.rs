@@ -5,3 +5,4 @@ pub mod spec_args;
 pub mod spec_dump;
 pub mod graph;
 pub mod simulate;
+pub mod rootfs;
