@@ -215,19 +215,18 @@ async fn install_base_provides(root: &Path) -> Result<(), RootfsError> {
         spec.push_str(&format!("Provides: {p}\n"));
     }
     spec.push_str("%description\nMakes rpm's database know the Debian packages of the dbuild builder root.\n%files\n");
-    let work = root.join("tmp/dbuild-base-provides");
+    let work = root.join("var/tmp/dbuild-base-provides");
     let io = |source| RootfsError::Io { path: work.clone(), source };
     std::fs::create_dir_all(&work).map_err(io)?;
     std::fs::write(work.join("base.spec"), spec).map_err(io)?;
-    let script = "set -e; rpmbuild -bb --define '_topdir /tmp/dbuild-base-provides' /tmp/dbuild-base-provides/base.spec; \
-                  rpm -i --nodeps /tmp/dbuild-base-provides/RPMS/noarch/*.rpm; rpm -q dbuild-base-provides";
+    let script = "set -e; rpmbuild -bb --define '_topdir /var/tmp/dbuild-base-provides' /var/tmp/dbuild-base-provides/base.spec; \
+                  rpm -i --nodeps /var/tmp/dbuild-base-provides/RPMS/noarch/*.rpm; rpm -q dbuild-base-provides";
     let argv: Vec<String> = ["chroot", &root.to_string_lossy(), "/usr/bin/env", "-i", "HOME=/root", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "/bin/sh", "-c", script]
         .iter()
         .map(|s| s.to_string())
         .collect();
-    // The proc/dev/tmp mounts of the sandbox must not hide our work dir: run it from a bind of it.
-    let binds = [mounts::Bind { host: work.clone(), target: "/tmp/dbuild-base-provides".into(), read_only: false }];
-    let mut cmd = mounts::sandboxed(root, &RootLayout::Copy, &binds, &argv).map_err(|e| RootfsError::Step {
+    // Not under /tmp: the sandbox mounts a tmpfs there.
+    let mut cmd = mounts::sandboxed(root, &RootLayout::Copy, &[], &argv).map_err(|e| RootfsError::Step {
         step: "base provides",
         root: root.to_path_buf(),
         detail: e.to_string(),
