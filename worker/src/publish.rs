@@ -18,10 +18,22 @@ use thiserror::Error;
 pub enum PublishError {
     #[error("package {package}: {path}: {source}")]
     Io { package: String, path: PathBuf, source: std::io::Error },
-    #[error("package {package}: {path} exists with different content (sha256 {existing}, built from {existing_src}) than the new build (sha256 {new}, from {new_src}); not overwriting")]
-    Conflict { package: String, path: PathBuf, existing: String, existing_src: String, new: String, new_src: String },
+    #[error(transparent)]
+    Conflict(Box<Conflict>),
     #[error("package {package}: rpmbuild produced no RPM")]
     Nothing { package: String },
+}
+
+/// A file of the same name from another source package is already published.
+#[derive(Debug, Error)]
+#[error("package {package}: {path} exists with different content (sha256 {existing}, built from {existing_src}) than the new build (sha256 {new}, from {new_src}); not overwriting")]
+pub struct Conflict {
+    pub package: String,
+    pub path: PathBuf,
+    pub existing: String,
+    pub existing_src: String,
+    pub new: String,
+    pub new_src: String,
 }
 
 /// One published file.
@@ -106,14 +118,14 @@ pub fn publish_file(package: &str, src: &Path, dest_dir: &Path, build_dir: &Path
             let (old_src, new_src) = (source_rpm_of(&dest), source_rpm_of(src));
             if old_src != new_src {
                 let show = |s: Option<String>| s.unwrap_or_else(|| "itself (a source RPM)".into());
-                return Err(PublishError::Conflict {
+                return Err(PublishError::Conflict(Box::new(Conflict {
                     package: package.into(),
                     path: dest,
                     existing,
                     existing_src: show(old_src),
                     new: sha256,
                     new_src: show(new_src),
-                });
+                })));
             }
             tracing::warn!(package, file = %dest.display(), old_sha256 = %existing, new_sha256 = %sha256, "replacing an earlier build of the same source package");
             true
