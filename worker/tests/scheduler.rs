@@ -47,7 +47,7 @@ fn start_scheduler(build_dir: &Path) -> Sched {
     let mut child = Command::new(scheduler_bin())
         .arg("--build-dir")
         .arg(build_dir)
-        .args(["--listen", "127.0.0.1:0", "--token", TOKEN, "--define", "dist .ph5", "--lease-ttl", "20s", "--max-attempts", "1"])
+        .args(["--listen", "127.0.0.1:0", "--token", TOKEN, "--define", "dist .ph5", "--lease-ttl", "3s", "--max-attempts", "1"])
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
         .spawn()
@@ -166,6 +166,65 @@ async fn sigterm_hands_the_running_build_back_and_cleans_up() {
     let detail = get(&sched, "/v1/packages/slow").await;
     let history = detail["history"].to_string();
     assert!(history.contains("handed back") || detail["info"]["reason"].to_string().contains("handed back"), "{detail}");
+    support::assert_clean(work.path());
+    let _ = std::fs::remove_file(work.path().with_extension("log"));
+}
+
+fn wait_for_log(path: &Path, needle: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while !std::fs::read_to_string(path).unwrap_or_default().contains(needle) {
+        assert!(Instant::now() < deadline, "{needle:?} never appeared in {}", path.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_short_build_finish_within_the_grace_period() {
+    let base = support::base_root().await;
+    let spec = "Name: brief\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\n%description\nd\n%build\nfor i in 1 2 3 4 5 6; do echo working; sleep 0.5; done\n%files\n";
+    let (share, work) = setup(&[("brief", spec.to_string())]);
+    let sched = start_scheduler(share.path());
+    let mut w = worker(&sched, share.path(), work.path(), &base, &["--grace", "120"]);
+    wait_for_log(&share.path().join("stage/LOGS/brief/1.log"), "working", Duration::from_secs(60));
+    let kill = Command::new("kill").args(["-TERM", &w.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let status = wait_exit(&mut w, Duration::from_secs(60));
+    let wlog = std::fs::read_to_string(work.path().with_extension("log")).unwrap_or_default();
+    assert!(status.success(), "worker: {status}\n{wlog}");
+    let detail = get(&sched, "/v1/packages/brief").await;
+    assert_eq!(detail["info"]["state"], "succeeded", "{detail}\n{wlog}");
+    assert!(share.path().join("stage/RPMS/noarch/brief-1-1.noarch.rpm").exists());
+    support::assert_clean(work.path());
+    let _ = std::fs::remove_file(work.path().with_extension("log"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_lease_kills_the_build_and_discards_it() {
+    let base = support::base_root().await;
+    let spec = "Name: orphan\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\n%description\nd\n%build\nfor i in $(seq 1 12); do echo working; sleep 0.5; done\n%files\n";
+    let (share, work) = setup(&[("orphan", spec.to_string())]);
+    let sched = start_scheduler(share.path());
+    let mut w = worker(&sched, share.path(), work.path(), &base, &["--grace", "0", "--name", "orphan-worker"]);
+    wait_for_log(&share.path().join("stage/LOGS/orphan/1.log"), "working", Duration::from_secs(60));
+    // Someone registers under our name: the scheduler gives our lease up.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/workers", sched.url))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"name": "orphan-worker", "arch": "x86_64", "slots": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    wait_for_log(&work.path().with_extension("log"), "output discarded", Duration::from_secs(30));
+    let kill = Command::new("kill").args(["-TERM", &w.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let status = wait_exit(&mut w, Duration::from_secs(60));
+    let wlog = std::fs::read_to_string(work.path().with_extension("log")).unwrap_or_default();
+    assert!(status.success(), "worker: {status}\n{wlog}");
+    assert!(wlog.contains("lease lost: killing the build"), "{wlog}");
+    assert!(!share.path().join("stage/RPMS/noarch/orphan-1-1.noarch.rpm").exists(), "a lost build must not publish");
+    let log1 = std::fs::read_to_string(share.path().join("stage/LOGS/orphan/1.log")).unwrap();
+    assert!(log1.contains("cancelled"), "{log1}");
     support::assert_clean(work.path());
     let _ = std::fs::remove_file(work.path().with_extension("log"));
 }
