@@ -263,6 +263,7 @@ async fn publish_never_overwrites_another_packages_rpm() {
         other => panic!("expected a conflict, got {other:?}"),
     }
     assert_eq!(sha256_hex(&rpm), again[0].sha256, "the owner's RPM is untouched");
+    assert!(!env.share.path().join("stage/SRPMS/thief-1-1.src.rpm").exists(), "nothing of a conflicting build is published");
     env.assert_clean();
 }
 
