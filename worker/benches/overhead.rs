@@ -6,7 +6,8 @@
 //! Run: `cargo bench -p dbuild-worker --bench overhead` (or, without a release
 //! build, `cargo test -p dbuild-worker --bench overhead`). Needs root,
 //! debootstrap and the network to a Debian mirror the first time (the builder
-//! root is cached in /var/tmp). `DBUILD_BENCH_ROUNDS` (default 15) sets the rounds.
+//! root is cached in /var/tmp). `DBUILD_BENCH_ROUNDS` (default 15) sets the rounds,
+//! `DBUILD_BENCH_TOOLCHAIN` (default 104) the size of the Photon-style toolchain (0: skip it).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../tests/support/mod.rs"]
@@ -123,6 +124,9 @@ async fn run() {
 
     // Photon's way: install a toolchain of ~100 RPMs into a fresh chroot for every package.
     let n: usize = std::env::var("DBUILD_BENCH_TOOLCHAIN").ok().and_then(|s| s.parse().ok()).unwrap_or(104);
+    if n == 0 {
+        return; // DBUILD_BENCH_TOOLCHAIN=0: no comparison
+    }
     let out = std::process::Command::new("chroot")
         .arg(&env.cfg.base_root)
         .args(["dpkg-query", "-W", "-f", "${Installed-Size} ${Package}\\n"])

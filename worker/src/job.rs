@@ -54,7 +54,9 @@ pub struct BuildJob {
     pub slot: String,
 }
 
-/// Wall-clock durations of the phases.
+/// Wall-clock durations of the phases. `chroot` is the slot's directories plus
+/// the namespace/mount setup of each sandboxed command (install, rpmbuild),
+/// which is subtracted from those phases.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Phases {
     pub chroot: Duration,
@@ -191,11 +193,15 @@ async fn build_in(
 
     // BuildRequires closure.
     let t = Instant::now();
+    let mut install_setup = Duration::ZERO;
     if !job.install.is_empty() {
         let rpms = install::resolve(pkg, &cfg.build_dir, &job.install, &cfg.prebuilt)?;
         log.note(&format!("installing {} RPM(s)", rpms.len())).await?;
         let cmd = install::install_command(chroot, &rpms)?;
-        let end = rpmbuild::run_logged("rpm -i", cmd, log, cfg.install_limits, cancel).await?;
+        let ran = rpmbuild::run_logged("rpm -i", cmd, log, cfg.install_limits, cancel).await?;
+        install_setup = ran.setup.unwrap_or_default();
+        phases.chroot += install_setup;
+        let end = ran.end;
         if end == RunEnd::Cancelled {
             return Err(BuildError::Cancelled { package: pkg.into() });
         }
@@ -203,7 +209,7 @@ async fn build_in(
             return Err(BuildError::InstallFailed { package: pkg.into(), end: describe(&end) });
         }
     }
-    phases.install = t.elapsed();
+    phases.install = t.elapsed().saturating_sub(install_setup);
 
     // Spec, includes, patches, sources.
     let t = Instant::now();
@@ -222,8 +228,10 @@ async fn build_in(
     let argv = rpmbuild::rpmbuild_argv(&staged.spec_in_chroot, &job.macros);
     log.note(&format!("running {}", argv.join(" "))).await?;
     let cmd = chroot.chrooted(&[chroot.topdir_bind()], &argv)?;
-    let end = rpmbuild::run_logged("rpmbuild", cmd, log, cfg.build_limits, cancel).await?;
-    phases.rpmbuild = t.elapsed();
+    let ran = rpmbuild::run_logged("rpmbuild", cmd, log, cfg.build_limits, cancel).await?;
+    phases.chroot += ran.setup.unwrap_or_default();
+    phases.rpmbuild = ran.after_setup(t.elapsed());
+    let end = ran.end;
     match end {
         RunEnd::Cancelled => return Err(BuildError::Cancelled { package: pkg.into() }),
         RunEnd::Exited(Some(0)) => {}

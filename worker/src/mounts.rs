@@ -76,8 +76,12 @@ while [ "$i" -lt "$DBUILD_NBINDS" ]; do
   if [ "$ro" = 1 ]; then mount -o remount,bind,ro "$R$dst"; fi
   i=$((i + 1))
 done
+echo "== dbuild: sandbox ready" >&2
 exec "$@"
 "#;
+
+/// The line SETUP prints (on stderr) once the chroot is mounted, just before the command starts.
+pub const READY_MARKER: &[u8] = b"== dbuild: sandbox ready";
 
 fn option_safe(p: &Path) -> Result<&str, MountError> {
     match p.to_str() {
