@@ -115,7 +115,7 @@ async fn run() {
     let mut ns = Vec::new();
     for _ in 0..10 {
         let t = Instant::now();
-        let st = chroot.chrooted(&[], &["true".into()]).unwrap().status().await.unwrap();
+        let st = chroot.chrooted(&[], &["true".into()]).unwrap().output().await.unwrap().status;
         assert!(st.success());
         ns.push(t.elapsed());
     }
