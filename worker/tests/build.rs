@@ -330,3 +330,30 @@ async fn buildrequires_from_a_prebuilt_repository() {
     r.result.unwrap_or_else(|e| panic!("{e}\n{log}"));
     env.assert_clean();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rootfs_from_a_directory_of_rpms() {
+    let env = Env::new().await;
+    let a = env.spec("seed-a", &dep_spec("seed-a", "/usr/share/seed/a"), &[]);
+    let b = env.spec("seed-b", &dep_spec("seed-b", "/usr/share/seed/b"), &[]);
+    let rpms = tempfile::Builder::new().prefix("dbuild-seed-").tempdir_in("/var/tmp").unwrap();
+    for (name, spec) in [("seed-a", &a), ("seed-b", &b)] {
+        for f in env.run(&env.job(name, spec, &[], "slot-0")).await.result.unwrap() {
+            if f.rel_path.contains("/RPMS/") {
+                let src = env.share.path().join(&f.rel_path);
+                std::fs::copy(&src, rpms.path().join(src.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    let dest_parent = tempfile::Builder::new().prefix("dbuild-seeded-").tempdir_in("/var/tmp").unwrap();
+    let dest = dest_parent.path().join("root");
+    let spec = dbuild_worker::rootfs::RootfsSpec { from_rpms: Some(rpms.path().to_path_buf()), ..Default::default() };
+    let report = dbuild_worker::rootfs::ensure(&spec, &dest).await.unwrap();
+    assert!(!report.reused && report.bytes > 0);
+    assert_eq!(std::fs::read_to_string(dest.join("usr/share/seed/b")).unwrap(), "from-seed-b\n");
+    let q = std::process::Command::new("rpm").arg("--root").arg(&dest).args(["--dbpath", "/var/lib/rpm", "-qa"]).output().unwrap();
+    let listed = String::from_utf8_lossy(&q.stdout);
+    assert!(listed.contains("seed-a-1-1.ph5") && listed.contains("seed-b-1-1.ph5"), "{listed}");
+    assert!(dbuild_worker::rootfs::ensure(&spec, &dest).await.unwrap().reused);
+    env.assert_clean();
+}
