@@ -184,6 +184,14 @@ fn parse_define(s: &str, to_eol: bool) -> Result<ParsedDefine, MacroError> {
     while j < b.len() && (b[j] == b' ' || b[j] == b'\t') {
         j += 1;
     }
+    if b.get(j) == Some(&b'{') {
+        // rpm's "silent {...} grouping": the body is the braces' content,
+        // verbatim, and scanning goes on after the closing brace.
+        let close = match_close(b, j, b'{', b'}')
+            .ok_or_else(|| MacroError::Define(format!("Macro %{name} has unterminated body")))?;
+        let glued = (j == body_start).then_some(b'{');
+        return finish_define(name, opts, glued, s[j + 1..close].to_string(), close + 1);
+    }
     // Find the end of the body.
     let mut body = String::new();
     let (mut braces, mut parens) = (0usize, 0usize);
@@ -225,12 +233,20 @@ fn parse_define(s: &str, to_eol: bool) -> Result<ParsedDefine, MacroError> {
         body.push_str(&s[k..(k + ch_len).min(b.len())]);
         k += ch_len;
     }
-    let consumed = k;
     let body = body.trim_end_matches([' ', '\t', '\n', '\r']).to_string();
-    if name.is_empty() || name.len() < 3 || !(b[name_start].is_ascii_alphabetic() || b[name_start] == b'_') {
+    let glued = if j == body_start { b.get(j).copied() } else { None };
+    finish_define(name, opts, glued, body, k)
+}
+
+/// Checks a parsed definition the way rpm's `doDefine` does. `glued` is
+/// the character right after the name when no whitespace separates it from
+/// the body (`%define name:body`).
+fn finish_define(name: &str, opts: Option<String>, glued: Option<u8>, body: String, consumed: usize) -> Result<ParsedDefine, MacroError> {
+    let first = name.bytes().next();
+    if name == "_" || !first.is_some_and(|c| c.is_ascii_alphabetic() || c == b'_') {
         return Err(MacroError::Define(format!("Macro %{name} has illegal name (%define)")));
     }
-    if body_start == j && opts.is_none() && j < b.len() && b[j] != b'\n' {
+    if opts.is_none() && glued.is_some_and(|c| c != b'\n') {
         // `%define name:body`: rpm warns and ignores the definition.
         return Ok(ParsedDefine {
             def: None,
@@ -813,7 +829,8 @@ mod tests {
         assert_eq!(e.expand("%bbb %ccc").unwrap(), "12 93");
         e.expand("%undefine aaa").unwrap();
         assert_eq!(e.expand("%aaa").unwrap(), "1");
-        assert!(e.define_from(" ab x", false).is_err());
+        assert!(e.define_from(" 1ab x", false).is_err());
+        assert!(e.define_from(" _ x", false).is_err());
         e.define_from(" abc a\\\\b", false).unwrap();
         assert_eq!(e.expand("X%{abc}Y").unwrap(), "Xa\\bY");
     }
