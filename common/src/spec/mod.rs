@@ -6,6 +6,7 @@
 mod defaults;
 mod deps;
 mod expr;
+mod lua;
 mod macros;
 mod model;
 mod parser;
