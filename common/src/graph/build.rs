@@ -90,7 +90,7 @@ pub(super) fn build_graph(specs: Vec<Spec>, opts: &GraphOptions) -> BuildGraph {
         .collect();
     let by_key = nodes.iter().enumerate().map(|(i, n)| (n.key.clone(), i)).collect();
 
-    let index = ProviderIndex::new(&nodes);
+    let index = ProviderIndex::new(&nodes, isa(&opts.arch).as_deref());
     let resolver = Resolver { index: &index, assumed: &opts.assume_provided };
     let mut warnings = Vec::new();
     let mut unresolved: BTreeMap<(String, DepKind), BTreeSet<NodeId>> = BTreeMap::new();
@@ -237,6 +237,22 @@ pub(super) fn build_graph(specs: Vec<Spec>, opts: &GraphOptions) -> BuildGraph {
         "dependency graph built"
     );
     graph
+}
+
+/// rpm's ISA tag for an architecture (`%{__isa_name}-%{__isa_bits}`), as in
+/// rpm's platform macros; `None` for noarch or unknown targets.
+fn isa(arch: &str) -> Option<String> {
+    let (name, bits) = match arch {
+        "x86_64" | "amd64" => ("x86", 64),
+        "i386" | "i486" | "i586" | "i686" | "athlon" => ("x86", 32),
+        "aarch64" => ("aarch", 64),
+        "armv7hl" | "armv7l" | "armv7hnl" => ("armv7hl", 32),
+        "ppc64le" => ("ppc", 64),
+        "s390x" => ("s390", 64),
+        "riscv64" => ("riscv", 64),
+        _ => return None,
+    };
+    Some(format!("{name}-{bits}"))
 }
 
 /// Node labels: the source name, made unique with the EVR (and then the

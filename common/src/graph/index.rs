@@ -23,7 +23,9 @@ pub(crate) struct ProviderIndex {
 }
 
 impl ProviderIndex {
-    pub fn new(nodes: &[SourceNode]) -> ProviderIndex {
+    /// `isa` is the target's rpm ISA tag (`x86-64`): rpmbuild also gives
+    /// every non-noarch package `name(isa) = evr`, which `%{?_isa}` Requires use.
+    pub fn new(nodes: &[SourceNode], isa: Option<&str>) -> ProviderIndex {
         let mut by_name: HashMap<String, Vec<Provide>> = HashMap::new();
         for (n, node) in nodes.iter().enumerate() {
             let evr_text = node.spec.evr();
@@ -36,6 +38,14 @@ impl ProviderIndex {
                     constraint: Some(Constraint { op: Op::Eq, evr: evr_text.clone() }),
                     rank: evr.clone(),
                 });
+                let noarch = pkg.build_arch.as_deref().or(node.spec.build_arch.as_deref()) == Some("noarch");
+                if let (Some(isa), false) = (isa, noarch) {
+                    by_name.entry(format!("{}({isa})", pkg.name)).or_default().push(Provide {
+                        bin,
+                        constraint: Some(Constraint { op: Op::Eq, evr: evr_text.clone() }),
+                        rank: evr.clone(),
+                    });
+                }
                 for prov in &pkg.provides {
                     let rank = match &prov.constraint {
                         Some(c) if !c.evr.is_empty() => Evr::parse(&c.evr),

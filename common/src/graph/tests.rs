@@ -152,6 +152,20 @@ fn self_dependency_is_bootstrap_not_edge() {
 }
 
 #[test]
+fn isa_provides_for_arch_packages_only() {
+    let mut noarch = spec("py-lib", "1");
+    noarch.build_arch = Some("noarch".into());
+    let g = build(vec![
+        sub(spec("libldb", "2.7"), "libldb-devel", true),
+        noarch,
+        br(spec("x", "1"), &["libldb(x86-64) = 2.7-1", "py-lib(x86-64)"]),
+    ]);
+    assert_eq!(needs_of(&g, "x"), vec!["libldb"]);
+    assert_eq!(g.unresolved.len(), 1);
+    assert_eq!(g.unresolved[0].dependency, "py-lib(x86-64)");
+}
+
+#[test]
 fn file_dependencies() {
     let g = build(vec![
         prov(spec("bash", "5"), 0, &["/bin/sh"]),
