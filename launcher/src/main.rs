@@ -1,4 +1,5 @@
-//! `dbuild`: the command line. Each subcommand lives in `cmd/`.
+//! `dbuild`: the command line of the dbuild distributed RPM build system.
+//! Each subcommand lives in `cmd/`; this file only parses and dispatches.
 
 mod cmd;
 
@@ -6,7 +7,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "dbuild", version, about = "Distributed RPM builds from a spec tree")]
+#[command(name = "dbuild", version, about = "Build an RPM distribution from a SPECS tree, in dependency order, on one machine or a cluster")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -14,19 +15,24 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Parse every spec and print one JSON object per spec (name, EVR, packages, BuildRequires).
+    SpecDump(cmd::spec_dump::Args),
+    /// Time parsing the whole tree (and compare with a single-threaded run and rpmspec).
+    Bench(cmd::bench::Args),
+    /// Show the build dependency graph: edges, levels, unresolved deps, cycles, critical path.
     Graph(cmd::graph::GraphArgs),
 }
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("DBUILD_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     // clap exits with status 2 on usage errors.
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::SpecDump(args) => cmd::spec_dump::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
         Command::Graph(args) => cmd::graph::run(args),
     };
     match result {
@@ -39,7 +45,8 @@ fn main() -> ExitCode {
 }
 
 /// The error and its causes, skipping causes whose text the message already
-/// shows (many error types print their source themselves).
+/// shows (many error types, e.g. `SpecError::Io`, print their source
+/// themselves, so `{:#}` would repeat it).
 fn error_chain(e: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in e.chain() {

@@ -1,9 +1,23 @@
 //! RPM spec parsing with rpm's own semantics (see ARCHITECTURE.md, "Spec parser").
+//!
+//! `rpmspec -q` is the oracle: `tests/rpmspec_oracle.rs` compares us with it
+//! over the whole Photon corpus.
 
+mod defaults;
+mod deps;
+mod expr;
+mod macros;
 mod model;
+mod parser;
+mod reader;
+mod vercmp;
 
+pub use deps::parse_dependencies;
+pub use macros::{Expander, MacroError, MacroTable};
 pub use model::{BinaryPackage, Constraint, Dependency, Op, SourceEntry, Spec};
+pub use vercmp::{compare_evr, rpmvercmp};
 
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
 /// How to parse: the macros and target a build uses.
@@ -25,6 +39,18 @@ impl Default for ParseOptions {
     }
 }
 
+impl ParseOptions {
+    /// Parses a `--define` argument: `NAME VALUE` (rpm's syntax).
+    pub fn parse_define(arg: &str) -> Result<(String, String), SpecError> {
+        let arg = arg.trim_start().trim_start_matches('%');
+        let (name, value) = arg.split_once(char::is_whitespace).unwrap_or((arg, ""));
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(SpecError::Define(arg.to_string()));
+        }
+        Ok((name.to_string(), value.trim().to_string()))
+    }
+}
+
 /// Everything that can go wrong parsing one spec; always names the file (and line).
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
@@ -32,17 +58,66 @@ pub enum SpecError {
     Io { file: PathBuf, source: std::io::Error },
     #[error("{file}:{line}: {message}")]
     Syntax { file: PathBuf, line: usize, message: String },
+    #[error("bad --define '{0}': expected 'NAME VALUE'")]
+    Define(String),
+}
+
+fn read(path: &Path) -> Result<String, SpecError> {
+    let bytes = std::fs::read(path).map_err(|source| SpecError::Io { file: path.to_path_buf(), source })?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn load_macro_files(opts: &ParseOptions) -> Result<Vec<(PathBuf, String)>, SpecError> {
+    opts.macro_files.iter().map(|p| Ok((p.clone(), read(p)?))).collect()
 }
 
 /// Parses one spec file.
 pub fn parse_spec_file(path: &Path, opts: &ParseOptions) -> Result<Spec, SpecError> {
-    let _ = (path, opts);
-    Err(SpecError::Syntax { file: path.to_path_buf(), line: 0, message: "parser not written yet".into() })
+    let macro_files = load_macro_files(opts)?;
+    parser::parse(path, &read(path)?, opts, &macro_files)
 }
+
+/// Parses spec text as if read from `path` (for tests and tools).
+pub fn parse_spec_text(path: &Path, text: &str, opts: &ParseOptions) -> Result<Spec, SpecError> {
+    let macro_files = load_macro_files(opts)?;
+    parser::parse(path, text, opts, &macro_files)
+}
+
+/// Every `*.spec` below `dir`, sorted, as paths relative to `dir`.
+pub fn find_specs(dir: &Path) -> Result<Vec<PathBuf>, SpecError> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|source| SpecError::Io { file: d.clone(), source })?;
+        for entry in entries {
+            let entry = entry.map_err(|source| SpecError::Io { file: d.clone(), source })?;
+            let path = entry.path();
+            let kind = entry.file_type().map_err(|source| SpecError::Io { file: path.clone(), source })?;
+            if kind.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "spec") {
+                found.push(path.strip_prefix(dir).unwrap_or(&path).to_path_buf());
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// One spec's outcome in a tree parse.
+pub type TreeEntry = (PathBuf, Result<Spec, SpecError>);
 
 /// Parses every `*.spec` below `specs_dir` (in parallel), sorted by the path
 /// relative to `specs_dir`. One bad spec never stops the others.
-pub fn parse_tree(specs_dir: &Path, opts: &ParseOptions) -> Result<Vec<(PathBuf, Result<Spec, SpecError>)>, SpecError> {
-    let _ = (specs_dir, opts);
-    Ok(Vec::new())
+pub fn parse_tree(specs_dir: &Path, opts: &ParseOptions) -> Result<Vec<TreeEntry>, SpecError> {
+    let files = find_specs(specs_dir)?;
+    let macro_files = load_macro_files(opts)?;
+    Ok(files
+        .into_par_iter()
+        .map(|rel| {
+            let path = specs_dir.join(&rel);
+            let result = read(&path).and_then(|text| parser::parse(&path, &text, opts, &macro_files));
+            (rel, result)
+        })
+        .collect())
 }

@@ -3,7 +3,8 @@
 use anyhow::Context;
 use clap::Args;
 use dbuild_common::graph::{BuildGraph, DepKind, Edge, GraphOptions};
-use dbuild_common::spec::{parse_tree, ParseOptions};
+use super::spec_args::SpecArgs;
+use dbuild_common::spec::parse_tree;
 use dbuild_common::weights::Weights;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -29,15 +30,8 @@ Exit status:
 #[derive(Args, Debug)]
 #[command(after_help = EXIT_HELP)]
 pub struct GraphArgs {
-    /// Directory holding the spec files (searched recursively).
-    #[arg(long, value_name = "DIR")]
-    pub specs: PathBuf,
-    /// Define an rpm macro, as rpmbuild's --define 'NAME VALUE' (repeatable).
-    #[arg(long = "define", value_name = "'NAME VALUE'", value_parser = parse_define)]
-    pub defines: Vec<(String, String)>,
-    /// Target architecture.
-    #[arg(long, default_value = "x86_64")]
-    pub arch: String,
+    #[command(flatten)]
+    pub spec: SpecArgs,
     /// Package weights in Photon's packageWeights.json format (default: 1 each).
     #[arg(long, value_name = "FILE")]
     pub weights: Option<PathBuf>,
@@ -53,16 +47,6 @@ pub struct GraphArgs {
     /// Exit with status 3 when the graph has problems (see below).
     #[arg(long)]
     pub strict: bool,
-}
-
-fn parse_define(text: &str) -> Result<(String, String), String> {
-    let text = text.trim_start();
-    let (name, value) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
-    let name = name.trim_start_matches('%');
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '(' || c == ')') {
-        return Err(format!("expected 'NAME VALUE', got {text:?}"));
-    }
-    Ok((name.to_string(), value.trim().to_string()))
 }
 
 #[derive(Serialize)]
@@ -133,12 +117,20 @@ pub fn run(args: GraphArgs) -> anyhow::Result<ExitCode> {
         Some(path) => Weights::load(path)?,
         None => Weights::default(),
     };
-    if !args.specs.is_dir() {
-        anyhow::bail!("specs directory {} does not exist or is not a directory", args.specs.display());
+    let opts = match args.spec.parse_options() {
+        Ok(opts) => opts,
+        Err(e) => {
+            // A malformed --define is a usage error.
+            eprintln!("dbuild graph: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let specs_dir = &args.spec.specs;
+    if !specs_dir.is_dir() {
+        anyhow::bail!("specs directory {} does not exist or is not a directory", specs_dir.display());
     }
-    let opts = ParseOptions { defines: args.defines.clone(), arch: args.arch.clone(), ..ParseOptions::default() };
     let started = Instant::now();
-    let parsed = parse_tree(&args.specs, &opts).with_context(|| format!("cannot read specs directory {}", args.specs.display()))?;
+    let parsed = parse_tree(specs_dir, &opts).with_context(|| format!("cannot read specs directory {}", specs_dir.display()))?;
     tracing::info!(specs = parsed.len(), elapsed_ms = started.elapsed().as_millis() as u64, "spec tree parsed");
     let spec_count = parsed.len();
     let mut specs = Vec::with_capacity(parsed.len());
@@ -150,7 +142,7 @@ pub fn run(args: GraphArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let graph_opts = GraphOptions { arch: args.arch.clone(), assume_provided: args.assume_provided.iter().cloned().collect() };
+    let graph_opts = GraphOptions { arch: opts.arch.clone(), assume_provided: args.assume_provided.iter().cloned().collect() };
     let started = Instant::now();
     let graph = BuildGraph::build(specs, &graph_opts);
     let (path, weight) = graph.critical_path(|n| weights.get(&graph.nodes[n].spec.name))?;

@@ -1,0 +1,293 @@
+//! Reads a spec the way rpm's `readLine` does: joins continued lines,
+//! expands macros on lines that are read, evaluates `%if`/`%elif`/`%else`/
+//! `%endif` (and the arch/os forms), and follows `%include`.
+
+use super::expr;
+use super::macros::Expander;
+use super::SpecError;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+/// Bound on nested `%include`s (a file including itself must not hang).
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// One line handed to the section parser, already expanded.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub text: String,
+    pub file: PathBuf,
+    pub number: usize,
+}
+
+struct OpenFile {
+    path: PathBuf,
+    lines: Vec<String>,
+    next: usize,
+    /// Depth of the conditional stack when the file was opened.
+    cond_depth: usize,
+}
+
+struct Cond {
+    parent_reading: bool,
+    reading: bool,
+    taken: bool,
+    in_else: bool,
+    line: usize,
+}
+
+pub struct Reader {
+    files: Vec<OpenFile>,
+    pending: VecDeque<Line>,
+    conds: Vec<Cond>,
+    base_dir: PathBuf,
+    arch: String,
+    os: String,
+    pub includes: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Directive {
+    If,
+    IfArch(bool),
+    IfOs(bool),
+    Elif,
+    ElifArch(bool),
+    ElifOs(bool),
+    Else,
+    Endif,
+    Include,
+}
+
+/// rpm's ISMACRO / ISMACROWITHARG on the start of a line.
+fn directive(line: &str) -> Option<(Directive, &str)> {
+    use Directive::*;
+    const TABLE: [(&str, Directive); 13] = [
+        ("%ifarch", IfArch(true)),
+        ("%ifnarch", IfArch(false)),
+        ("%ifos", IfOs(true)),
+        ("%ifnos", IfOs(false)),
+        ("%if", If),
+        ("%elifarch", ElifArch(true)),
+        ("%elifnarch", ElifArch(false)),
+        ("%elifos", ElifOs(true)),
+        ("%elifnos", ElifOs(false)),
+        ("%elif", Elif),
+        ("%else", Else),
+        ("%endif", Endif),
+        ("%include", Include),
+    ];
+    let s = line.trim_start();
+    for (kw, d) in TABLE {
+        if let Some(rest) = s.strip_prefix(kw) {
+            let next = rest.chars().next();
+            if next.is_none_or(|c| !c.is_ascii_alphanumeric() && c != '_') {
+                return Some((d, rest));
+            }
+        }
+    }
+    None
+}
+
+/// rpm's line-continuation test: an open `%{`, `%(`, `%[` or a trailing `\`.
+fn needs_more(buf: &str) -> bool {
+    let b = buf.as_bytes();
+    let (mut bc, mut pc, mut xc, mut nc) = (0i32, 0i32, 0i32, false);
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => match b.get(i + 1) {
+                Some(b'\n') => {
+                    i += 1;
+                    nc = true;
+                }
+                Some(_) => i += 1,
+                None => {}
+            },
+            b'\n' => nc = false,
+            b'%' => match b.get(i + 1) {
+                Some(b'{') => {
+                    i += 1;
+                    bc += 1;
+                }
+                Some(b'(') => {
+                    i += 1;
+                    pc += 1;
+                }
+                Some(b'[') => {
+                    i += 1;
+                    xc += 1;
+                }
+                Some(b'%') => i += 1,
+                _ => {}
+            },
+            b'{' if bc > 0 => bc += 1,
+            b'}' if bc > 0 => bc -= 1,
+            b'(' if pc > 0 => pc += 1,
+            b')' if pc > 0 => pc -= 1,
+            b'[' if xc > 0 => xc += 1,
+            b']' if xc > 0 => xc -= 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    bc > 0 || pc > 0 || xc > 0 || nc
+}
+
+fn split_lines(text: &str) -> Vec<String> {
+    text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l).to_string()).collect()
+}
+
+impl Reader {
+    pub fn new(path: &Path, text: &str, base_dir: &Path, arch: &str, os: &str) -> Self {
+        Reader {
+            files: vec![OpenFile { path: path.to_path_buf(), lines: split_lines(text), next: 0, cond_depth: 0 }],
+            pending: VecDeque::new(),
+            conds: Vec::new(),
+            base_dir: base_dir.to_path_buf(),
+            arch: arch.to_string(),
+            os: os.to_string(),
+            includes: Vec::new(),
+        }
+    }
+
+    fn reading(&self) -> bool {
+        self.conds.last().is_none_or(|c| c.reading)
+    }
+
+    fn error(file: &Path, number: usize, message: impl Into<String>) -> SpecError {
+        SpecError::Syntax { file: file.to_path_buf(), line: number, message: message.into() }
+    }
+
+    /// Next raw logical line of the innermost file, or None when all are done.
+    fn next_raw(&mut self) -> Result<Option<Line>, SpecError> {
+        loop {
+            let Some(f) = self.files.last_mut() else { return Ok(None) };
+            if f.next >= f.lines.len() || (f.next == f.lines.len() - 1 && f.lines[f.next].is_empty()) {
+                let f = self.files.pop();
+                if let Some(f) = f {
+                    if self.conds.len() > f.cond_depth {
+                        let line = self.conds.last().map_or(0, |c| c.line);
+                        return Err(Self::error(&f.path, line, "Unclosed %if"));
+                    }
+                }
+                continue;
+            }
+            let start = f.next;
+            let mut buf = String::new();
+            loop {
+                buf.push_str(&f.lines[f.next]);
+                buf.push('\n');
+                f.next += 1;
+                if !needs_more(&buf) {
+                    break;
+                }
+                if f.next >= f.lines.len() {
+                    return Err(Self::error(&f.path, start + 1, "unclosed macro or bad line continuation"));
+                }
+            }
+            buf.pop();
+            return Ok(Some(Line { text: buf, file: f.path.clone(), number: start + 1 }));
+        }
+    }
+
+    /// The next line the section parser should see.
+    pub fn next_line(&mut self, expander: &mut Expander<'_>) -> Result<Option<Line>, SpecError> {
+        loop {
+            let line = if let Some(l) = self.pending.pop_front() {
+                l
+            } else {
+                let Some(raw) = self.next_raw()? else { return Ok(None) };
+                let text = if self.reading() {
+                    expander.expand(&raw.text).map_err(|e| Self::error(&raw.file, raw.number, e.to_string()))?
+                } else {
+                    raw.text
+                };
+                let mut parts = split_lines(&text).into_iter();
+                let first = parts.next().unwrap_or_default();
+                for p in parts {
+                    self.pending.push_back(Line { text: p, file: raw.file.clone(), number: raw.number });
+                }
+                Line { text: first, file: raw.file, number: raw.number }
+            };
+            match directive(&line.text) {
+                Some((d, rest)) => self.apply(d, rest, &line)?,
+                None if self.reading() => return Ok(Some(line)),
+                None => {}
+            }
+        }
+    }
+
+    fn apply(&mut self, d: Directive, rest: &str, line: &Line) -> Result<(), SpecError> {
+        use Directive::*;
+        let reading = self.reading();
+        match d {
+            If | IfArch(_) | IfOs(_) => {
+                let matched = reading && self.test(d, rest, line)?;
+                self.conds.push(Cond { parent_reading: reading, reading: matched, taken: matched, in_else: false, line: line.number });
+            }
+            Elif | ElifArch(_) | ElifOs(_) => {
+                let Some(top) = self.conds.last() else {
+                    return Err(Self::error(&line.file, line.number, "%elif with no %if"));
+                };
+                if top.in_else {
+                    return Err(Self::error(&line.file, line.number, "%elif after %else"));
+                }
+                let evaluate = top.parent_reading && !top.taken;
+                let matched = evaluate && self.test(d, rest, line)?;
+                if let Some(top) = self.conds.last_mut() {
+                    top.reading = matched;
+                    top.taken |= matched;
+                }
+            }
+            Else => {
+                let Some(top) = self.conds.last_mut() else {
+                    return Err(Self::error(&line.file, line.number, "%else with no %if"));
+                };
+                if top.in_else {
+                    return Err(Self::error(&line.file, line.number, "%else after %else"));
+                }
+                top.reading = top.parent_reading && !top.taken;
+                top.taken = true;
+                top.in_else = true;
+            }
+            Endif => {
+                let depth = self.files.last().map_or(0, |f| f.cond_depth);
+                if self.conds.len() <= depth {
+                    return Err(Self::error(&line.file, line.number, "%endif with no %if"));
+                }
+                self.conds.pop();
+            }
+            Include => {
+                if reading {
+                    self.include(rest.trim(), line)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn test(&self, d: Directive, rest: &str, line: &Line) -> Result<bool, SpecError> {
+        use Directive::*;
+        let in_list = |target: &str| rest.split(|c: char| c.is_whitespace() || c == ',').any(|w| w == target);
+        Ok(match d {
+            If | Elif => expr::evaluate(rest)
+                .map_err(|e| Self::error(&line.file, line.number, format!("bad %if condition: {e}")))?
+                .truthy(),
+            IfArch(want) | ElifArch(want) => in_list(&self.arch) == want,
+            IfOs(want) | ElifOs(want) => in_list(&self.os) == want,
+            Else | Endif | Include => false,
+        })
+    }
+
+    fn include(&mut self, name: &str, line: &Line) -> Result<(), SpecError> {
+        if self.files.len() > MAX_INCLUDE_DEPTH {
+            return Err(Self::error(&line.file, line.number, format!("%include nested too deeply: {name}")));
+        }
+        let path = self.base_dir.join(name);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Self::error(&line.file, line.number, format!("Unable to open {}: {e}", path.display())))?;
+        self.includes.push(path.clone());
+        self.files.push(OpenFile { path, lines: split_lines(&text), next: 0, cond_depth: self.conds.len() });
+        Ok(())
+    }
+}
