@@ -8,7 +8,8 @@
 //!   built binary provides its own name `= [epoch:]version-release` (rpm's
 //!   implicit self-provide) and its explicit `Provides`; version constraints
 //!   are honoured with rpm's range semantics ([`crate::evr::satisfies`]); when
-//!   several packages qualify, the highest version wins, ties by name;
+//!   several packages qualify, a package of that exact name wins over
+//!   virtual Provides, then the highest version, ties by name;
 //! * the runtime closure (transitive `Requires`) of those binaries must be
 //!   installed too, so their source packages are needed as well
 //!   ([`DepKind::Runtime`] edges); [`SourceNode::install`] lists the closure;

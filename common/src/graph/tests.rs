@@ -111,6 +111,17 @@ fn subpackages_provides_and_versions() {
 }
 
 #[test]
+fn a_real_package_beats_a_newer_virtual_provide() {
+    let selinux = prov(spec("coreutils-selinux", "9.1"), 0, &["coreutils = 9.9"]);
+    let g = build(vec![spec("coreutils", "9.1"), selinux, br(spec("x", "1"), &["coreutils", "(coreutils or coreutils-selinux)"])]);
+    assert_eq!(needs_of(&g, "x"), vec!["coreutils"]);
+    // A version only the virtual provide meets still resolves to it.
+    let selinux = prov(spec("coreutils-selinux", "9.1"), 0, &["coreutils = 9.9"]);
+    let g = build(vec![spec("coreutils", "9.1"), selinux, br(spec("x", "1"), &["coreutils >= 9.5"])]);
+    assert_eq!(needs_of(&g, "x"), vec!["coreutils-selinux"]);
+}
+
+#[test]
 fn packages_without_files_provide_nothing() {
     let g = build(vec![sub(spec("foo", "1"), "foo-ghost", false), br(spec("bar", "1"), &["foo-ghost"])]);
     assert_eq!(g.unresolved.len(), 1);
