@@ -29,6 +29,20 @@
 //! Cycles are reported as strongly connected components and made
 //! schedulable by the policy described in `cycles.rs`; [`SourceNode::needs`]
 //! is always acyclic.
+//!
+//! For a scheduler:
+//!
+//! ```
+//! use dbuild_common::graph::{critical_priorities, BuildGraph, GraphOptions};
+//! # let specs = Vec::new();
+//! let graph = BuildGraph::build(specs, &GraphOptions::default());
+//! // Ready when every `needs` entry is built; install `install_names(n)`.
+//! let needs = graph.needs();
+//! // Re-run whenever measured durations change (seconds, say).
+//! let prio = critical_priorities(&needs, |n| graph.nodes[n].spec.version.len() as f64)?;
+//! assert_eq!(prio.len(), graph.nodes.len());
+//! # Ok::<(), dbuild_common::graph::GraphError>(())
+//! ```
 
 mod build;
 mod closure;
