@@ -47,6 +47,9 @@ pub struct GraphArgs {
     /// Exit with status 3 when the graph has problems (see below).
     #[arg(long)]
     pub strict: bool,
+    /// Also explain one source package: what it needs and why, what it installs.
+    #[arg(long, value_name = "PACKAGE")]
+    pub explain: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -95,6 +98,21 @@ struct SelfDepOut {
 }
 
 #[derive(Serialize)]
+struct ExplainOut {
+    package: String,
+    level: usize,
+    priority: f64,
+    /// Packages built first, with the dependencies behind each.
+    needs: Vec<EdgeOut>,
+    /// Dependencies the cycle policy ignores for scheduling.
+    deferred: Vec<EdgeOut>,
+    install: Vec<String>,
+    self_dependencies: Vec<String>,
+    /// Packages that need this one.
+    needed_by: Vec<String>,
+}
+
+#[derive(Serialize)]
 struct Report {
     specs: usize,
     parse_errors: Vec<ParseErrorOut>,
@@ -110,6 +128,8 @@ struct Report {
     critical_path: CriticalOut,
     warnings: Vec<String>,
     graph_build_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explain: Option<ExplainOut>,
 }
 
 pub fn run(args: GraphArgs) -> anyhow::Result<ExitCode> {
@@ -148,7 +168,14 @@ pub fn run(args: GraphArgs) -> anyhow::Result<ExitCode> {
     let (path, weight) = graph.critical_path(|n| weights.get(&graph.nodes[n].spec.name))?;
     let graph_build_ms = started.elapsed().as_secs_f64() * 1000.0;
 
-    let report = report(&graph, spec_count, parse_errors, path, weight, graph_build_ms);
+    let mut report = report(&graph, spec_count, parse_errors, path, weight, graph_build_ms);
+    if let Some(name) = &args.explain {
+        let node = graph
+            .node_by_key(name)
+            .with_context(|| format!("--explain {name}: no such source package in the graph"))?;
+        let priorities = graph.priorities(|n| weights.get(&graph.nodes[n].spec.name))?;
+        report.explain = Some(explain(&graph, node, priorities[node]));
+    }
     let out = if args.dot {
         dot(&graph)
     } else if args.json {
@@ -172,6 +199,28 @@ fn edge_out(graph: &BuildGraph, edge: &Edge) -> EdgeOut {
         kind: edge.kind,
         dependency: reasons.first().cloned().unwrap_or_default(),
         reasons,
+    }
+}
+
+fn explain(graph: &BuildGraph, node: usize, priority: f64) -> ExplainOut {
+    let n = &graph.nodes[node];
+    let (mut needs, mut deferred) = (Vec::new(), Vec::new());
+    for (e, edge) in graph.edges.iter().enumerate().filter(|(_, e)| e.from == node) {
+        if graph.kept[e] {
+            needs.push(edge_out(graph, edge));
+        } else {
+            deferred.push(edge_out(graph, edge));
+        }
+    }
+    ExplainOut {
+        package: n.key.clone(),
+        level: n.level,
+        priority,
+        needs,
+        deferred,
+        install: graph.install_names(node).into_iter().map(String::from).collect(),
+        self_dependencies: n.self_deps.clone(),
+        needed_by: graph.nodes.iter().filter(|m| m.needs.contains(&node)).map(|m| m.key.clone()).collect(),
     }
 }
 
@@ -217,6 +266,7 @@ fn report(
         critical_path: CriticalOut { packages: path.iter().map(|&n| graph.nodes[n].key.clone()).collect(), weight },
         warnings: graph.warnings.clone(),
         graph_build_ms,
+        explain: None,
     }
 }
 
@@ -274,6 +324,20 @@ fn text(r: &Report) -> String {
         r.critical_path.packages.join(" -> ")
     );
     let _ = writeln!(s, "Graph built in {:.1} ms", r.graph_build_ms);
+    if let Some(x) = &r.explain {
+        let _ = writeln!(s, "\n{}: level {}, priority {}", x.package, x.level, x.priority);
+        for (title, edges) in [("needs", &x.needs), ("deferred (cycle policy)", &x.deferred)] {
+            let _ = writeln!(s, "  {title}: {}", edges.len());
+            for e in edges {
+                let _ = writeln!(s, "    {}  [{}]", e.to, e.reasons.join("; "));
+            }
+        }
+        let _ = writeln!(s, "  installs {} packages: {}", x.install.len(), x.install.join(" "));
+        if !x.self_dependencies.is_empty() {
+            let _ = writeln!(s, "  self dependencies: {}", x.self_dependencies.join(", "));
+        }
+        let _ = writeln!(s, "  needed by {}: {}", x.needed_by.len(), x.needed_by.join(" "));
+    }
     s
 }
 
