@@ -50,6 +50,8 @@ enum Tok {
     Int(i64),
     Str(String),
     Ver(String),
+    /// A macro met in a `%[...]` expression, expanded when used.
+    Macro(String),
     Op(&'static str),
     End,
 }
@@ -103,21 +105,15 @@ impl<'a, 'b> Parser<'a, 'b> {
         if c == b'"' || (c == b'v' && rest.as_bytes().get(1) == Some(&b'"')) {
             let start = if c == b'v' { 2 } else { 1 };
             let Some(end) = rest[start..].find('"') else { return Err(self.err()) };
-            let raw = &rest[start..start + end];
+            let text = rest[start..start + end].to_string();
             self.pos += start + end + 1;
-            let text = self.expand_text(raw)?;
             self.tok = if c == b'v' { Tok::Ver(text) } else { Tok::Str(text) };
             return Ok(());
         }
         if c == b'%' && self.expand.is_some() {
             let len = macro_token_len(rest).ok_or_else(|| self.err())?;
             self.pos += len;
-            let text = self.expand_text(&rest[..len])?;
-            let trimmed = text.trim();
-            self.tok = match trimmed.parse::<i64>() {
-                Ok(n) if !trimmed.is_empty() => Tok::Int(n),
-                _ => Tok::Str(text),
-            };
+            self.tok = Tok::Macro(rest[..len].to_string());
             return Ok(());
         }
         if c.is_ascii_alphabetic() || c == b'_' {
@@ -280,8 +276,18 @@ impl<'a, 'b> Parser<'a, 'b> {
     fn primary(&mut self) -> Result<Value, ExprError> {
         let v = match std::mem::replace(&mut self.tok, Tok::End) {
             Tok::Int(i) => Value::Int(i),
-            Tok::Str(s) => Value::Str(s),
-            Tok::Ver(s) => Value::Version(s),
+            // Strings and macros are expanded only here, where the value is
+            // used, so a branch that is skipped expands nothing.
+            Tok::Str(s) => Value::Str(self.expand_text(&s)?),
+            Tok::Ver(s) => Value::Version(self.expand_text(&s)?),
+            Tok::Macro(m) => {
+                let text = self.expand_text(&m)?;
+                match text.trim().parse::<i64>() {
+                    Ok(n) => Value::Int(n),
+                    Err(_) if self.discard > 0 => Value::Int(0),
+                    Err(_) => Value::Str(text),
+                }
+            }
             Tok::Op("(") => {
                 self.advance()?;
                 let v = self.ternary()?;

@@ -13,11 +13,12 @@
 
 use super::expr;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// rpm's `max_macro_depth`.
 const MAX_DEPTH: usize = 64;
 /// Upper bound on what one expansion may produce (guards `%{expand}` bombs).
-const MAX_OUTPUT: usize = 8 << 20;
+const MAX_OUTPUT: usize = 1 << 20;
 
 /// Why an expansion failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,11 +47,19 @@ pub struct MacroDef {
     level: usize,
 }
 
+type Stacks = HashMap<String, Vec<Arc<MacroDef>>>;
+
 /// The macro context: every name maps to a stack of definitions, like rpm's
 /// (a `%define` pushes, `%undefine` pops).
+///
+/// A run's shared macros (rpm's, the distribution's, the `--define`s) are
+/// frozen into `base` once and shared by every spec; each spec's own
+/// definitions go to `own`, copying a name's stack from `base` on its first
+/// change, so starting a spec costs nothing.
 #[derive(Debug, Clone, Default)]
 pub struct MacroTable {
-    map: HashMap<String, Vec<MacroDef>>,
+    base: Arc<Stacks>,
+    own: Stacks,
 }
 
 impl MacroTable {
@@ -58,25 +67,34 @@ impl MacroTable {
         self.push(name, opts, body, 0);
     }
 
+    fn stack_mut(&mut self, name: &str) -> &mut Vec<Arc<MacroDef>> {
+        let base = &self.base;
+        self.own.entry(name.to_string()).or_insert_with(|| base.get(name).cloned().unwrap_or_default())
+    }
+
     fn push(&mut self, name: &str, opts: Option<&str>, body: &str, level: usize) {
-        self.map.entry(name.to_string()).or_default().push(MacroDef {
-            body: body.to_string(),
-            opts: opts.map(str::to_string),
-            level,
-        });
+        let def = Arc::new(MacroDef { body: body.to_string(), opts: opts.map(str::to_string), level });
+        self.stack_mut(name).push(def);
     }
 
     pub fn undefine(&mut self, name: &str) {
-        if let Some(stack) = self.map.get_mut(name) {
-            stack.pop();
-            if stack.is_empty() {
-                self.map.remove(name);
-            }
-        }
+        self.stack_mut(name).pop();
     }
 
     pub fn get(&self, name: &str) -> Option<&MacroDef> {
-        self.map.get(name).and_then(|s| s.last())
+        let stack = match self.own.get(name) {
+            Some(s) => s,
+            None => self.base.get(name)?,
+        };
+        stack.last().map(|d| &**d)
+    }
+
+    fn get_shared(&self, name: &str) -> Option<Arc<MacroDef>> {
+        let stack = match self.own.get(name) {
+            Some(s) => s,
+            None => self.base.get(name)?,
+        };
+        stack.last().cloned()
     }
 
     pub fn is_defined(&self, name: &str) -> bool {
@@ -85,10 +103,16 @@ impl MacroTable {
 
     /// Drops the definitions made inside a parametric macro call that returned.
     fn pop_above(&mut self, level: usize) {
-        self.map.retain(|_, stack| {
+        for stack in self.own.values_mut() {
             stack.retain(|d| d.level <= level);
-            !stack.is_empty()
-        });
+        }
+    }
+
+    /// Makes every definition so far part of the shared base (cheap clones).
+    pub fn freeze(self) -> MacroTable {
+        let mut merged = Arc::unwrap_or_clone(self.base);
+        merged.extend(self.own);
+        MacroTable { base: Arc::new(merged), own: HashMap::new() }
     }
 
     /// Loads rpm macro-file text (`%name(opts) body`, `\` continuations).
@@ -455,7 +479,7 @@ impl<'a> Expander<'a> {
             }
             _ => {}
         }
-        let Some(def) = self.table.get(name).cloned() else {
+        let Some(def) = self.table.get_shared(name) else {
             if name.starts_with('-') && self.level > 0 {
                 return Ok(e);
             }
@@ -516,7 +540,7 @@ impl<'a> Expander<'a> {
                 }
             }
         }
-        let def = self.table.get(name).cloned();
+        let def = self.table.get_shared(name);
         let defined = def.is_some() || (check && builtin(name).is_some());
         if check {
             if defined == negate {
@@ -801,6 +825,18 @@ mod tests {
         assert!(matches!(Expander::new(&mut t).expand("%loop"), Err(MacroError::Recursion(_))));
         t.define("bomb", None, "%{expand:%{bomb}%{bomb}}");
         assert!(Expander::new(&mut t).expand("%bomb").is_err());
+    }
+
+    #[test]
+    fn exponential_expansion_is_bounded() {
+        let mut t = table();
+        t.define("lol0", None, "xxxxxxxx");
+        for i in 1..=40 {
+            t.define(&format!("lol{i}"), None, &format!("%{{lol{p}}}%{{lol{p}}}", p = i - 1));
+        }
+        let started = std::time::Instant::now();
+        assert!(matches!(Expander::new(&mut t).expand("%lol40"), Err(MacroError::TooLarge(_))));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]

@@ -58,6 +58,9 @@ pub enum SpecError {
     Io { file: PathBuf, source: std::io::Error },
     #[error("{file}:{line}: {message}")]
     Syntax { file: PathBuf, line: usize, message: String },
+    /// A problem of the spec as a whole (a missing tag, a bad macro file).
+    #[error("{file}: {message}")]
+    Invalid { file: PathBuf, message: String },
     #[error("bad --define '{0}': expected 'NAME VALUE'")]
     Define(String),
 }
@@ -67,20 +70,19 @@ fn read(path: &Path) -> Result<String, SpecError> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-fn load_macro_files(opts: &ParseOptions) -> Result<Vec<(PathBuf, String)>, SpecError> {
-    opts.macro_files.iter().map(|p| Ok((p.clone(), read(p)?))).collect()
+fn base_macros(opts: &ParseOptions) -> Result<MacroTable, SpecError> {
+    let files = opts.macro_files.iter().map(|p| Ok((p.clone(), read(p)?))).collect::<Result<Vec<_>, SpecError>>()?;
+    parser::base_macros(opts, &files)
 }
 
 /// Parses one spec file.
 pub fn parse_spec_file(path: &Path, opts: &ParseOptions) -> Result<Spec, SpecError> {
-    let macro_files = load_macro_files(opts)?;
-    parser::parse(path, &read(path)?, opts, &macro_files)
+    parser::parse(path, &read(path)?, opts, &base_macros(opts)?)
 }
 
 /// Parses spec text as if read from `path` (for tests and tools).
 pub fn parse_spec_text(path: &Path, text: &str, opts: &ParseOptions) -> Result<Spec, SpecError> {
-    let macro_files = load_macro_files(opts)?;
-    parser::parse(path, text, opts, &macro_files)
+    parser::parse(path, text, opts, &base_macros(opts)?)
 }
 
 /// Every `*.spec` below `dir`, sorted, as paths relative to `dir`.
@@ -111,12 +113,12 @@ pub type TreeEntry = (PathBuf, Result<Spec, SpecError>);
 /// relative to `specs_dir`. One bad spec never stops the others.
 pub fn parse_tree(specs_dir: &Path, opts: &ParseOptions) -> Result<Vec<TreeEntry>, SpecError> {
     let files = find_specs(specs_dir)?;
-    let macro_files = load_macro_files(opts)?;
+    let base = base_macros(opts)?;
     Ok(files
         .into_par_iter()
         .map(|rel| {
             let path = specs_dir.join(&rel);
-            let result = read(&path).and_then(|text| parser::parse(&path, &text, opts, &macro_files));
+            let result = read(&path).and_then(|text| parser::parse(&path, &text, opts, &base));
             (rel, result)
         })
         .collect())

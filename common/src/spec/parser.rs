@@ -143,6 +143,9 @@ const SECTIONS: [&str; 34] = [
 
 /// The section keyword a line starts, if any (case-insensitive, like rpm).
 fn section_of(line: &str) -> Option<&'static str> {
+    if !line.starts_with('%') {
+        return None;
+    }
     SECTIONS.iter().copied().find(|kw| {
         line.len() >= kw.len()
             && line.is_char_boundary(kw.len())
@@ -184,27 +187,36 @@ struct SpecParser {
     current: usize,
 }
 
-/// Parses spec `text` read from `path`.
-pub fn parse(path: &Path, text: &str, opts: &ParseOptions, extra_macros: &[(std::path::PathBuf, String)]) -> Result<Spec, SpecError> {
+/// The macros every spec of a run starts from: rpm's core and platform
+/// macros, the distribution's macro files, then the `--define`s. Built once
+/// per run and cloned per spec.
+pub fn base_macros(opts: &ParseOptions, macro_files: &[(std::path::PathBuf, String)]) -> Result<MacroTable, SpecError> {
+    let mut table = MacroTable::default();
+    let builtin = |e: super::MacroError| SpecError::Invalid { file: "<built-in macros>".into(), message: e.to_string() };
+    table.load_macro_text(defaults::core_macros()).map_err(builtin)?;
+    table.load_macro_text(&defaults::platform_macros(&opts.arch, &opts.os)).map_err(builtin)?;
+    for (file, text) in macro_files {
+        table
+            .load_macro_text(text)
+            .map_err(|e| SpecError::Invalid { file: file.clone(), message: e.to_string() })?;
+    }
+    for (name, value) in &opts.defines {
+        table.define(name, None, value);
+    }
+    Ok(table.freeze())
+}
+
+/// Parses spec `text` read from `path`, starting from `base` macros.
+pub fn parse(path: &Path, text: &str, opts: &ParseOptions, base: &MacroTable) -> Result<Spec, SpecError> {
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     // Absolute, so that `%{SOURCE1}` names the same file from anywhere.
     let absolute = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
     let spec_dir = absolute.as_path();
-    let err = |line: usize, message: String| SpecError::Syntax { file: path.to_path_buf(), line, message };
-    let mut table = MacroTable::default();
-    table.load_macro_text(defaults::core_macros()).map_err(|e| err(0, e.to_string()))?;
-    table
-        .load_macro_text(&defaults::platform_macros(&opts.arch, &opts.os))
-        .map_err(|e| err(0, e.to_string()))?;
-    table.define("_sourcedir", None, &spec_dir.display().to_string());
-    table.define("_specdir", None, &spec_dir.display().to_string());
-    for (file, text) in extra_macros {
-        table
-            .load_macro_text(text)
-            .map_err(|e| SpecError::Syntax { file: file.clone(), line: 0, message: e.to_string() })?;
-    }
-    for (name, value) in &opts.defines {
-        table.define(name, None, value);
+    let mut table = base.clone();
+    for dir_macro in ["_sourcedir", "_specdir"] {
+        if table.get(dir_macro).is_none() {
+            table.define(dir_macro, None, &spec_dir.display().to_string());
+        }
     }
     let mut expander = Expander::new(&mut table);
     let mut reader = Reader::new(path, text, spec_dir, &opts.arch, &opts.os);
@@ -242,7 +254,7 @@ pub fn parse(path: &Path, text: &str, opts: &ParseOptions, extra_macros: &[(std:
 }
 
 fn syntax(line: &Line, message: impl Into<String>) -> SpecError {
-    SpecError::Syntax { file: line.file.clone(), line: line.number, message: message.into() }
+    SpecError::Syntax { file: line.file.to_path_buf(), line: line.number, message: message.into() }
 }
 
 /// Splits section arguments into options (`-n name`) and the package name.
@@ -482,7 +494,7 @@ impl SpecParser {
     }
 
     fn finish(self, includes: Vec<std::path::PathBuf>, warnings: Vec<String>) -> Result<Spec, SpecError> {
-        let err = |message: String| SpecError::Syntax { file: self.file.clone(), line: 0, message };
+        let err = |message: String| SpecError::Invalid { file: self.file.clone(), message };
         let main_label = "(main package)";
         let name = self.name.clone().ok_or_else(|| err(format!("Name field must be present in package: {main_label}")))?;
         let version = self.version.clone().ok_or_else(|| err(format!("Version field must be present in package: {main_label}")))?;
@@ -547,8 +559,8 @@ struct TagMatch<'a> {
 }
 
 fn find_tag(line: &str) -> Option<TagMatch<'_>> {
-    let lower_prefix = |n: usize| line.get(..n).map(str::to_ascii_lowercase);
-    let (name, tag, form, is_macro) = TAGS.iter().copied().find(|(name, ..)| lower_prefix(name.len()).as_deref() == Some(*name))?;
+    let (name, tag, form, is_macro) =
+        TAGS.iter().copied().find(|(name, ..)| line.get(..name.len()).is_some_and(|p| p.eq_ignore_ascii_case(name)))?;
     let mut rest = &line[name.len()..];
     let mut token_end = name.len();
     let mut qualifier = "";

@@ -7,6 +7,7 @@ use super::macros::Expander;
 use super::SpecError;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// Bound on nested `%include`s (a file including itself must not hang).
 const MAX_INCLUDE_DEPTH: usize = 16;
@@ -15,14 +16,36 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 #[derive(Debug, Clone)]
 pub struct Line {
     pub text: String,
-    pub file: PathBuf,
+    pub file: Rc<Path>,
     pub number: usize,
 }
 
+impl OpenFile {
+    fn new(path: &Path, text: String, cond_depth: usize) -> Self {
+        OpenFile { path: Rc::from(path), text, pos: 0, line: 1, cond_depth }
+    }
+
+    /// The next physical line without its newline (and `\r`), if any.
+    fn next_physical(&mut self) -> Option<&str> {
+        if self.pos >= self.text.len() {
+            return None;
+        }
+        let rest = &self.text[self.pos..];
+        let end = rest.find('\n').unwrap_or(rest.len());
+        self.pos += (end + 1).min(rest.len());
+        self.line += 1;
+        let line = &rest[..end];
+        Some(line.strip_suffix('\r').unwrap_or(line))
+    }
+}
+
 struct OpenFile {
-    path: PathBuf,
-    lines: Vec<String>,
-    next: usize,
+    path: Rc<Path>,
+    text: String,
+    /// Byte offset of the next unread line.
+    pos: usize,
+    /// Number of the next unread line (1-based).
+    line: usize,
     /// Depth of the conditional stack when the file was opened.
     cond_depth: usize,
 }
@@ -133,14 +156,11 @@ fn needs_more(buf: &str) -> bool {
     bc > 0 || pc > 0 || xc > 0 || nc
 }
 
-fn split_lines(text: &str) -> Vec<String> {
-    text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l).to_string()).collect()
-}
 
 impl Reader {
     pub fn new(path: &Path, text: &str, base_dir: &Path, arch: &str, os: &str) -> Self {
         Reader {
-            files: vec![OpenFile { path: path.to_path_buf(), lines: split_lines(text), next: 0, cond_depth: 0 }],
+            files: vec![OpenFile::new(path, text.to_string(), 0)],
             pending: VecDeque::new(),
             conds: Vec::new(),
             base_dir: base_dir.to_path_buf(),
@@ -162,31 +182,27 @@ impl Reader {
     fn next_raw(&mut self) -> Result<Option<Line>, SpecError> {
         loop {
             let Some(f) = self.files.last_mut() else { return Ok(None) };
-            if f.next >= f.lines.len() || (f.next == f.lines.len() - 1 && f.lines[f.next].is_empty()) {
-                let f = self.files.pop();
-                if let Some(f) = f {
-                    if self.conds.len() > f.cond_depth {
-                        let line = self.conds.last().map_or(0, |c| c.line);
-                        return Err(Self::error(&f.path, line, "Unclosed %if"));
-                    }
+            let start = f.line;
+            let Some(first) = f.next_physical() else {
+                if self.conds.len() > f.cond_depth {
+                    let line = self.conds.last().map_or(0, |c| c.line);
+                    return Err(Self::error(&f.path, line, "Unclosed %if"));
                 }
+                self.files.pop();
                 continue;
-            }
-            let start = f.next;
-            let mut buf = String::new();
-            loop {
-                buf.push_str(&f.lines[f.next]);
+            };
+            let mut buf = String::with_capacity(first.len() + 1);
+            buf.push_str(first);
+            buf.push('\n');
+            while needs_more(&buf) {
+                let Some(next) = f.next_physical() else {
+                    return Err(Self::error(&f.path, start, "unclosed macro or bad line continuation"));
+                };
+                buf.push_str(next);
                 buf.push('\n');
-                f.next += 1;
-                if !needs_more(&buf) {
-                    break;
-                }
-                if f.next >= f.lines.len() {
-                    return Err(Self::error(&f.path, start + 1, "unclosed macro or bad line continuation"));
-                }
             }
             buf.pop();
-            return Ok(Some(Line { text: buf, file: f.path.clone(), number: start + 1 }));
+            return Ok(Some(Line { text: buf, file: f.path.clone(), number: start }));
         }
     }
 
@@ -202,22 +218,25 @@ impl Reader {
                 } else {
                     raw.text
                 };
-                let mut parts = split_lines(&text).into_iter();
-                let first = parts.next().unwrap_or_default();
-                for p in parts {
-                    self.pending.push_back(Line { text: p, file: raw.file.clone(), number: raw.number });
+                match text.split_once('\n') {
+                    None => Line { text, file: raw.file, number: raw.number },
+                    Some((first, rest)) => {
+                        for p in rest.split('\n') {
+                            self.pending.push_back(Line { text: p.to_string(), file: raw.file.clone(), number: raw.number });
+                        }
+                        Line { text: first.to_string(), file: raw.file, number: raw.number }
+                    }
                 }
-                Line { text: first, file: raw.file, number: raw.number }
             };
             match directive(&line.text) {
-                Some((d, rest)) => self.apply(d, rest, &line)?,
+                Some((d, rest)) => self.apply(d, rest, &line, expander)?,
                 None if self.reading() => return Ok(Some(line)),
                 None => {}
             }
         }
     }
 
-    fn apply(&mut self, d: Directive, rest: &str, line: &Line) -> Result<(), SpecError> {
+    fn apply(&mut self, d: Directive, rest: &str, line: &Line, expander: &mut Expander<'_>) -> Result<(), SpecError> {
         use Directive::*;
         let reading = self.reading();
         match d {
@@ -233,7 +252,11 @@ impl Reader {
                     return Err(Self::error(&line.file, line.number, "%elif after %else"));
                 }
                 let evaluate = top.parent_reading && !top.taken;
-                let matched = evaluate && self.test(d, rest, line)?;
+                // The line was read in a skipped branch, so it is not expanded yet.
+                let matched = evaluate && {
+                    let expanded = expander.expand(rest).map_err(|e| Self::error(&line.file, line.number, e.to_string()))?;
+                    self.test(d, &expanded, line)?
+                };
                 if let Some(top) = self.conds.last_mut() {
                     top.reading = matched;
                     top.taken |= matched;
@@ -284,10 +307,11 @@ impl Reader {
             return Err(Self::error(&line.file, line.number, format!("%include nested too deeply: {name}")));
         }
         let path = self.base_dir.join(name);
-        let text = std::fs::read_to_string(&path)
+        let text = std::fs::read(&path)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
             .map_err(|e| Self::error(&line.file, line.number, format!("Unable to open {}: {e}", path.display())))?;
         self.includes.push(path.clone());
-        self.files.push(OpenFile { path, lines: split_lines(&text), next: 0, cond_depth: self.conds.len() });
+        self.files.push(OpenFile::new(&path, text, self.conds.len()));
         Ok(())
     }
 }
