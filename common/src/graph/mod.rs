@@ -196,6 +196,16 @@ impl BuildGraph {
         self.nodes.get(bin.node)?.spec.packages.get(bin.package)
     }
 
+    /// The file rpmbuild writes for a binary package:
+    /// `name-version-release.arch.rpm` (no epoch), where `arch` is the
+    /// package's BuildArch (inherited from the main package), else `target_arch`.
+    pub fn rpm_file_name(&self, bin: BinRef, target_arch: &str) -> Option<String> {
+        let spec = &self.nodes.get(bin.node)?.spec;
+        let pkg = spec.packages.get(bin.package)?;
+        let arch = pkg.build_arch.as_deref().or(spec.build_arch.as_deref()).unwrap_or(target_arch);
+        Some(format!("{}-{}-{}.{arch}.rpm", pkg.name, spec.version, spec.release))
+    }
+
     /// Names of the binary packages to install before building `node`.
     pub fn install_names(&self, node: NodeId) -> Vec<&str> {
         let Some(n) = self.nodes.get(node) else { return Vec::new() };
