@@ -19,6 +19,8 @@ enum Command {
     SpecDump(cmd::spec_dump::Args),
     /// Time parsing the whole tree (and compare with a single-threaded run and rpmspec).
     Bench(cmd::bench::Args),
+    /// Show the build dependency graph: edges, levels, unresolved deps, cycles, critical path.
+    Graph(cmd::graph::GraphArgs),
 }
 
 fn main() -> ExitCode {
@@ -26,16 +28,35 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("DBUILD_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
+    // clap exits with status 2 on usage errors.
     let cli = Cli::parse();
     let result = match cli.command {
         Command::SpecDump(args) => cmd::spec_dump::run(args),
         Command::Bench(args) => cmd::bench::run(args),
+        Command::Graph(args) => cmd::graph::run(args),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("dbuild: error: {e:#}");
+            eprintln!("dbuild: error: {}", error_chain(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// The error and its causes, skipping causes whose text the message already
+/// shows (many error types, e.g. `SpecError::Io`, print their source
+/// themselves, so `{:#}` would repeat it).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
 }

@@ -1,5 +1,6 @@
 //! One module per `dbuild` subcommand.
 
 pub mod bench;
+pub mod graph;
 pub mod spec_args;
 pub mod spec_dump;
