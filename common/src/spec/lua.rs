@@ -10,7 +10,7 @@
 //! the number of instructions per call are bounded.
 
 use super::macros::{Expander, MacroError};
-use super::vercmp::rpmvercmp;
+use crate::evr::rpmvercmp;
 use mlua::{HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Value, VmState};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -11,12 +11,10 @@ mod macros;
 mod model;
 mod parser;
 mod reader;
-mod vercmp;
 
 pub use deps::parse_dependencies;
 pub use macros::{Expander, MacroError, MacroTable};
 pub use model::{BinaryPackage, Constraint, Dependency, Op, SourceEntry, Spec};
-pub use vercmp::{compare_evr, rpmvercmp};
 
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
