@@ -1,7 +1,7 @@
 //! One module per `dbuild` subcommand.
 
 pub mod bench;
-pub mod spec_args;
-pub mod spec_dump;
 pub mod graph;
+pub mod spec_args;
 pub mod simulate;
+pub mod spec_dump;
