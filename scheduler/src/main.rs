@@ -84,10 +84,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         (s, 1.0)
     };
     let v: f64 = num.trim().parse().map_err(|_| format!("bad duration {s:?}: use e.g. 90s, 1500ms, 2m"))?;
-    if !v.is_finite() || v < 0.0 {
-        return Err(format!("bad duration {s:?}"));
-    }
-    Ok(Duration::from_secs_f64(v * mult))
+    Duration::try_from_secs_f64(v * mult).map_err(|e| format!("bad duration {s:?}: {e}"))
 }
 
 fn load_token(args: &Args, state_dir: &std::path::Path) -> anyhow::Result<String> {

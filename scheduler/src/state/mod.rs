@@ -173,7 +173,7 @@ impl Build {
                             pkg: i,
                             worker_id: l.worker,
                             attempt: l.attempt,
-                            deadline_ms: now + cfg.lease_ttl_ms,
+                            deadline_ms: now.saturating_add(cfg.lease_ttl_ms),
                         },
                     );
                 }

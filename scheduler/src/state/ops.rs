@@ -118,7 +118,7 @@ impl Build {
         let id = uuid::Uuid::new_v4().to_string();
         self.pkgs[i].attempts += 1;
         let attempt = self.pkgs[i].attempts;
-        let deadline_ms = now + self.cfg.lease_ttl_ms;
+        let deadline_ms = now.saturating_add(self.cfg.lease_ttl_ms);
         self.pkgs[i].lease = Some(id.clone());
         self.pkgs[i].since_ms = Some(now);
         self.leases.insert(id.clone(), LeaseRt { pkg: i, worker_id: worker_id.to_string(), attempt, deadline_ms });
@@ -185,7 +185,7 @@ impl Build {
     /// Renews lease `id`; returns the new deadline.
     pub fn heartbeat(&mut self, id: &str, worker_id: &str, now: u64) -> Result<u64, SchedError> {
         self.live_lease(id, worker_id)?;
-        let deadline = now + self.cfg.lease_ttl_ms;
+        let deadline = now.saturating_add(self.cfg.lease_ttl_ms);
         if let Some(l) = self.leases.get_mut(id) {
             l.deadline_ms = deadline;
         }
