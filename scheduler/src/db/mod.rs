@@ -57,8 +57,8 @@ impl Location {
     }
 }
 
-/// Opens the state file with `locking_mode=EXCLUSIVE`, a rollback journal
-/// (no WAL shared memory: it lives on NFS) and full fsync, takes the
+/// Opens the state file with `locking_mode=EXCLUSIVE`, a rollback journal in
+/// TRUNCATE mode (no WAL shared memory: it lives on NFS) and full fsync, takes the
 /// exclusive lock at once by writing, and runs the migrations.
 pub async fn open(loc: &Location) -> Result<SqliteConnection, DbError> {
     let path = loc.describe();
@@ -67,7 +67,7 @@ pub async fn open(loc: &Location) -> Result<SqliteConnection, DbError> {
             .filename(p)
             .create_if_missing(true)
             .locking_mode(SqliteLockingMode::Exclusive)
-            .journal_mode(SqliteJournalMode::Delete)
+            .journal_mode(SqliteJournalMode::Truncate)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_millis(200)),
         Location::Memory => SqliteConnectOptions::new().in_memory(true),
