@@ -59,6 +59,9 @@ struct Args {
     /// Attempts per package before it fails for good.
     #[arg(long, default_value_t = 3)]
     max_attempts: u32,
+    /// Lost leases (expired, or the worker restarted) after which a package fails for good.
+    #[arg(long, default_value_t = 5)]
+    max_lease_losses: u32,
     /// Retry packages recorded as failed for good in an earlier run.
     #[arg(long)]
     retry_failed: bool,
@@ -159,6 +162,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         specs_rel,
         lease_ttl_ms: u64::try_from(args.lease_ttl.as_millis()).unwrap_or(u64::MAX).max(1),
         max_attempts: args.max_attempts.max(1),
+        max_lease_losses: args.max_lease_losses.max(1),
         retry_failed: args.retry_failed,
     };
     let snap = db::load(&mut conn).await?;

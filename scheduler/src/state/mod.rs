@@ -22,6 +22,8 @@ pub struct Config {
     pub specs_rel: String,
     pub lease_ttl_ms: u64,
     pub max_attempts: u32,
+    /// Lost leases (expired, worker restarted) after which a package fails for good.
+    pub max_lease_losses: u32,
     /// Forget recorded final failures (retry them) on start.
     pub retry_failed: bool,
 }
@@ -29,6 +31,7 @@ pub struct Config {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PkgRt {
     attempts: u32,
+    losses: u32,
     lease: Option<String>,
     reason: Option<String>,
     rpms: Vec<RpmFile>,
@@ -115,6 +118,7 @@ impl Build {
             let Some(row) = snap.packages.get(&p.name) else { continue };
             if row.input_hash == hashes[i] && !(cfg.retry_failed && initial[i] == Initial::Failed) {
                 pkgs[i].attempts = row.attempts;
+                pkgs[i].losses = row.losses;
                 pkgs[i].reason = row.reason.clone();
                 if disp.state(i) != Some(PkgState::Failed) {
                     disp.restore_failures(i, row.failed_on.clone());
@@ -250,6 +254,7 @@ impl Build {
             state: st.as_str().to_string(),
             input_hash: self.hashes[i].clone(),
             attempts: self.pkgs[i].attempts,
+            losses: self.pkgs[i].losses,
             failed_on: self.disp.failed_on(i).to_vec(),
             reason: self.pkgs[i].reason.clone(),
         });

@@ -307,10 +307,30 @@ impl Build {
         let Some(l) = self.leases.get(id).cloned() else { return };
         let worker = self.workers.get(&l.worker_id).map_or_else(|| l.worker_id.clone(), |w| w.name.clone());
         self.close_lease(id, l.pkg, &l.worker_id, "expired");
-        let _ = self.disp.requeue(l.pkg);
-        self.persist_pkg(l.pkg);
-        self.event(l.pkg, now, kind, Some(worker.clone()), Some(id.into()), Some(l.attempt), Some(why.into()));
-        tracing::warn!(package = %self.plan.packages[l.pkg].name, worker = %worker, lease = %id, reason = why, "lease revoked; package requeued");
+        let i = l.pkg;
+        self.pkgs[i].losses += 1;
+        let losses = self.pkgs[i].losses;
+        let name = self.plan.packages[i].name.clone();
+        if losses < self.cfg.max_lease_losses {
+            let _ = self.disp.requeue(i);
+            self.persist_pkg(i);
+            self.event(i, now, kind, Some(worker.clone()), Some(id.into()), Some(l.attempt), Some(why.into()));
+            tracing::warn!(package = %name, worker = %worker, lease = %id, reason = why, losses, "lease revoked; package requeued");
+            return;
+        }
+        // A package whose builds keep killing or hanging their workers must not loop forever.
+        let dep_failed = self.disp.give_up(i).unwrap_or_default();
+        let reason = format!("lost its lease {losses} times (last: {why}); giving up");
+        self.pkgs[i].reason = Some(reason.clone());
+        self.persist_pkg(i);
+        self.event(i, now, kind, Some(worker.clone()), Some(id.into()), Some(l.attempt), Some(why.into()));
+        self.event(i, now, "failed", None, None, None, Some(reason));
+        tracing::warn!(package = %name, worker = %worker, lease = %id, losses, dependents = dep_failed.len(), "lease lost too often; package failed");
+        for d in dep_failed {
+            self.persist_pkg(d);
+            self.event(d, now, "dep-failed", None, None, None, Some(format!("needs {name}, which failed")));
+        }
+        self.check_finished(now);
     }
 
     /// Expires every lease past its deadline; a worker whose leases all
