@@ -53,6 +53,9 @@ struct Args {
     /// A lease expires this long after its last heartbeat (e.g. 90s, 1500ms, 2m).
     #[arg(long, default_value = "90s", value_parser = parse_duration)]
     lease_ttl: Duration,
+    /// A lease is revoked this long after it was granted, even with heartbeats (a hung build).
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    max_build_time: Duration,
     /// Longest long poll of a lease request.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     max_wait: Duration,
@@ -163,6 +166,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         lease_ttl_ms: u64::try_from(args.lease_ttl.as_millis()).unwrap_or(u64::MAX).max(1),
         max_attempts: args.max_attempts.max(1),
         max_lease_losses: args.max_lease_losses.max(1),
+        max_build_ms: u64::try_from(args.max_build_time.as_millis()).unwrap_or(u64::MAX).max(1),
         retry_failed: args.retry_failed,
     };
     let snap = db::load(&mut conn).await?;

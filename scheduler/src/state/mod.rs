@@ -22,6 +22,8 @@ pub struct Config {
     pub specs_rel: String,
     pub lease_ttl_ms: u64,
     pub max_attempts: u32,
+    /// A lease is revoked this long after it was granted, heartbeats or not.
+    pub max_build_ms: u64,
     /// Lost leases (expired, worker restarted) after which a package fails for good.
     pub max_lease_losses: u32,
     /// Forget recorded final failures (retry them) on start.
@@ -44,6 +46,7 @@ pub(crate) struct LeaseRt {
     pkg: usize,
     worker_id: String,
     attempt: u32,
+    granted_ms: u64,
     deadline_ms: u64,
 }
 
@@ -177,7 +180,10 @@ impl Build {
                             pkg: i,
                             worker_id: l.worker,
                             attempt: l.attempt,
-                            deadline_ms: now.saturating_add(cfg.lease_ttl_ms),
+                            granted_ms: l.granted_ms,
+                            deadline_ms: now
+                                .saturating_add(cfg.lease_ttl_ms)
+                                .min(l.granted_ms.saturating_add(cfg.max_build_ms)),
                         },
                     );
                 }

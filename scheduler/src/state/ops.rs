@@ -118,10 +118,10 @@ impl Build {
         let id = uuid::Uuid::new_v4().to_string();
         self.pkgs[i].attempts += 1;
         let attempt = self.pkgs[i].attempts;
-        let deadline_ms = now.saturating_add(self.cfg.lease_ttl_ms);
+        let deadline_ms = now.saturating_add(self.cfg.lease_ttl_ms).min(now.saturating_add(self.cfg.max_build_ms));
         self.pkgs[i].lease = Some(id.clone());
         self.pkgs[i].since_ms = Some(now);
-        self.leases.insert(id.clone(), LeaseRt { pkg: i, worker_id: worker_id.to_string(), attempt, deadline_ms });
+        self.leases.insert(id.clone(), LeaseRt { pkg: i, worker_id: worker_id.to_string(), attempt, granted_ms: now, deadline_ms });
         if let Some(w) = self.workers.get_mut(worker_id) {
             w.leases.insert(id.clone());
         }
@@ -184,8 +184,8 @@ impl Build {
 
     /// Renews lease `id`; returns the new deadline.
     pub fn heartbeat(&mut self, id: &str, worker_id: &str, now: u64) -> Result<u64, SchedError> {
-        self.live_lease(id, worker_id)?;
-        let deadline = now.saturating_add(self.cfg.lease_ttl_ms);
+        let granted = self.live_lease(id, worker_id)?.granted_ms;
+        let deadline = now.saturating_add(self.cfg.lease_ttl_ms).min(granted.saturating_add(self.cfg.max_build_ms));
         if let Some(l) = self.leases.get_mut(id) {
             l.deadline_ms = deadline;
         }
@@ -340,10 +340,14 @@ impl Build {
             self.leases.iter().filter(|(_, l)| l.deadline_ms <= now).map(|(id, _)| id.clone()).collect();
         let mut touched = HashSet::new();
         for id in &expired {
+            let mut why = "no heartbeat before the lease deadline";
             if let Some(l) = self.leases.get(id) {
                 touched.insert(l.worker_id.clone());
+                if l.granted_ms.saturating_add(self.cfg.max_build_ms) <= now {
+                    why = "the build ran longer than --max-build-time";
+                }
             }
-            self.lose_lease(id, now, "expired", "no heartbeat before the lease deadline");
+            self.lose_lease(id, now, "expired", why);
         }
         for wid in touched {
             let gone = self.workers.get(&wid).is_some_and(|w| w.leases.is_empty() && !w.gone);
