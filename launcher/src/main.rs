@@ -16,6 +16,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Parse every spec and print one JSON object per spec (name, EVR, packages, BuildRequires).
+    ///
+    /// Exit status: 0 when every spec parsed, 1 when some could not be parsed
+    /// (their `error` says why) or the tree cannot be read, 2 on usage errors.
     SpecDump(cmd::spec_dump::Args),
     /// Time parsing the whole tree (and compare with a single-threaded run and rpmspec).
     Bench(cmd::bench::Args),

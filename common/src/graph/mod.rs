@@ -28,18 +28,25 @@
 //!
 //! Cycles are reported as strongly connected components and made
 //! schedulable by the policy described in `cycles.rs`; [`SourceNode::needs`]
-//! is always acyclic.
+//! is always acyclic. ARCHITECTURE.md ("Dependency graph") gives the reasons.
 //!
 //! For a scheduler:
 //!
 //! ```
 //! use dbuild_common::graph::{critical_priorities, BuildGraph, GraphOptions};
+//! use dbuild_common::weights::Weights;
 //! # let specs = Vec::new();
 //! let graph = BuildGraph::build(specs, &GraphOptions::default());
 //! // Ready when every `needs` entry is built; install `install_names(n)`.
 //! let needs = graph.needs();
-//! // Re-run whenever measured durations change (seconds, say).
-//! let prio = critical_priorities(&needs, |n| graph.nodes[n].spec.version.len() as f64)?;
+//! // Re-run whenever measured durations change: measured, else file, else 1.
+//! let file = Weights::default();
+//! let measured = std::collections::HashMap::<String, f64>::new();
+//! let weight = |n: usize| {
+//!     let name = &graph.nodes[n].spec.name;
+//!     measured.get(name).copied().unwrap_or_else(|| file.get(name))
+//! };
+//! let prio = critical_priorities(&needs, weight)?;
 //! assert_eq!(prio.len(), graph.nodes.len());
 //! # Ok::<(), dbuild_common::graph::GraphError>(())
 //! ```
@@ -187,6 +194,16 @@ impl BuildGraph {
     /// The binary package a [`BinRef`] names.
     pub fn binary(&self, bin: BinRef) -> Option<&BinaryPackage> {
         self.nodes.get(bin.node)?.spec.packages.get(bin.package)
+    }
+
+    /// The file rpmbuild writes for a binary package:
+    /// `name-version-release.arch.rpm` (no epoch), where `arch` is the
+    /// package's BuildArch (inherited from the main package), else `target_arch`.
+    pub fn rpm_file_name(&self, bin: BinRef, target_arch: &str) -> Option<String> {
+        let spec = &self.nodes.get(bin.node)?.spec;
+        let pkg = spec.packages.get(bin.package)?;
+        let arch = pkg.build_arch.as_deref().or(spec.build_arch.as_deref()).unwrap_or(target_arch);
+        Some(format!("{}-{}-{}.{arch}.rpm", pkg.name, spec.version, spec.release))
     }
 
     /// Names of the binary packages to install before building `node`.

@@ -122,6 +122,18 @@ fn a_real_package_beats_a_newer_virtual_provide() {
 }
 
 #[test]
+fn rpm_file_names() {
+    let mut s = sub(spec("python3", "3.11.9"), "python3-doc", true);
+    s.epoch = Some("1".into());
+    s.release = "2.ph5".into();
+    s.packages[1].build_arch = Some("noarch".into());
+    let g = build(vec![s]);
+    assert_eq!(g.rpm_file_name(BinRef { node: 0, package: 0 }, "x86_64").unwrap(), "python3-3.11.9-2.ph5.x86_64.rpm");
+    assert_eq!(g.rpm_file_name(BinRef { node: 0, package: 1 }, "x86_64").unwrap(), "python3-doc-3.11.9-2.ph5.noarch.rpm");
+    assert!(g.rpm_file_name(BinRef { node: 5, package: 0 }, "x86_64").is_none());
+}
+
+#[test]
 fn packages_without_files_provide_nothing() {
     let g = build(vec![sub(spec("foo", "1"), "foo-ghost", false), br(spec("bar", "1"), &["foo-ghost"])]);
     assert_eq!(g.unresolved.len(), 1);

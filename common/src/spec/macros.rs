@@ -6,12 +6,14 @@
 //! - `%(...)` shell expansion is never run; it expands to nothing and the
 //!   spec gets a warning. (Photon uses it only for paths, never for the
 //!   name, version, release or dependencies.)
-//! - `%{lua:...}` is not run either (same treatment).
+//! - `%{lua:...}` runs in a sandboxed Lua without `os`, `io` or `posix`
+//!   (see `lua.rs`).
 //! - `%{load:...}`, `%{getenv:...}` read nothing from the host.
 //! - Expansion depth and output size are bounded, so a self-referencing
 //!   macro gives an error instead of a hang.
 
 use super::expr;
+use super::lua::{CallArgs, LuaState};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -35,6 +37,8 @@ pub enum MacroError {
     Define(String),
     #[error("{0}")]
     Expression(String),
+    #[error("lua: {0}")]
+    Lua(String),
     #[error("unknown option {0} in %{1}({2})")]
     UnknownOption(char, String, String),
 }
@@ -184,6 +188,14 @@ fn parse_define(s: &str, to_eol: bool) -> Result<ParsedDefine, MacroError> {
     while j < b.len() && (b[j] == b' ' || b[j] == b'\t') {
         j += 1;
     }
+    if b.get(j) == Some(&b'{') {
+        // rpm's "silent {...} grouping": the body is the braces' content,
+        // verbatim, and scanning goes on after the closing brace.
+        let close = match_close(b, j, b'{', b'}')
+            .ok_or_else(|| MacroError::Define(format!("Macro %{name} has unterminated body")))?;
+        let glued = (j == body_start).then_some(b'{');
+        return finish_define(name, opts, glued, s[j + 1..close].to_string(), close + 1);
+    }
     // Find the end of the body.
     let mut body = String::new();
     let (mut braces, mut parens) = (0usize, 0usize);
@@ -225,12 +237,20 @@ fn parse_define(s: &str, to_eol: bool) -> Result<ParsedDefine, MacroError> {
         body.push_str(&s[k..(k + ch_len).min(b.len())]);
         k += ch_len;
     }
-    let consumed = k;
     let body = body.trim_end_matches([' ', '\t', '\n', '\r']).to_string();
-    if name.is_empty() || name.len() < 3 || !(b[name_start].is_ascii_alphabetic() || b[name_start] == b'_') {
+    let glued = if j == body_start { b.get(j).copied() } else { None };
+    finish_define(name, opts, glued, body, k)
+}
+
+/// Checks a parsed definition the way rpm's `doDefine` does. `glued` is
+/// the character right after the name when no whitespace separates it from
+/// the body (`%define name:body`).
+fn finish_define(name: &str, opts: Option<String>, glued: Option<u8>, body: String, consumed: usize) -> Result<ParsedDefine, MacroError> {
+    let first = name.bytes().next();
+    if name == "_" || !first.is_some_and(|c| c.is_ascii_alphabetic() || c == b'_') {
         return Err(MacroError::Define(format!("Macro %{name} has illegal name (%define)")));
     }
-    if body_start == j && opts.is_none() && j < b.len() && b[j] != b'\n' {
+    if opts.is_none() && glued.is_some_and(|c| c != b'\n') {
         // `%define name:body`: rpm warns and ignores the definition.
         return Ok(ParsedDefine {
             def: None,
@@ -352,11 +372,15 @@ pub struct Expander<'a> {
     pub warnings: Vec<String>,
     depth: usize,
     level: usize,
+    /// Created on the first `%{lua:...}`.
+    lua: Option<LuaState>,
+    /// Arguments of the parametric macros being expanded (for Lua's `arg`/`opt`).
+    calls: Vec<CallArgs>,
 }
 
 impl<'a> Expander<'a> {
     pub fn new(table: &'a mut MacroTable) -> Self {
-        Expander { table, warnings: Vec::new(), depth: 0, level: 0 }
+        Expander { table, warnings: Vec::new(), depth: 0, level: 0, lua: None, calls: Vec::new() }
     }
 
     /// Expands every macro in `input`.
@@ -632,12 +656,24 @@ impl<'a> Expander<'a> {
                 idx += 1;
             }
             let positional = &words[idx.min(words.len())..];
+            let options = opts
+                .chars()
+                .filter(|c| *c != ':')
+                .filter_map(|c| {
+                    let def = self.table.get(&format!("-{c}"))?;
+                    let value = self.table.get(&format!("-{c}*")).map_or(String::new(), |d| d.body.clone());
+                    (def.level == level).then_some((c, value))
+                })
+                .collect();
+            self.calls.push(CallArgs { positional: positional.iter().map(|w| w.to_string()).collect(), options });
             self.table.push("#", None, &positional.len().to_string(), level);
             self.table.push("*", None, &positional.join(" "), level);
             for (n, w) in positional.iter().enumerate() {
                 self.table.push(&(n + 1).to_string(), None, w, level);
             }
-            self.expand_body(name, &def.body)
+            let r = self.expand_body(name, &def.body);
+            self.calls.pop();
+            r
         })();
         self.table.pop_above(caller_level);
         self.level = caller_level;
@@ -661,7 +697,8 @@ impl<'a> Expander<'a> {
                     return Ok(false);
                 }
                 let expanded = match arg {
-                    Some(a) if bi != Builtin::Macrobody => self.expand(a)?,
+                    // Lua code and macro names are taken as written.
+                    Some(a) if !matches!(bi, Builtin::Macrobody | Builtin::Lua) => self.expand(a)?,
                     Some(a) => a.to_string(),
                     None => String::new(),
                 };
@@ -704,10 +741,7 @@ impl<'a> Expander<'a> {
             Builtin::GetConfDir => "/usr/lib/rpm".into(),
             Builtin::GetNcpus => "1".into(),
             Builtin::Expr => self.eval_expression_expanded(arg)?,
-            Builtin::Lua => {
-                self.warnings.push("lua expansion not run".into());
-                String::new()
-            }
+            Builtin::Lua => self.run_lua(arg)?,
             Builtin::Macrobody => match self.table.get(arg.trim()) {
                 Some(d) => d.body.clone(),
                 None => return Err(MacroError::Explicit(format!("no such macro: '{}'", arg.trim()))),
@@ -717,6 +751,25 @@ impl<'a> Expander<'a> {
             Builtin::Patch => self.expand(&format!("%{{PATCH{}}}", arg.trim()))?,
             Builtin::Define | Builtin::Global | Builtin::Undefine => String::new(),
         })
+    }
+
+    fn run_lua(&mut self, code: &str) -> Result<String, MacroError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(MacroError::Recursion("lua".into()));
+        }
+        let state = match &self.lua {
+            Some(s) => s.clone(),
+            None => {
+                let s = LuaState::new()?;
+                self.lua = Some(s.clone());
+                s
+            }
+        };
+        let args = self.calls.last().cloned();
+        self.depth += 1;
+        let r = state.run(code, self, args.as_ref());
+        self.depth -= 1;
+        r
     }
 
     /// `%[expr]`: macros are expanded token by token, only where evaluated.
@@ -787,6 +840,12 @@ mod tests {
             ("%%a", "%a"),
             ("%{dirname:/a/b/c}", "/a/b"),
             ("%(echo hi)", ""),
+            ("[%{lua: print(\"a\") print(\"b\")}]", "[ab]"),
+            ("[%{lua: return \"x\"}]", "[x]"),
+            ("[%{lua: rpm.define(\"zzz 5\") print(rpm.expand(\"%zzz\"))}]", "[5]"),
+            ("[%{lua: print(rpm.isdefined(\"_bindir\"))}]", "[true\tfalse]"),
+            ("[%{lua: print(macros._bindir)}]", "[/usr/bin]"),
+            ("[%{lua: print(string.gsub(\"a-b\", \"-\", \"_\"))}]", "[a_b\t1]"),
         ] {
             assert_eq!(ex(&mut t, input), want, "{input}");
         }
@@ -813,9 +872,26 @@ mod tests {
         assert_eq!(e.expand("%bbb %ccc").unwrap(), "12 93");
         e.expand("%undefine aaa").unwrap();
         assert_eq!(e.expand("%aaa").unwrap(), "1");
-        assert!(e.define_from(" ab x", false).is_err());
+        assert!(e.define_from(" 1ab x", false).is_err());
+        assert!(e.define_from(" _ x", false).is_err());
         e.define_from(" abc a\\\\b", false).unwrap();
         assert_eq!(e.expand("X%{abc}Y").unwrap(), "Xa\\bY");
+    }
+
+    #[test]
+    fn lua_is_sandboxed_and_bounded() {
+        let mut t = table();
+        let mut e = Expander::new(&mut t);
+        for escape in ["os.execute('true')", "io.open('/etc/passwd')", "posix.getpid()", "require('os')", "load('x=1')()"] {
+            assert!(matches!(e.expand(&format!("%{{lua: {escape}}}")), Err(MacroError::Lua(_))), "{escape}");
+        }
+        assert!(matches!(e.expand("%{lua: while true do end}"), Err(MacroError::Lua(_))));
+        assert!(matches!(e.expand("%{lua: local t = {} while true do t[#t+1] = string.rep('x', 1000) end}"), Err(MacroError::Lua(_))));
+        e.define_from(" pm(a) %{lua: print(opt.a, arg[1], #arg)}", false).unwrap();
+        assert_eq!(e.expand("[%pm -a 1 two]").unwrap(), "[\t1\t2");
+        // Nested: Lua expanding a macro that runs Lua.
+        e.define_from(" inner %{lua: print('in')}", false).unwrap();
+        assert_eq!(e.expand("%{lua: print(rpm.expand('%inner') .. '-out')}").unwrap(), "in-out");
     }
 
     #[test]

@@ -64,7 +64,7 @@ fn rpmspec_all(dir: &Path, entries: &[TreeEntry], opts: &ParseOptions) -> anyhow
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let opts = args.spec.parse_options()?;
+    let opts = args.spec.parse_options();
     let dir = &args.spec.specs;
     let entries = parse_and_graph(dir, &opts)?;
     let specs = entries.len();

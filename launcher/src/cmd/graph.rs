@@ -137,14 +137,7 @@ pub fn run(args: GraphArgs) -> anyhow::Result<ExitCode> {
         Some(path) => Weights::load(path)?,
         None => Weights::default(),
     };
-    let opts = match args.spec.parse_options() {
-        Ok(opts) => opts,
-        Err(e) => {
-            // A malformed --define is a usage error.
-            eprintln!("dbuild graph: {e:#}");
-            return Ok(ExitCode::from(2));
-        }
-    };
+    let opts = args.spec.parse_options();
     let specs_dir = &args.spec.specs;
     if !specs_dir.is_dir() {
         anyhow::bail!("specs directory {} does not exist or is not a directory", specs_dir.display());
