@@ -4,7 +4,11 @@
 //! only, so that every piece can be unit tested and reused by the scheduler,
 //! the worker, the launcher and the simulator alike.
 
+pub mod dispatch;
 pub mod evr;
 pub mod graph;
+pub mod plan;
+pub mod simulate;
 pub mod spec;
 pub mod weights;
+pub mod wire;

@@ -24,6 +24,8 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Show the build dependency graph: edges, levels, unresolved deps, cycles, critical path.
     Graph(cmd::graph::GraphArgs),
+    /// Simulate a build with N workers using the scheduler's dispatch policy; print makespan and lower bound.
+    Simulate(cmd::simulate::Args),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
         Command::SpecDump(args) => cmd::spec_dump::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Graph(args) => cmd::graph::run(args),
+        Command::Simulate(args) => cmd::simulate::run(args),
     };
     match result {
         Ok(code) => code,

@@ -3,4 +3,5 @@
 pub mod bench;
 pub mod graph;
 pub mod spec_args;
+pub mod simulate;
 pub mod spec_dump;

@@ -1,0 +1,62 @@
+//! `dbuild simulate` end to end: a small tree with known answers, and the Photon 5.0 corpus.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+
+fn simulate(specs: &Path, extra: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_dbuild"))
+        .arg("simulate")
+        .arg("--specs")
+        .arg(specs)
+        .args(["--define", "dist .ph5", "--json"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn small_tree_makespan_and_bound() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = |name: &str, br: &str| {
+        let body = format!(
+            "Name: {name}\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\n{br}\n%description\nd\n%files\n/usr/bin/{name}\n"
+        );
+        std::fs::write(tmp.path().join(format!("{name}.spec")), body).unwrap();
+    };
+    spec("base", "");
+    spec("mid", "BuildRequires: base");
+    spec("top", "BuildRequires: mid");
+    spec("side", "");
+    let durations = tmp.path().join("d.json");
+    std::fs::write(&durations, r#"{"base": 10, "mid": 20, "top": 5, "side": 30}"#).unwrap();
+    let d = durations.to_str().unwrap();
+    let r = simulate(tmp.path(), &["--workers", "2", "--durations", d]);
+    assert_eq!(r["packages"], 4);
+    assert_eq!(r["workers"], 2);
+    // Critical path base+mid+top = 35; total 65 / 2 = 32.5.
+    assert_eq!(r["lower_bound"], 35.0);
+    assert_eq!(r["makespan"], 35.0);
+    let r1 = simulate(tmp.path(), &["--workers", "1", "--durations", d]);
+    assert_eq!(r1["makespan"], 65.0);
+    assert_eq!(r1["lower_bound"], 65.0);
+}
+
+#[test]
+fn photon_makespan_within_five_percent_of_the_lower_bound() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/photon-5.0");
+    let corpus = if corpus.exists() { corpus } else { Path::new("/work/shared/corpus/photon-5.0").to_path_buf() };
+    if !corpus.join("SPECS").is_dir() {
+        eprintln!("skipping: no Photon corpus at {}", corpus.display());
+        return;
+    }
+    let weights = corpus.join("data/packageWeights.json");
+    for n in ["4", "16", "64"] {
+        let r = simulate(&corpus.join("SPECS"), &["--workers", n, "--weights", weights.to_str().unwrap()]);
+        let ratio = r["makespan"].as_f64().unwrap() / r["lower_bound"].as_f64().unwrap();
+        assert!(r["packages"].as_u64().unwrap() > 1000, "{r}");
+        assert!(ratio <= 1.05, "{n} workers: {r}");
+    }
+}

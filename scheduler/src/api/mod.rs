@@ -1,0 +1,66 @@
+//! The REST API: worker endpoints (token), read endpoints, operations.
+
+pub mod openapi;
+mod ops;
+mod read;
+mod worker;
+
+use crate::error::SchedError;
+use actix_web::http::StatusCode;
+use actix_web::{error, web, HttpRequest, HttpResponse, ResponseError};
+use dbuild_common::wire::ErrorBody;
+
+impl ResponseError for SchedError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            SchedError::Unauthorized => StatusCode::UNAUTHORIZED,
+            SchedError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            SchedError::UnknownWorker(_) | SchedError::UnknownLease(_) | SchedError::UnknownPackage(_) => {
+                StatusCode::NOT_FOUND
+            }
+            SchedError::LeaseNotLive { .. } | SchedError::NotYourLease { .. } | SchedError::SlotsFull { .. } => {
+                StatusCode::CONFLICT
+            }
+            SchedError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut resp = HttpResponse::build(self.status_code());
+        if matches!(self, SchedError::Unauthorized) {
+            resp.insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        resp.json(ErrorBody { error: self.to_string() })
+    }
+}
+
+fn bad_request(msg: String) -> error::Error {
+    SchedError::BadRequest(msg).into()
+}
+
+/// Registers every route, with JSON errors for malformed input.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(8 * 1024 * 1024)
+            .error_handler(|e, _req: &HttpRequest| bad_request(format!("malformed JSON body: {e}"))),
+    )
+    .app_data(web::PathConfig::default().error_handler(|e, _| bad_request(format!("bad path: {e}"))))
+    .app_data(web::QueryConfig::default().error_handler(|e, _| bad_request(format!("bad query: {e}"))))
+    .service(worker::register)
+    .service(worker::lease)
+    .service(worker::heartbeat)
+    .service(worker::report)
+    .service(read::summary)
+    .service(read::packages)
+    .service(read::package)
+    .service(read::graph)
+    .service(read::workers)
+    .service(ops::healthz)
+    .service(ops::readyz)
+    .service(ops::metrics)
+    .service(ops::openapi_json)
+    .default_service(web::to(|req: HttpRequest| async move {
+        HttpResponse::NotFound().json(ErrorBody { error: format!("no route {} {}", req.method(), req.path()) })
+    }));
+}

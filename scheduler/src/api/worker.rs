@@ -1,0 +1,108 @@
+//! Worker endpoints: register, lease (long poll), heartbeat, report.
+
+use crate::app::{now_ms, App};
+use crate::auth::Authed;
+use crate::error::SchedError;
+use crate::state::LeaseAttempt;
+use actix_web::{post, web, HttpResponse};
+use dbuild_common::wire::{
+    ErrorBody, HeartbeatReply, HeartbeatRequest, LeaseReply, LeaseRequest, Outcome, RegisterReply, RegisterRequest,
+    Report, ReportReply,
+};
+use std::time::Duration;
+
+/// Register a worker (or re-register after a restart: its old leases are given up).
+#[utoipa::path(post, path = "/v1/workers", request_body = RegisterRequest, security(("bearer" = [])),
+    responses((status = 200, body = RegisterReply), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[post("/v1/workers")]
+pub async fn register(_a: Authed, app: web::Data<App>, req: web::Json<RegisterRequest>) -> Result<HttpResponse, SchedError> {
+    let now = now_ms();
+    let (res, pending) = app.change(|b| b.register(&req, now));
+    pending.wait().await?;
+    let worker_id = res?;
+    app.wake();
+    Ok(HttpResponse::Ok().json(RegisterReply {
+        worker_id,
+        lease_ttl_secs: app.lease_ttl_ms.div_ceil(1000),
+        heartbeat_secs: (app.lease_ttl_ms / 3000).max(1),
+    }))
+}
+
+/// Ask for a package to build; long-polls up to `wait_secs` (capped) for one to become ready.
+#[utoipa::path(post, path = "/v1/lease", request_body = LeaseRequest, security(("bearer" = [])),
+    responses((status = 200, body = LeaseReply), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "unknown worker"),
+        (status = 409, body = ErrorBody, description = "all the worker's slots hold leases")))]
+#[post("/v1/lease")]
+pub async fn lease(_a: Authed, app: web::Data<App>, req: web::Json<LeaseRequest>) -> Result<HttpResponse, SchedError> {
+    let wait = Duration::from_secs(req.wait_secs).min(app.max_wait);
+    let now = tokio::time::Instant::now();
+    let until = now.checked_add(wait).unwrap_or(now);
+    let mut rx = app.changed.subscribe();
+    loop {
+        rx.borrow_and_update();
+        let (res, pending) = app.change(|b| b.try_lease(&req.worker_id, now_ms()));
+        pending.wait().await?;
+        match res? {
+            LeaseAttempt::Granted(lease) => {
+                app.metrics.leases_granted.inc();
+                return Ok(HttpResponse::Ok().json(LeaseReply { lease: Some(*lease), finished: false }));
+            }
+            LeaseAttempt::Finished => return Ok(HttpResponse::Ok().json(LeaseReply { lease: None, finished: true })),
+            LeaseAttempt::Nothing => {}
+        }
+        match tokio::time::timeout_at(until, rx.changed()).await {
+            Ok(Ok(())) => continue,
+            _ => return Ok(HttpResponse::Ok().json(LeaseReply { lease: None, finished: false })),
+        }
+    }
+}
+
+/// Renew a lease's deadline.
+#[utoipa::path(post, path = "/v1/leases/{id}/heartbeat", request_body = HeartbeatRequest, security(("bearer" = [])),
+    params(("id" = String, Path, description = "lease id")),
+    responses((status = 200, body = HeartbeatReply), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "unknown lease"),
+        (status = 409, body = ErrorBody, description = "lease no longer live, or another worker's")))]
+#[post("/v1/leases/{id}/heartbeat")]
+pub async fn heartbeat(
+    _a: Authed,
+    app: web::Data<App>,
+    id: web::Path<String>,
+    req: web::Json<HeartbeatRequest>,
+) -> Result<HttpResponse, SchedError> {
+    let deadline = app.lock().heartbeat(&id, &req.worker_id, now_ms())?;
+    Ok(HttpResponse::Ok().json(HeartbeatReply { deadline_unix_ms: deadline }))
+}
+
+/// Report the result of a lease. Accepted once, only for the live lease of the reporting worker.
+#[utoipa::path(post, path = "/v1/leases/{id}/report", request_body = Report, security(("bearer" = [])),
+    params(("id" = String, Path, description = "lease id")),
+    responses((status = 200, body = ReportReply), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "unknown lease"),
+        (status = 409, body = ErrorBody, description = "lease no longer live (late or duplicate report), or another worker's")))]
+#[post("/v1/leases/{id}/report")]
+pub async fn report(
+    _a: Authed,
+    app: web::Data<App>,
+    id: web::Path<String>,
+    req: web::Json<Report>,
+) -> Result<HttpResponse, SchedError> {
+    let (res, pending) = app.change(|b| b.report(&id, &req, now_ms()));
+    pending.wait().await?;
+    let (package, state, success) = match res {
+        Ok(r) => r,
+        Err(e) => {
+            app.metrics.reports.with_label_values(&["rejected"]).inc();
+            tracing::info!(lease = %id, error = %e, "report rejected");
+            return Err(e);
+        }
+    };
+    let outcome = if success { "success" } else { "failure" };
+    app.metrics.reports.with_label_values(&[outcome]).inc();
+    if matches!(req.outcome, Outcome::Success { .. }) {
+        app.metrics.build_duration.observe(req.duration_secs);
+    }
+    app.wake();
+    Ok(HttpResponse::Ok().json(ReportReply { package, state }))
+}

@@ -1,0 +1,229 @@
+//! Ordering, priorities, long polls, retries and failure propagation through the REST API.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::{write_plan, Sched};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// a <- b <- c (c needs b needs a); solo alone, weight 2.5.
+fn chain(dir: &std::path::Path) {
+    write_plan(dir, &[("a", &[], None), ("b", &["a"], None), ("c", &["b"], None), ("solo", &[], Some(2.5))]);
+}
+
+#[tokio::test]
+async fn dependency_order_priorities_and_install_lists() {
+    let tmp = tempfile::tempdir().unwrap();
+    chain(tmp.path());
+    let s = Sched::start(tmp.path(), &[]);
+    let w = s.register("w1", 4).await;
+    assert_eq!(s.state_of("c").await, "waiting");
+    let (_, d) = s.get("/v1/packages/c").await;
+    assert_eq!(d["info"]["waiting_on"], json!(["b"]));
+    assert!(d["why"].as_str().unwrap().contains("waiting for 1 package"), "{d}");
+    // a: critical path 3, solo: 2.5.
+    let la = s.lease_pkg(&w, "a").await;
+    assert_eq!(la["spec"], "SPECS/a/a.spec");
+    assert_eq!(la["attempt"], 1);
+    assert_eq!(la["log_path"], "stage/LOGS/a/1.log");
+    assert_eq!(la["macros"], json!([{"name": "dist", "value": ".ph5"}]));
+    let ls = s.lease_pkg(&w, "solo").await;
+    // Nothing else is ready: b waits for a.
+    assert_eq!(s.lease(&w, 0).await["lease"], json!(null));
+    assert_eq!(s.state_of("b").await, "waiting");
+    let (st, r) = s.succeed(&w, &la).await;
+    assert_eq!((st, r["state"].clone()), (200, json!("succeeded")));
+    let lb = s.lease_pkg(&w, "b").await;
+    assert_eq!(lb["install"], json!(["stage/RPMS/x86_64/a-devel-1-1.ph5.x86_64.rpm"]));
+    let (_, list) = s.get("/v1/packages?state=building").await;
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["b", "solo"]);
+    s.succeed(&w, &lb).await;
+    s.succeed(&w, &ls).await;
+    let lc = s.lease_pkg(&w, "c").await;
+    s.succeed(&w, &lc).await;
+    let sum = s.summary().await;
+    assert_eq!(sum["finished"], true);
+    assert_eq!(sum["outcome"], "succeeded");
+    assert_eq!(sum["counts"]["succeeded"], 4);
+    assert_eq!(s.lease(&w, 5).await["finished"], true);
+    let (_, g) = s.get("/v1/graph").await;
+    assert_eq!(g["nodes"].as_array().unwrap().len(), 4);
+    assert!(g["edges"].as_array().unwrap().contains(&json!({"from": "c", "to": "b"})));
+}
+
+#[tokio::test]
+async fn long_poll_returns_as_soon_as_a_package_is_ready() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_plan(tmp.path(), &[("a", &[], None), ("b", &["a"], None)]);
+    let s = Sched::start(tmp.path(), &[]);
+    let w1 = s.register("w1", 1).await;
+    let w2 = s.register("w2", 1).await;
+    let la = s.lease_pkg(&w1, "a").await;
+    let t0 = Instant::now();
+    let (waited, _) = tokio::join!(s.lease(&w2, 20), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        s.succeed(&w1, &la).await
+    });
+    assert_eq!(waited["lease"]["package"], "b");
+    assert!(t0.elapsed() < Duration::from_secs(5), "long poll took {:?}", t0.elapsed());
+    // A poll with nothing to give returns empty after its wait.
+    let t1 = Instant::now();
+    let v = s.lease(&w1, 1).await;
+    assert_eq!(v, json!({"lease": null, "finished": false}));
+    assert!(t1.elapsed() >= Duration::from_millis(900));
+}
+
+#[tokio::test]
+async fn retries_on_another_worker_then_dep_failed() {
+    let tmp = tempfile::tempdir().unwrap();
+    chain(tmp.path());
+    let s = Sched::start(tmp.path(), &["--max-attempts", "2"]);
+    let w1 = s.register("w1", 1).await;
+    let w2 = s.register("w2", 1).await;
+    let la = s.lease_pkg(&w1, "a").await;
+    let (st, r) = s.fail(&w1, &la, "compile error").await;
+    assert_eq!((st, r["state"].clone()), (200, json!("ready")));
+    // w1 failed a: it gets solo, and a waits for another worker.
+    let ls = s.lease_pkg(&w1, "solo").await;
+    let la2 = s.lease_pkg(&w2, "a").await;
+    assert_eq!(la2["attempt"], 2);
+    assert_eq!(la2["log_path"], "stage/LOGS/a/2.log");
+    let (st, r) = s.fail(&w2, &la2, "compile error again").await;
+    assert_eq!((st, r["state"].clone()), (200, json!("failed")));
+    assert_eq!(s.state_of("b").await, "dep-failed");
+    let (_, c) = s.get("/v1/packages/c").await;
+    assert_eq!(c["info"]["state"], "dep-failed");
+    assert_eq!(c["info"]["dep_failed_on"], "b");
+    assert!(c["why"].as_str().unwrap().contains("b -> a"), "{c}");
+    let (_, a) = s.get("/v1/packages/a").await;
+    let kinds: Vec<&str> = a["history"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, vec!["ready", "leased", "failed", "leased", "failed"]);
+    assert_eq!(a["info"]["failures"], 2);
+    assert!(a["info"]["reason"].as_str().unwrap().contains("compile error again"));
+    // The rest of the graph goes on.
+    assert_eq!(s.summary().await["finished"], false);
+    s.succeed(&w1, &ls).await;
+    let sum = s.summary().await;
+    assert_eq!(sum["finished"], true);
+    assert_eq!(sum["outcome"], "failed");
+    assert_eq!(sum["failed"], json!(["a"]));
+    assert_eq!(sum["counts"]["dep-failed"], 2);
+    let (_, m) = s.get("/metrics").await;
+    let m = m.as_str().unwrap();
+    assert!(m.contains("dbuild_reports_total{outcome=\"failure\"} 2"), "{m}");
+    assert!(m.contains("dbuild_packages{state=\"dep-failed\"} 2"), "{m}");
+}
+
+#[tokio::test]
+async fn lease_expiry_redispatches_and_marks_worker_gone() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_plan(tmp.path(), &[("a", &[], None), ("b", &[], None)]);
+    let s = Sched::start(tmp.path(), &["--lease-ttl", "600ms"]);
+    let w1 = s.register("w1", 1).await;
+    let w2 = s.register("w2", 1).await;
+    let la = s.lease_pkg(&w1, "a").await;
+    let lb = s.lease_pkg(&w2, "b").await;
+    // w2 heartbeats, w1 does not.
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        let id = lb["lease_id"].as_str().unwrap();
+        let (st, v) = s.post(&format!("/v1/leases/{id}/heartbeat"), json!({"worker_id": w2})).await;
+        assert_eq!(st, 200, "{v}");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert_eq!(s.state_of("a").await, "ready");
+    assert_eq!(s.state_of("b").await, "building");
+    assert_eq!(s.summary().await["workers_live"], 1);
+    let (_, workers) = s.get("/v1/workers").await;
+    assert_eq!(workers[0]["name"], "w1");
+    assert_eq!(workers[0]["gone"], true);
+    assert_eq!(workers[1]["building"], json!(["b"]));
+    // The late report of w1 changes nothing.
+    let (st, v) = s.succeed(&w1, &la).await;
+    assert_eq!(st, 409, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("no longer live"), "{v}");
+    assert_eq!(s.state_of("a").await, "ready");
+    let la2 = s.lease_pkg(&w1, "a").await; // w1 is back
+    assert_eq!(la2["attempt"], 2);
+    assert_eq!(s.succeed(&w1, &la2).await.0, 200);
+    assert_eq!(s.succeed(&w2, &lb).await.0, 200);
+    let (_, m) = s.get("/metrics").await;
+    assert!(m.as_str().unwrap().contains("dbuild_leases_expired_total 1"), "{m}");
+    let (_, a) = s.get("/v1/packages/a").await;
+    assert!(a["history"].as_array().unwrap().iter().any(|e| e["kind"] == "expired"));
+}
+
+#[tokio::test]
+async fn duplicate_unknown_and_foreign_reports() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_plan(tmp.path(), &[("a", &[], None), ("b", &[], None)]);
+    let s = Sched::start(tmp.path(), &[]);
+    let w1 = s.register("w1", 2).await;
+    let w2 = s.register("w2", 1).await;
+    let la = s.lease_pkg(&w1, "a").await;
+    let lb = s.lease_pkg(&w1, "b").await;
+    // Slots are respected.
+    let (st, _) = s.post("/v1/lease", json!({"worker_id": w1, "wait_secs": 0})).await;
+    assert_eq!(st, 409);
+    // w2 cannot report or heartbeat w1's lease.
+    let (st, v) = s.succeed(&w2, &la).await;
+    assert_eq!(st, 409, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("another worker"));
+    assert_eq!(s.state_of("a").await, "building");
+    assert_eq!(s.succeed(&w1, &la).await.0, 200);
+    let (st, v) = s.succeed(&w1, &la).await;
+    assert_eq!(st, 409, "{v}");
+    let (st, _) = s.fail(&w1, &la, "late").await;
+    assert_eq!(st, 409);
+    assert_eq!(s.state_of("a").await, "succeeded");
+    let id = la["lease_id"].as_str().unwrap();
+    let (st, _) = s.post(&format!("/v1/leases/{id}/heartbeat"), json!({"worker_id": w1})).await;
+    assert_eq!(st, 409);
+    let (st, _) = s.post("/v1/leases/no-such-lease/report", json!({"worker_id": w1, "duration_secs": 1, "outcome": {"status": "success", "rpms": []}})).await;
+    assert_eq!(st, 404);
+    let (st, _) = s.post("/v1/lease", json!({"worker_id": "nobody", "wait_secs": 0})).await;
+    assert_eq!(st, 404);
+    assert_eq!(s.succeed(&w1, &lb).await.0, 200);
+    let (_, m) = s.get("/metrics").await;
+    assert!(m.as_str().unwrap().contains("dbuild_reports_total{outcome=\"rejected\"} 4"), "{m}");
+}
+
+#[tokio::test]
+async fn a_package_that_keeps_losing_its_lease_fails_instead_of_looping() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_plan(tmp.path(), &[("a", &[], None), ("b", &["a"], None)]);
+    let s = Sched::start(tmp.path(), &["--lease-ttl", "300ms", "--max-lease-losses", "2"]);
+    let w = s.register("w1", 1).await;
+    s.lease_pkg(&w, "a").await;
+    assert!(common::eventually(5, || async { s.state_of("a").await == "ready" }).await);
+    let again = s.lease(&w, 3).await;
+    assert_eq!(again["lease"]["attempt"], 2, "{again}");
+    assert!(common::eventually(5, || async { s.state_of("a").await == "failed" }).await);
+    let (_, a) = s.get("/v1/packages/a").await;
+    assert!(a["info"]["reason"].as_str().unwrap().contains("lost its lease 2 times"), "{a}");
+    assert_eq!(s.state_of("b").await, "dep-failed");
+    let sum = s.summary().await;
+    assert_eq!((sum["finished"].clone(), sum["outcome"].clone()), (json!(true), json!("failed")));
+    assert_eq!(s.lease(&w, 0).await["finished"], true);
+}
+
+#[tokio::test]
+async fn a_hung_build_is_revoked_after_the_maximum_build_time_despite_heartbeats() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_plan(tmp.path(), &[("a", &[], None)]);
+    let s = Sched::start(tmp.path(), &["--lease-ttl", "10s", "--max-build-time", "700ms"]);
+    let w = s.register("w1", 1).await;
+    let l = s.lease_pkg(&w, "a").await;
+    let id = l["lease_id"].as_str().unwrap();
+    let revoked = common::eventually(5, || async {
+        let (st, _) = s.post(&format!("/v1/leases/{id}/heartbeat"), json!({"worker_id": w})).await;
+        st == 409
+    })
+    .await;
+    assert!(revoked);
+    let (_, a) = s.get("/v1/packages/a").await;
+    assert_eq!(a["info"]["state"], "ready");
+    let last = a["history"].as_array().unwrap().last().unwrap().clone();
+    assert!(last["detail"].as_str().unwrap().contains("max-build-time"), "{last}");
+}
