@@ -378,4 +378,43 @@ mod tests {
         std::fs::remove_dir_all(&dir)?;
         Ok(())
     }
+
+    #[test]
+    fn plan_from_a_spec_tree() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = std::env::temp_dir().join(format!("dbuild-plan-tree-{}", std::process::id()));
+        let write = |rel: &str, text: &str| -> std::io::Result<()> {
+            let p = dir.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap_or(&dir))?;
+            std::fs::write(p, text)
+        };
+        write(
+            "lib/lib.spec",
+            "Name: lib\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nPatch0: fix.patch\nSource0: https://x/lib-1.tar.gz\n\
+             %description\nd\n%package devel\nSummary: d\nRequires: lib\n%description devel\nd\n%files\n/a\n%files devel\n/b\n",
+        )?;
+        write("lib/fix.patch", "--- a\n")?;
+        write(
+            "app/app.spec",
+            "Name: app\nVersion: 2\nRelease: 1\nSummary: s\nLicense: MIT\nBuildRequires: lib-devel\n%description\nd\n%files\n/c\n",
+        )?;
+        let weights = crate::weights::Weights::from_map(HashMap::from([("app".to_string(), 7.0)]), 1.0);
+        let (plan, notes) = Plan::from_spec_tree(&dir, &crate::spec::ParseOptions::default(), Some(&weights))?;
+        assert!(notes.parse_errors.is_empty(), "{notes:?}");
+        assert_eq!(plan.validate(), Ok(()));
+        let app = plan.index_of("app").ok_or("no app")?;
+        let lib = plan.index_of("lib").ok_or("no lib")?;
+        let (a, l) = (&plan.packages[app], &plan.packages[lib]);
+        assert_eq!(a.needs, vec![lib]);
+        assert_eq!(a.spec, PathBuf::from("app/app.spec"));
+        assert_eq!(a.weight, Some(7.0));
+        assert_eq!(l.weight, None);
+        assert_eq!(l.builds, vec!["lib".to_string(), "lib-devel".to_string()]);
+        let mut installs = a.installs.clone();
+        installs.sort();
+        assert_eq!(installs, vec!["lib".to_string(), "lib-devel".to_string()]);
+        assert_eq!(l.inputs, vec![PathBuf::from("lib/lib.spec"), PathBuf::from("lib/fix.patch")]);
+        assert_eq!(l.evr, "1-1");
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
 }

@@ -16,10 +16,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Parse every spec and print one JSON object per spec (name, EVR, packages, BuildRequires).
+    ///
+    /// Exit status: 0 when every spec parsed, 1 when some could not be parsed
+    /// (their `error` says why) or the tree cannot be read, 2 on usage errors.
     SpecDump(cmd::spec_dump::Args),
     /// Time parsing the whole tree (and compare with a single-threaded run and rpmspec).
     Bench(cmd::bench::Args),
-    /// Resolve the spec tree into a build graph: order, cycles, unresolved dependencies, critical path.
+    /// Show the build dependency graph: edges, levels, unresolved deps, cycles, critical path.
     Graph(cmd::graph::GraphArgs),
     /// Simulate a build with N workers using the scheduler's dispatch policy; print makespan and lower bound.
     Simulate(cmd::simulate::Args),
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("DBUILD_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
+    // clap exits with status 2 on usage errors.
     let cli = Cli::parse();
     let result = match cli.command {
         Command::SpecDump(args) => cmd::spec_dump::run(args),
@@ -50,7 +54,8 @@ fn main() -> ExitCode {
 }
 
 /// The error and its causes, skipping causes whose text the message already
-/// shows (many error types print their source themselves).
+/// shows (many error types, e.g. `SpecError::Io`, print their source
+/// themselves, so `{:#}` would repeat it).
 fn error_chain(e: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in e.chain() {

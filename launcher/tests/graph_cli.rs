@@ -83,6 +83,21 @@ fn json_report() {
     assert_eq!(cycles[0]["bootstrap"], true);
     assert_eq!(strings(&r["critical_path"]["packages"]), vec!["beta", "alpha", "epsilon"]);
     assert_eq!(r["critical_path"]["weight"], 3.0);
+
+    let out = dbuild().args(["graph", "--json", "--explain", "alpha", "--specs"]).arg(&dir).output().unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let x = &r["explain"];
+    assert_eq!(x["level"], 1);
+    assert_eq!(strings(&x["install"]), vec!["beta-devel", "gamma"]);
+    assert_eq!(strings(&x["needed_by"]), vec!["epsilon"]);
+    let needs = x["needs"].as_array().unwrap();
+    assert_eq!(needs[0]["to"], "beta");
+    assert_eq!(needs[0]["dependency"], "BuildRequires: beta-devel >= 2.0");
+    assert_eq!(needs[1]["to"], "gamma");
+    assert_eq!(needs[1]["kind"], "runtime");
+    assert_eq!(needs[1]["dependency"], "Requires: gamma (of beta-devel)");
+    let out = dbuild().args(["graph", "--explain", "nope", "--specs"]).arg(&dir).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -56,9 +56,11 @@ pub fn now_ms() -> u64 {
 
 /// Expires leases whose deadline passed, forever.
 pub async fn reaper(app: actix_web::web::Data<App>) {
-    let tick = Duration::from_millis((app.lease_ttl_ms / 4).clamp(20, 1000));
     loop {
-        tokio::time::sleep(tick).await;
+        // Wake at the next deadline, and at least every second (new leases).
+        let next = app.lock().next_deadline();
+        let wait = next.map_or(1000, |d| d.saturating_sub(now_ms())).clamp(10, 1000);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
         let now = now_ms();
         let due = app.lock().next_deadline().is_some_and(|d| d <= now);
         if !due {

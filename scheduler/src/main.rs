@@ -33,7 +33,7 @@ struct Args {
     #[arg(long = "define", value_name = "'NAME VALUE'")]
     defines: Vec<String>,
     /// rpm macro file to load when parsing (repeatable).
-    #[arg(long = "macro-file")]
+    #[arg(long = "macros-file", alias = "macro-file")]
     macro_files: Vec<PathBuf>,
     /// Target architecture.
     #[arg(long, default_value = "x86_64")]
@@ -53,12 +53,18 @@ struct Args {
     /// A lease expires this long after its last heartbeat (e.g. 90s, 1500ms, 2m).
     #[arg(long, default_value = "90s", value_parser = parse_duration)]
     lease_ttl: Duration,
+    /// A lease is revoked this long after it was granted, even with heartbeats (a hung build).
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    max_build_time: Duration,
     /// Longest long poll of a lease request.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     max_wait: Duration,
     /// Attempts per package before it fails for good.
     #[arg(long, default_value_t = 3)]
     max_attempts: u32,
+    /// Lost leases (expired, or the worker restarted) after which a package fails for good.
+    #[arg(long, default_value_t = 5)]
+    max_lease_losses: u32,
     /// Retry packages recorded as failed for good in an earlier run.
     #[arg(long)]
     retry_failed: bool,
@@ -84,10 +90,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         (s, 1.0)
     };
     let v: f64 = num.trim().parse().map_err(|_| format!("bad duration {s:?}: use e.g. 90s, 1500ms, 2m"))?;
-    if !v.is_finite() || v < 0.0 {
-        return Err(format!("bad duration {s:?}"));
-    }
-    Ok(Duration::from_secs_f64(v * mult))
+    Duration::try_from_secs_f64(v * mult).map_err(|e| format!("bad duration {s:?}: {e}"))
 }
 
 fn load_token(args: &Args, state_dir: &std::path::Path) -> anyhow::Result<String> {
@@ -162,6 +165,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         specs_rel,
         lease_ttl_ms: u64::try_from(args.lease_ttl.as_millis()).unwrap_or(u64::MAX).max(1),
         max_attempts: args.max_attempts.max(1),
+        max_lease_losses: args.max_lease_losses.max(1),
+        max_build_ms: u64::try_from(args.max_build_time.as_millis()).unwrap_or(u64::MAX).max(1),
         retry_failed: args.retry_failed,
     };
     let snap = db::load(&mut conn).await?;

@@ -1,9 +1,8 @@
 //! Where the build plan comes from: a JSON plan file, or the spec tree.
 
-use anyhow::Context;
 use dbuild_common::plan::Plan;
-use dbuild_common::spec::ParseOptions;
-use dbuild_common::weights::Weights;
+use dbuild_common::spec::{ParseOptions, SpecError};
+use dbuild_common::weights::{Weights, WeightsError};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone)]
@@ -16,67 +15,72 @@ pub struct Source {
     pub weights: Option<PathBuf>,
 }
 
+/// Why no plan could be made; names the file concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanSourceError {
+    #[error("cannot read {what} {file}: {source}")]
+    Read { what: &'static str, file: PathBuf, source: std::io::Error },
+    #[error("plan file {file} is not a valid plan: {source}")]
+    BadPlan { file: PathBuf, source: serde_json::Error },
+    #[error("--define: {0}")]
+    Define(SpecError),
+    #[error("reading the spec tree {dir}: {source}")]
+    Specs { dir: PathBuf, source: SpecError },
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+}
+
+fn read(what: &'static str, file: &PathBuf) -> Result<String, PlanSourceError> {
+    std::fs::read_to_string(file).map_err(|source| PlanSourceError::Read { what, file: file.clone(), source })
+}
+
 /// Loads the plan; also returns the extra text hashed into every input hash
 /// (contents of the macro files).
-pub fn load(src: &Source) -> anyhow::Result<(Plan, String)> {
+pub fn load(src: &Source) -> Result<(Plan, String), PlanSourceError> {
     let mut extra = String::new();
     for f in &src.macro_files {
-        let text = std::fs::read_to_string(f).with_context(|| format!("reading macro file {}", f.display()))?;
-        extra.push_str(&text);
+        extra.push_str(&read("macro file", f)?);
         extra.push('\0');
     }
-    let mut plan = match &src.plan_file {
-        Some(file) => {
-            let text = std::fs::read_to_string(file).with_context(|| format!("reading plan {}", file.display()))?;
-            serde_json::from_str::<Plan>(&text).with_context(|| format!("parsing plan {}", file.display()))?
+    let defines = src
+        .defines
+        .iter()
+        .map(|d| ParseOptions::parse_define(d))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(PlanSourceError::Define)?;
+    let weights = src.weights.as_deref().map(Weights::load).transpose()?;
+    let Some(file) = &src.plan_file else {
+        let opts =
+            ParseOptions { defines, arch: src.arch.clone(), macro_files: src.macro_files.clone(), ..ParseOptions::default() };
+        let (plan, notes) = Plan::from_spec_tree(&src.specs, &opts, weights.as_ref())
+            .map_err(|source| PlanSourceError::Specs { dir: src.specs.clone(), source })?;
+        for (file, err) in &notes.parse_errors {
+            tracing::warn!(file = %file.display(), error = %err, "spec not parsed; left out of the build");
         }
-        None => {
-            let defines = src
-                .defines
-                .iter()
-                .map(|d| ParseOptions::parse_define(d))
-                .collect::<Result<Vec<_>, _>>()
-                .context("reading --define")?;
-            let opts = ParseOptions {
-                defines,
-                arch: src.arch.clone(),
-                macro_files: src.macro_files.clone(),
-                ..ParseOptions::default()
-            };
-            let weights = match &src.weights {
-                Some(w) => Some(Weights::load(w)?),
-                None => None,
-            };
-            let (plan, notes) = Plan::from_spec_tree(&src.specs, &opts, weights.as_ref())
-                .with_context(|| format!("reading the spec tree {}", src.specs.display()))?;
-            for (file, err) in &notes.parse_errors {
-                tracing::warn!(file = %file.display(), error = %err, "spec not parsed; left out of the build");
-            }
-            for u in &notes.unresolved {
-                tracing::warn!(dependency = %u, "unresolved dependency");
-            }
-            for c in &notes.cycles {
-                tracing::warn!(packages = %c.join(" "), "dependency cycle (cut by the graph's policy)");
-            }
-            tracing::info!(
-                packages = plan.packages.len(),
-                parse_errors = notes.parse_errors.len(),
-                unresolved = notes.unresolved.len(),
-                cycles = notes.cycles.len(),
-                excluded = notes.excluded.len(),
-                "plan built from the spec tree"
-            );
-            return Ok((plan, extra));
+        for u in &notes.unresolved {
+            tracing::warn!(dependency = %u, "unresolved dependency");
         }
+        for c in &notes.cycles {
+            tracing::warn!(packages = %c.join(" "), "dependency cycle (cut by the graph's policy)");
+        }
+        tracing::info!(
+            packages = plan.packages.len(),
+            parse_errors = notes.parse_errors.len(),
+            unresolved = notes.unresolved.len(),
+            cycles = notes.cycles.len(),
+            excluded = notes.excluded.len(),
+            "plan built from the spec tree"
+        );
+        return Ok((plan, extra));
     };
+    let text = read("plan", file)?;
+    let mut plan: Plan =
+        serde_json::from_str(&text).map_err(|source| PlanSourceError::BadPlan { file: file.clone(), source })?;
     if plan.arch.is_empty() {
         plan.arch = src.arch.clone();
     }
-    for d in &src.defines {
-        plan.macros.push(ParseOptions::parse_define(d).context("reading --define")?);
-    }
-    if let Some(w) = &src.weights {
-        let weights = Weights::load(w)?;
+    plan.macros.extend(defines);
+    if let Some(weights) = &weights {
         for p in &mut plan.packages {
             if weights.contains(&p.name) {
                 p.weight = Some(weights.get(&p.name));

@@ -237,3 +237,50 @@ async fn builds_a_real_spec_tree_in_dependency_order() {
     );
     assert_eq!(la["spec"], "SPECS/app/app.spec");
 }
+
+#[tokio::test]
+async fn hostile_input_never_breaks_the_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_plan(tmp.path(), &[("a", &[], None)]);
+    let s = Sched::start(tmp.path(), &[]);
+    let w = s.register("w1", 1).await;
+    let la = s.lease_pkg(&w, "a").await;
+    let id = la["lease_id"].as_str().unwrap();
+    let long = "x".repeat(100_000);
+    let bodies = [
+        String::new(),
+        "null".into(),
+        "0".into(),
+        "\"\"".into(),
+        "{\"worker_id\": null}".into(),
+        json!({"worker_id": w, "wait_secs": u64::MAX}).to_string(),
+        json!({"worker_id": w, "duration_secs": 1e308, "outcome": {"status": "failure", "reason": "r"}}).to_string(),
+        json!({"worker_id": w, "duration_secs": 1, "outcome": {"status": "failure", "reason": long}}).to_string(),
+        json!({"worker_id": long, "wait_secs": 0}).to_string(),
+        json!({"name": long, "arch": "x86_64", "slots": 1}).to_string(),
+        json!({"name": "ü\u{0}", "arch": "x86_64", "slots": 4294967295u64}).to_string(),
+        "{\"a\":".repeat(10_000),
+        "[".repeat(100_000),
+    ];
+    let paths = [
+        "/v1/workers".to_string(),
+        "/v1/lease".to_string(),
+        format!("/v1/leases/{id}/heartbeat"),
+        format!("/v1/leases/{id}/report"),
+        "/v1/leases/%00%ff/report".to_string(),
+        "/v1/leases/..%2F..%2Fetc/report".to_string(),
+    ];
+    for path in &paths {
+        for body in &bodies {
+            let (st, v) = s.post_with(path, body.clone(), Some(TOKEN)).await;
+            assert!((200..500).contains(&st), "{path} {}: {st} {v}", &body[..body.len().min(80)]);
+        }
+    }
+    for path in ["/v1/packages/%00", "/v1/packages?state=%ff", "/v1/packages/..%2F..", "/v1/summary?x=1"] {
+        let (st, _) = s.get(path).await;
+        assert!((200..500).contains(&st), "{path}: {st}");
+    }
+    // Still serving, and the lease is still live and honoured.
+    assert_eq!(s.state_of("a").await, "building");
+    assert_eq!(s.succeed(&w, &la).await.0, 200);
+}

@@ -36,7 +36,7 @@ async fn repeated_sigkill_loses_nothing() {
         .collect();
     let pkgs: Vec<(&str, &[&str], Option<f64>)> = names.iter().zip(&needs).map(|(n, d)| (n.as_str(), d.as_slice(), None)).collect();
     write_plan(tmp.path(), &pkgs);
-    let args = ["--lease-ttl", "800ms"];
+    let args = ["--lease-ttl", "800ms", "--max-lease-losses", "100"];
     let sched = Sched::start(tmp.path(), &args);
     let url = Arc::new(RwLock::new(sched.url.clone()));
     let acked: Arc<Mutex<HashMap<String, u32>>> = Arc::default();

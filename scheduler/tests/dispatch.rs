@@ -188,3 +188,42 @@ async fn duplicate_unknown_and_foreign_reports() {
     let (_, m) = s.get("/metrics").await;
     assert!(m.as_str().unwrap().contains("dbuild_reports_total{outcome=\"rejected\"} 4"), "{m}");
 }
+
+#[tokio::test]
+async fn a_package_that_keeps_losing_its_lease_fails_instead_of_looping() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_plan(tmp.path(), &[("a", &[], None), ("b", &["a"], None)]);
+    let s = Sched::start(tmp.path(), &["--lease-ttl", "300ms", "--max-lease-losses", "2"]);
+    let w = s.register("w1", 1).await;
+    s.lease_pkg(&w, "a").await;
+    assert!(common::eventually(5, || async { s.state_of("a").await == "ready" }).await);
+    let again = s.lease(&w, 3).await;
+    assert_eq!(again["lease"]["attempt"], 2, "{again}");
+    assert!(common::eventually(5, || async { s.state_of("a").await == "failed" }).await);
+    let (_, a) = s.get("/v1/packages/a").await;
+    assert!(a["info"]["reason"].as_str().unwrap().contains("lost its lease 2 times"), "{a}");
+    assert_eq!(s.state_of("b").await, "dep-failed");
+    let sum = s.summary().await;
+    assert_eq!((sum["finished"].clone(), sum["outcome"].clone()), (json!(true), json!("failed")));
+    assert_eq!(s.lease(&w, 0).await["finished"], true);
+}
+
+#[tokio::test]
+async fn a_hung_build_is_revoked_after_the_maximum_build_time_despite_heartbeats() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_plan(tmp.path(), &[("a", &[], None)]);
+    let s = Sched::start(tmp.path(), &["--lease-ttl", "10s", "--max-build-time", "700ms"]);
+    let w = s.register("w1", 1).await;
+    let l = s.lease_pkg(&w, "a").await;
+    let id = l["lease_id"].as_str().unwrap();
+    let revoked = common::eventually(5, || async {
+        let (st, _) = s.post(&format!("/v1/leases/{id}/heartbeat"), json!({"worker_id": w})).await;
+        st == 409
+    })
+    .await;
+    assert!(revoked);
+    let (_, a) = s.get("/v1/packages/a").await;
+    assert_eq!(a["info"]["state"], "ready");
+    let last = a["history"].as_array().unwrap().last().unwrap().clone();
+    assert!(last["detail"].as_str().unwrap().contains("max-build-time"), "{last}");
+}

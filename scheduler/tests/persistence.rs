@@ -175,3 +175,24 @@ async fn a_worker_registering_again_gives_up_its_old_leases() {
     assert_eq!(new["attempt"], 2);
     assert_eq!(s.succeed(&w, &new).await.0, 200);
 }
+
+#[test]
+fn startup_errors_name_what_is_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let out = Sched::command(tmp.path(), extra).output().unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    std::fs::write(tmp.path().join("plan.json"), "{\"packages\": 3}").unwrap();
+    let err = run(&[]);
+    assert!(err.contains("plan.json is not a valid plan"), "{err}");
+    write_plan(tmp.path(), &[("a", &["b"], None), ("b", &["a"], None)]);
+    let err = run(&[]);
+    assert!(err.contains("cycle") && err.contains("\"a\""), "{err}");
+    write_plan(tmp.path(), &[("a", &[], None)]);
+    let err = run(&["--weights", "/nonexistent/weights.json"]);
+    assert!(err.contains("/nonexistent/weights.json"), "{err}");
+    let err = run(&["--lease-ttl", "forever"]);
+    assert!(err.contains("bad duration"), "{err}");
+}

@@ -293,6 +293,15 @@ impl Dispatcher {
         Ok(())
     }
 
+    /// Gives up on a building package without another attempt (e.g. it lost
+    /// its lease too often): failed for good; returns its now dep-failed dependents.
+    pub fn give_up(&mut self, i: usize) -> Result<Vec<usize>, DispatchError> {
+        self.check_building(i)?;
+        self.building -= 1;
+        self.state[i] = PkgState::Failed;
+        Ok(self.propagate_failure(i))
+    }
+
     /// Restores the failure history of `i` (on restart).
     pub fn restore_failures(&mut self, i: usize, workers: Vec<String>) {
         if let (Some(f), Some(w)) = (self.failures.get_mut(i), self.failed_on.get_mut(i)) {

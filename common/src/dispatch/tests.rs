@@ -75,6 +75,13 @@ fn requeue_and_restart_states() -> Result<(), DispatchError> {
     let i = d.next_for("w", 1).ok_or(DispatchError::Unknown(99))?;
     d.requeue(i)?;
     assert_eq!(d.state(i), Some(PkgState::Ready));
+    let i = d.next_for("w", 1).ok_or(DispatchError::Unknown(99))?;
+    assert_eq!(i, 0);
+    let mut gone = d.give_up(0)?;
+    gone.sort();
+    assert_eq!(gone, vec![1, 2, 3]);
+    assert_eq!(d.state(0), Some(PkgState::Failed));
+    assert!(d.give_up(0).is_err());
     let init = [Initial::UpToDate, Initial::Building, Initial::Failed, Initial::Pending, Initial::Pending];
     let d = Dispatcher::with_initial(&p, vec![1.0; 5], 3, &init);
     assert_eq!(d.state(1), Some(PkgState::Building));

@@ -11,6 +11,8 @@ pub(crate) struct Provide {
     pub bin: BinRef,
     /// `None` for an unversioned Provides.
     pub constraint: Option<Constraint>,
+    /// The package's own name (implicit self-provide), not a virtual Provides.
+    pub real: bool,
     /// The version that ranks this provider: the Provides' own EVR when it has
     /// one, else the package's EVR.
     pub rank: Evr,
@@ -23,7 +25,9 @@ pub(crate) struct ProviderIndex {
 }
 
 impl ProviderIndex {
-    pub fn new(nodes: &[SourceNode]) -> ProviderIndex {
+    /// `isa` is the target's rpm ISA tag (`x86-64`): rpmbuild also gives
+    /// every non-noarch package `name(isa) = evr`, which `%{?_isa}` Requires use.
+    pub fn new(nodes: &[SourceNode], isa: Option<&str>) -> ProviderIndex {
         let mut by_name: HashMap<String, Vec<Provide>> = HashMap::new();
         for (n, node) in nodes.iter().enumerate() {
             let evr_text = node.spec.evr();
@@ -34,8 +38,18 @@ impl ProviderIndex {
                 by_name.entry(pkg.name.clone()).or_default().push(Provide {
                     bin,
                     constraint: Some(Constraint { op: Op::Eq, evr: evr_text.clone() }),
+                    real: true,
                     rank: evr.clone(),
                 });
+                let noarch = pkg.build_arch.as_deref().or(node.spec.build_arch.as_deref()) == Some("noarch");
+                if let (Some(isa), false) = (isa, noarch) {
+                    by_name.entry(format!("{}({isa})", pkg.name)).or_default().push(Provide {
+                        bin,
+                        constraint: Some(Constraint { op: Op::Eq, evr: evr_text.clone() }),
+                        real: true,
+                        rank: evr.clone(),
+                    });
+                }
                 for prov in &pkg.provides {
                     let rank = match &prov.constraint {
                         Some(c) if !c.evr.is_empty() => Evr::parse(&c.evr),
@@ -44,6 +58,7 @@ impl ProviderIndex {
                     by_name.entry(prov.name.clone()).or_default().push(Provide {
                         bin,
                         constraint: prov.constraint.clone(),
+                        real: false,
                         rank,
                     });
                 }
@@ -52,8 +67,11 @@ impl ProviderIndex {
         ProviderIndex { by_name }
     }
 
-    /// The providers satisfying `dep`, best first: highest version, then
-    /// lowest node (nodes are sorted by name), then package order.
+    /// The providers satisfying `dep`, best first: a package of that very
+    /// name before virtual Provides (as dnf/libsolv do: `coreutils` is
+    /// coreutils even though coreutils-selinux `Provides: coreutils` with a
+    /// higher release), then the highest version, then the lowest node
+    /// (nodes are sorted by name), then package order.
     ///
     /// File dependencies (`/usr/bin/python3`) match explicit file Provides;
     /// failing that, as a heuristic (we do not know the `%files` contents
@@ -71,9 +89,11 @@ impl ProviderIndex {
                 found = self.by_name.get(base).map(|l| l.iter().collect()).unwrap_or_default();
             }
         }
-        found.sort_by(|a, b| match b.rank.cmp_rpm(&a.rank) {
-            Ordering::Equal => a.bin.cmp(&b.bin),
-            other => other,
+        found.sort_by(|a, b| {
+            b.real.cmp(&a.real).then_with(|| match b.rank.cmp_rpm(&a.rank) {
+                Ordering::Equal => a.bin.cmp(&b.bin),
+                other => other,
+            })
         });
         // One binary package may provide the name twice (self-provide and an
         // explicit Provides); keep its best entry only.

@@ -8,7 +8,8 @@
 //!   built binary provides its own name `= [epoch:]version-release` (rpm's
 //!   implicit self-provide) and its explicit `Provides`; version constraints
 //!   are honoured with rpm's range semantics ([`crate::evr::satisfies`]); when
-//!   several packages qualify, the highest version wins, ties by name;
+//!   several packages qualify, a package of that exact name wins over
+//!   virtual Provides, then the highest version, ties by name;
 //! * the runtime closure (transitive `Requires`) of those binaries must be
 //!   installed too, so their source packages are needed as well
 //!   ([`DepKind::Runtime`] edges); [`SourceNode::install`] lists the closure;
@@ -27,8 +28,31 @@
 //!
 //! Cycles are reported as strongly connected components and made
 //! schedulable by the policy described in `cycles.rs`; [`SourceNode::needs`]
-//! is always acyclic.
+//! is always acyclic. ARCHITECTURE.md ("Dependency graph") gives the reasons.
+//!
+//! For a scheduler:
+//!
+//! ```
+//! use dbuild_common::graph::{critical_priorities, BuildGraph, GraphOptions};
+//! use dbuild_common::weights::Weights;
+//! # let specs = Vec::new();
+//! let graph = BuildGraph::build(specs, &GraphOptions::default());
+//! // Ready when every `needs` entry is built; install `install_names(n)`.
+//! let needs = graph.needs();
+//! // Re-run whenever measured durations change: measured, else file, else 1.
+//! let file = Weights::default();
+//! let measured = std::collections::HashMap::<String, f64>::new();
+//! let weight = |n: usize| {
+//!     let name = &graph.nodes[n].spec.name;
+//!     measured.get(name).copied().unwrap_or_else(|| file.get(name))
+//! };
+//! let prio = critical_priorities(&needs, weight)?;
+//! assert_eq!(prio.len(), graph.nodes.len());
+//! # Ok::<(), dbuild_common::graph::GraphError>(())
+//! ```
 
+mod build;
+mod closure;
 mod critical;
 mod cycles;
 mod index;
@@ -40,13 +64,9 @@ mod tests;
 pub use critical::{critical_path, critical_priorities, levels, topo_order, GraphError};
 pub use cycles::Cycle;
 
-use crate::evr::Evr;
 use crate::spec::{BinaryPackage, Spec};
-use index::ProviderIndex;
-use resolve::Resolver;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::Instant;
+use std::collections::{BTreeSet, HashMap};
 
 /// Index of a node in [`BuildGraph::nodes`].
 pub type NodeId = usize;
@@ -102,9 +122,6 @@ pub struct Edge {
     pub reasons: Vec<Reason>,
 }
 
-/// How many runtime reasons an edge keeps: enough to explain it.
-const RUNTIME_REASONS_KEPT: usize = 3;
-
 #[derive(Debug, Clone)]
 pub struct SourceNode {
     pub spec: Spec,
@@ -159,209 +176,14 @@ pub struct BuildGraph {
     pub excluded: Vec<Excluded>,
     /// Non-fatal problems (e.g. an unparsable rich dependency), naming the file.
     pub warnings: Vec<String>,
-    by_key: HashMap<String, NodeId>,
-}
-
-/// One node's outgoing edges while its closure is walked.
-struct EdgeAcc {
-    to: NodeId,
-    build: bool,
-    runtime_reasons: usize,
-    reasons: Vec<Reason>,
+    pub(crate) by_key: HashMap<String, NodeId>,
 }
 
 impl BuildGraph {
     /// Builds the graph. Never fails: problems are reported in `unresolved`,
     /// `cycles`, `excluded` and `warnings`.
     pub fn build(specs: Vec<Spec>, opts: &GraphOptions) -> BuildGraph {
-        let started = Instant::now();
-        let (mut included, excluded_specs): (Vec<Spec>, Vec<Spec>) =
-            specs.into_iter().partition(|s| s.builds_on(&opts.arch));
-        let excluded = excluded_specs
-            .into_iter()
-            .map(|spec| Excluded { reason: format!("does not build on {} (ExclusiveArch/ExcludeArch)", opts.arch), spec })
-            .collect();
-        included.sort_by(|a, b| {
-            a.name
-                .cmp(&b.name)
-                .then_with(|| Evr::parse(&a.evr()).cmp_rpm(&Evr::parse(&b.evr())))
-                .then_with(|| a.file.cmp(&b.file))
-        });
-        let keys = unique_keys(&included);
-        let mut nodes: Vec<SourceNode> = included
-            .into_iter()
-            .zip(keys)
-            .map(|(spec, key)| SourceNode {
-                spec,
-                key,
-                needs: Vec::new(),
-                deferred: Vec::new(),
-                install: Vec::new(),
-                self_deps: Vec::new(),
-                level: 0,
-            })
-            .collect();
-        let by_key = nodes.iter().enumerate().map(|(i, n)| (n.key.clone(), i)).collect();
-
-        let index = ProviderIndex::new(&nodes);
-        let resolver = Resolver { index: &index, assumed: &opts.assume_provided };
-        let mut warnings = Vec::new();
-        let mut unresolved: BTreeMap<(String, DepKind), BTreeSet<NodeId>> = BTreeMap::new();
-
-        // Binary packages get dense ids so closures can use flat arrays.
-        let mut offsets = Vec::with_capacity(nodes.len() + 1);
-        let mut total = 0usize;
-        for node in &nodes {
-            offsets.push(total);
-            total += node.spec.packages.len();
-        }
-        let bin_id = |b: BinRef| offsets[b.node] + b.package;
-
-        // Each built binary's Requires, resolved once.
-        let mut requires: Vec<Vec<(BinRef, usize)>> = vec![Vec::new(); total];
-        for (n, node) in nodes.iter().enumerate() {
-            for (p, pkg) in built(&node.spec) {
-                let me = BinRef { node: n, package: p };
-                for (i, req) in pkg.requires.iter().enumerate() {
-                    match resolver.resolve(req, None) {
-                        Ok(res) => {
-                            if res.missing {
-                                unresolved.entry((req.to_string(), DepKind::Runtime)).or_default().insert(n);
-                            }
-                            requires[bin_id(me)].extend(res.bins.into_iter().filter(|&b| b != me).map(|b| (b, i)));
-                        }
-                        Err(e) => {
-                            warnings.push(format!("{}: package {}: {e}", node.spec.file.display(), pkg.name));
-                            unresolved.entry((req.to_string(), DepKind::Runtime)).or_default().insert(n);
-                        }
-                    }
-                }
-            }
-        }
-
-        // Per node: its BuildRequires, then their runtime closure (BFS).
-        let mut edges: Vec<Edge> = Vec::new();
-        let mut seen = vec![usize::MAX; total];
-        let mut slot = vec![(usize::MAX, 0usize); nodes.len()];
-        let mut queue = std::collections::VecDeque::new();
-        for s in 0..nodes.len() {
-            let mut acc: Vec<EdgeAcc> = Vec::new();
-            let mut add_edge = |to: NodeId, reason: Reason| {
-                if slot[to].0 != s {
-                    slot[to] = (s, acc.len());
-                    acc.push(EdgeAcc { to, build: false, runtime_reasons: 0, reasons: Vec::new() });
-                }
-                let e = &mut acc[slot[to].1];
-                match reason {
-                    Reason::BuildRequires { .. } => {
-                        e.build = true;
-                        e.reasons.push(reason);
-                    }
-                    Reason::Requires { .. } if e.runtime_reasons < RUNTIME_REASONS_KEPT => {
-                        e.runtime_reasons += 1;
-                        e.reasons.push(reason);
-                    }
-                    Reason::Requires { .. } => {}
-                }
-            };
-            let mut self_deps: Vec<String> = Vec::new();
-            let spec = &nodes[s].spec;
-            for (i, br) in spec.build_requires.iter().enumerate() {
-                match resolver.resolve(br, Some(s)) {
-                    Ok(res) => {
-                        if res.missing {
-                            unresolved.entry((br.to_string(), DepKind::Build)).or_default().insert(s);
-                        }
-                        for b in res.bins {
-                            if b.node == s {
-                                self_deps.push(br.to_string());
-                            } else {
-                                add_edge(b.node, Reason::BuildRequires { index: i });
-                                queue.push_back((b, None));
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        warnings.push(format!("{}: BuildRequires: {e}", spec.file.display()));
-                        unresolved.entry((br.to_string(), DepKind::Build)).or_default().insert(s);
-                    }
-                }
-            }
-            let mut install = Vec::new();
-            while let Some((b, reason)) = queue.pop_front() {
-                let id = bin_id(b);
-                if seen[id] == s {
-                    continue;
-                }
-                seen[id] = s;
-                install.push(b);
-                if let Some(r) = reason {
-                    add_edge(b.node, r);
-                }
-                for &(t, index) in &requires[id] {
-                    if t.node == s {
-                        // A dependency of ours requires our own output: it can
-                        // only come from an earlier build of this package.
-                        let pkg = &nodes[b.node].spec.packages[b.package];
-                        if let Some(req) = pkg.requires.get(index) {
-                            self_deps.push(format!("{req} (required by {})", pkg.name));
-                        }
-                    } else if seen[bin_id(t)] != s {
-                        queue.push_back((t, Some(Reason::Requires { bin: b, index })));
-                    }
-                }
-            }
-            install.sort_unstable();
-            self_deps.sort();
-            self_deps.dedup();
-            nodes[s].install = install;
-            nodes[s].self_deps = self_deps;
-            acc.sort_by_key(|e| e.to);
-            edges.extend(acc.into_iter().map(|e| Edge {
-                from: s,
-                to: e.to,
-                kind: if e.build { DepKind::Build } else { DepKind::Runtime },
-                reasons: e.reasons,
-            }));
-        }
-
-        let (cycles, kept) = cycles::analyse(nodes.len(), &edges);
-        for (e, edge) in edges.iter().enumerate() {
-            let node = &mut nodes[edge.from];
-            if kept[e] {
-                node.needs.push(edge.to);
-            } else {
-                node.deferred.push(edge.to);
-            }
-        }
-        let needs: Vec<&[NodeId]> = nodes.iter().map(|n| n.needs.as_slice()).collect();
-        match levels(&needs) {
-            Ok(level) => {
-                for (node, l) in nodes.iter_mut().zip(level) {
-                    node.level = l;
-                }
-            }
-            // The cycle policy guarantees a DAG; say so loudly if it did not.
-            Err(e) => tracing::error!("build levels not computed: {e}"),
-        }
-
-        let unresolved = unresolved
-            .into_iter()
-            .map(|((dependency, kind), wanted)| Unresolved {
-                dependency,
-                kind,
-                wanted_by: wanted.into_iter().map(|n| nodes[n].key.clone()).collect(),
-            })
-            .collect();
-        let graph = BuildGraph { nodes, edges, kept, unresolved, cycles, excluded, warnings, by_key };
-        tracing::debug!(
-            nodes = graph.nodes.len(),
-            edges = graph.edges.len(),
-            cycles = graph.cycles.len(),
-            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "dependency graph built"
-        );
-        graph
+        build::build_graph(specs, opts)
     }
 
     /// The node with this key (see [`SourceNode::key`]).
@@ -372,6 +194,16 @@ impl BuildGraph {
     /// The binary package a [`BinRef`] names.
     pub fn binary(&self, bin: BinRef) -> Option<&BinaryPackage> {
         self.nodes.get(bin.node)?.spec.packages.get(bin.package)
+    }
+
+    /// The file rpmbuild writes for a binary package:
+    /// `name-version-release.arch.rpm` (no epoch), where `arch` is the
+    /// package's BuildArch (inherited from the main package), else `target_arch`.
+    pub fn rpm_file_name(&self, bin: BinRef, target_arch: &str) -> Option<String> {
+        let spec = &self.nodes.get(bin.node)?.spec;
+        let pkg = spec.packages.get(bin.package)?;
+        let arch = pkg.build_arch.as_deref().or(spec.build_arch.as_deref()).unwrap_or(target_arch);
+        Some(format!("{}-{}-{}.{arch}.rpm", pkg.name, spec.version, spec.release))
     }
 
     /// Names of the binary packages to install before building `node`.
@@ -426,31 +258,4 @@ impl BuildGraph {
         let total = path.first().map_or(0.0, |&n| priorities[n]);
         Ok((path, total))
     }
-}
-
-fn built(spec: &Spec) -> impl Iterator<Item = (usize, &BinaryPackage)> {
-    spec.packages.iter().enumerate().filter(|(_, p)| p.has_files)
-}
-
-/// Node labels: the source name, made unique with the EVR (and then the
-/// file) when several specs share a name.
-fn unique_keys(specs: &[Spec]) -> Vec<String> {
-    let mut count: HashMap<&str, usize> = HashMap::new();
-    for s in specs {
-        *count.entry(&s.name).or_default() += 1;
-    }
-    let mut keys: Vec<String> = specs
-        .iter()
-        .map(|s| if count.get(s.name.as_str()).copied().unwrap_or(0) > 1 { format!("{}-{}", s.name, s.evr()) } else { s.name.clone() })
-        .collect();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for k in &keys {
-        *seen.entry(k.clone()).or_default() += 1;
-    }
-    for (k, s) in keys.iter_mut().zip(specs) {
-        if seen.get(k.as_str()).copied().unwrap_or(0) > 1 {
-            *k = format!("{k}@{}", s.file.display());
-        }
-    }
-    keys
 }

@@ -111,6 +111,29 @@ fn subpackages_provides_and_versions() {
 }
 
 #[test]
+fn a_real_package_beats_a_newer_virtual_provide() {
+    let selinux = prov(spec("coreutils-selinux", "9.1"), 0, &["coreutils = 9.9"]);
+    let g = build(vec![spec("coreutils", "9.1"), selinux, br(spec("x", "1"), &["coreutils", "(coreutils or coreutils-selinux)"])]);
+    assert_eq!(needs_of(&g, "x"), vec!["coreutils"]);
+    // A version only the virtual provide meets still resolves to it.
+    let selinux = prov(spec("coreutils-selinux", "9.1"), 0, &["coreutils = 9.9"]);
+    let g = build(vec![spec("coreutils", "9.1"), selinux, br(spec("x", "1"), &["coreutils >= 9.5"])]);
+    assert_eq!(needs_of(&g, "x"), vec!["coreutils-selinux"]);
+}
+
+#[test]
+fn rpm_file_names() {
+    let mut s = sub(spec("python3", "3.11.9"), "python3-doc", true);
+    s.epoch = Some("1".into());
+    s.release = "2.ph5".into();
+    s.packages[1].build_arch = Some("noarch".into());
+    let g = build(vec![s]);
+    assert_eq!(g.rpm_file_name(BinRef { node: 0, package: 0 }, "x86_64").unwrap(), "python3-3.11.9-2.ph5.x86_64.rpm");
+    assert_eq!(g.rpm_file_name(BinRef { node: 0, package: 1 }, "x86_64").unwrap(), "python3-doc-3.11.9-2.ph5.noarch.rpm");
+    assert!(g.rpm_file_name(BinRef { node: 5, package: 0 }, "x86_64").is_none());
+}
+
+#[test]
 fn packages_without_files_provide_nothing() {
     let g = build(vec![sub(spec("foo", "1"), "foo-ghost", false), br(spec("bar", "1"), &["foo-ghost"])]);
     assert_eq!(g.unresolved.len(), 1);
@@ -149,6 +172,20 @@ fn self_dependency_is_bootstrap_not_edge() {
     let newer = g.node_by_key("rust-1.70-1").unwrap();
     assert_eq!(needs_of(&g, "rust-1.70-1"), vec!["rust-1.60-1"]);
     assert!(g.nodes[newer].self_deps.is_empty());
+}
+
+#[test]
+fn isa_provides_for_arch_packages_only() {
+    let mut noarch = spec("py-lib", "1");
+    noarch.build_arch = Some("noarch".into());
+    let g = build(vec![
+        sub(spec("libldb", "2.7"), "libldb-devel", true),
+        noarch,
+        br(spec("x", "1"), &["libldb(x86-64) = 2.7-1", "py-lib(x86-64)"]),
+    ]);
+    assert_eq!(needs_of(&g, "x"), vec!["libldb"]);
+    assert_eq!(g.unresolved.len(), 1);
+    assert_eq!(g.unresolved[0].dependency, "py-lib(x86-64)");
 }
 
 #[test]
@@ -287,4 +324,90 @@ fn deterministic_output() {
     assert_eq!(g1.cycles, g2.cycles);
     assert_eq!(g1.unresolved, g2.unresolved);
     assert_eq!(g1.unresolved[0].wanted_by, vec!["c", "d"]);
+}
+
+/// Timing on a synthetic tree shaped like Photon 5.0 (1077 specs, ~4
+/// binaries each, ~8 BuildRequires, ~4 Requires per binary, some cycles).
+/// Run with `cargo test --release -p dbuild-common -- --ignored --nocapture synthetic`.
+#[test]
+#[ignore]
+fn synthetic_photon_sized_graph_is_fast() {
+    let n = 1077usize;
+    // Deterministic pseudo-random numbers (xorshift).
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = move |m: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % m as u64) as usize
+    };
+    let mut specs = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut s = spec(&format!("pkg{i}"), "1.0");
+        for k in 0..rnd(6) {
+            s = sub(s, &format!("pkg{i}-sub{k}"), true);
+        }
+        let brs: Vec<String> = (0..rnd(16))
+            .map(|_| {
+                let j = if rnd(10) == 0 { rnd(n) } else { rnd(i.max(1)) };
+                if rnd(3) == 0 { format!("pkg{j} >= 0.5") } else { format!("pkg{j}") }
+            })
+            .collect();
+        s = br(s, &brs.iter().map(String::as_str).collect::<Vec<_>>());
+        for p in 0..s.packages.len() {
+            // Mostly towards older (lower) packages, as in a distribution.
+            let reqs: Vec<String> =
+                (0..rnd(5)).map(|_| format!("pkg{}", if rnd(50) == 0 { rnd(n) } else { rnd(i.max(1)) })).collect();
+            s = req(s, p, &reqs.iter().map(String::as_str).collect::<Vec<_>>());
+            s = prov(s, p, &[&format!("cap{i}-{p} = 1.0")]);
+        }
+        specs.push(s);
+    }
+    let started = std::time::Instant::now();
+    let g = build(specs);
+    let (path, _) = g.critical_path(|_| 1.0).unwrap();
+    let elapsed = started.elapsed();
+    eprintln!(
+        "synthetic: {} nodes, {} edges, {} cycles, {} levels, critical path {} long, {:?}",
+        g.nodes.len(),
+        g.edges.len(),
+        g.cycles.len(),
+        g.level_count(),
+        path.len(),
+        elapsed
+    );
+    assert!(topo_order(&g.needs()).is_ok());
+}
+
+#[test]
+fn own_output_in_runtime_closure_is_a_self_dependency() {
+    let g = build(vec![
+        sub(spec("app", "1"), "app-libs", true),
+        req(spec("plugin", "1"), 0, &["app-libs", "zlib"]),
+        spec("zlib", "1"),
+    ]);
+    let g2 = build(vec![
+        br(sub(spec("app", "1"), "app-libs", true), &["plugin"]),
+        req(spec("plugin", "1"), 0, &["app-libs", "zlib"]),
+        spec("zlib", "1"),
+    ]);
+    assert!(g.edges.is_empty());
+    let app = g2.node_by_key("app").unwrap();
+    assert_eq!(g2.nodes[app].self_deps, vec!["app-libs (required by plugin)"]);
+    assert_eq!(g2.install_names(app), vec!["plugin", "zlib"]);
+    assert_eq!(needs_of(&g2, "app"), vec!["plugin", "zlib"]);
+}
+
+#[test]
+fn long_runtime_chains_are_followed() {
+    let mut specs = vec![br(spec("top", "1"), &["l0"])];
+    for i in 0..100 {
+        specs.push(req(spec(&format!("l{i}"), "1"), 0, &[&format!("l{}", i + 1)]));
+    }
+    specs.push(req(spec("l100", "1"), 0, &["l0"]));
+    let g = build(specs);
+    let top = g.node_by_key("top").unwrap();
+    assert_eq!(g.nodes[top].install.len(), 101);
+    assert_eq!(g.nodes[top].needs.len(), 101);
+    assert!(g.cycles.is_empty(), "runtime Requires of non-building packages form no build cycle");
 }

@@ -77,6 +77,76 @@ const CORE: &str = r#"
 %riscv64 riscv64
 %riscv %{riscv64}
 %x86_64 x86_64 amd64 em64t
+%loongarch64 loongarch64
+%_isa %{?__isa:(%{__isa})}%{!?__isa:%{nil}}
+%_host_vendor pc
+%_build_vendor %{_host_vendor}
+%_target_vendor %{_host_vendor}
+%_host_alias %{nil}
+%_build_alias %{_host_alias}
+%_target_alias %{_host_alias}
+%_rpmmacrodir %{_rpmconfigdir}/macros.d
+%_rpmluadir %{_rpmconfigdir}/lua
+%optflags -O2 -g
+%_smp_build_ncpus 1
+%_smp_build_nthreads %{_smp_build_ncpus}
+%__awk /usr/bin/awk
+%__bzip2 /usr/bin/bzip2
+%__cat /usr/bin/cat
+%__cc gcc
+%__chmod /usr/bin/chmod
+%__chown /usr/bin/chown
+%__cp /usr/bin/cp
+%__cpp gcc -E
+%__cxx g++
+%__grep /usr/bin/grep
+%__gzip /usr/bin/gzip
+%__id /usr/bin/id
+%__install /usr/bin/install
+%__ld /usr/bin/ld
+%__ln_s ln -s
+%__make /usr/bin/make
+%__mkdir /usr/bin/mkdir
+%__mkdir_p /usr/bin/mkdir -p
+%__mv /usr/bin/mv
+%__patch /usr/bin/patch
+%__rm /usr/bin/rm
+%__sed /usr/bin/sed
+%__strip /usr/bin/strip
+%__tar /usr/bin/tar
+%__unzip /usr/bin/unzip
+%__xz /usr/bin/xz
+%__zstd /usr/bin/zstd
+%_debuginfo_template \
+%package debuginfo\
+Summary: Debug information for package %{name}\
+Group: Development/Debug\
+AutoReq: 0\
+AutoProv: 1\
+%description debuginfo\
+This package provides debug information for package %{name}.\
+Debug information is useful when developing applications that use this\
+package or when debugging this package.\
+%files debuginfo -f debugfiles.list\
+%{nil}
+%_debugsource_template \
+%package debugsource\
+Summary: Debug sources for package %{name}\
+Group: Development/Debug\
+AutoReqProv: 0\
+%description debugsource\
+This package provides debug sources for package %{name}.\
+Debug sources are useful when developing applications that use this\
+package or when debugging this package.\
+%files debugsource -f debugsourcefiles.list\
+%{nil}
+%debug_package \
+%ifnarch noarch\
+%global __debug_package 1\
+%_debuginfo_template\
+%{?_debugsource_packages:%_debugsource_template}\
+%endif\
+%{nil}
 "#;
 
 /// The macros that depend on the target architecture and OS.

@@ -3,6 +3,7 @@
 //! `! - * / + - == != < <= > >= && || ?:` and parentheses. Macros are
 //! expanded before evaluation. Bare words are an error, as in rpm.
 
+use crate::evr::Evr;
 use std::cmp::Ordering;
 use std::fmt;
 
@@ -318,7 +319,7 @@ fn compare(left: &Value, right: &Value, src: &str) -> Result<Ordering, ExprError
     match (left, right) {
         (Value::Int(a), Value::Int(b)) => Ok(a.cmp(b)),
         (Value::Str(a), Value::Str(b)) => Ok(a.cmp(b)),
-        (Value::Version(a), Value::Version(b)) => Ok(super::vercmp::compare_evr(a, b)),
+        (Value::Version(a), Value::Version(b)) => Ok(Evr::parse(a).cmp_rpm(&Evr::parse(b))),
         _ => Err(ExprError::Types(src.trim().to_string())),
     }
 }

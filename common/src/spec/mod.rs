@@ -6,16 +6,15 @@
 mod defaults;
 mod deps;
 mod expr;
+mod lua;
 mod macros;
 mod model;
 mod parser;
 mod reader;
-mod vercmp;
 
 pub use deps::parse_dependencies;
 pub use macros::{Expander, MacroError, MacroTable};
 pub use model::{BinaryPackage, Constraint, Dependency, Op, SourceEntry, Spec};
-pub use vercmp::{compare_evr, rpmvercmp};
 
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -44,7 +43,8 @@ impl ParseOptions {
     pub fn parse_define(arg: &str) -> Result<(String, String), SpecError> {
         let arg = arg.trim_start().trim_start_matches('%');
         let (name, value) = arg.split_once(char::is_whitespace).unwrap_or((arg, ""));
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        let starts_well = name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+        if !starts_well || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') || value.trim().is_empty() {
             return Err(SpecError::Define(arg.to_string()));
         }
         Ok((name.to_string(), value.trim().to_string()))

@@ -171,10 +171,12 @@ impl Spec {
         }
     }
 
-    /// Whether the spec can be built for `arch` (ExclusiveArch / ExcludeArch).
+    /// Whether the spec can be built for `arch` (BuildArch, ExclusiveArch, ExcludeArch).
     pub fn builds_on(&self, arch: &str) -> bool {
         let noarch_ok = |list: &[String]| list.iter().any(|a| a == arch || a == "noarch");
-        (self.exclusive_arch.is_empty() || noarch_ok(&self.exclusive_arch))
+        let build_arch_ok = self.build_arch.as_deref().is_none_or(|l| l.split_whitespace().any(|a| a == arch || a == "noarch"));
+        build_arch_ok
+            && (self.exclusive_arch.is_empty() || noarch_ok(&self.exclusive_arch))
             && !self.exclude_arch.iter().any(|a| a == arch)
     }
 }

@@ -170,7 +170,6 @@ struct Package {
 
 struct SpecParser {
     file: std::path::PathBuf,
-    arch: String,
     name: Option<String>,
     epoch: Option<String>,
     version: Option<String>,
@@ -207,7 +206,24 @@ pub fn base_macros(opts: &ParseOptions, macro_files: &[(std::path::PathBuf, Stri
 }
 
 /// Parses spec `text` read from `path`, starting from `base` macros.
+///
+/// Like rpm, a spec whose main package sets `BuildArch` is parsed a second
+/// time with `%{_target_cpu}` set to that architecture (the first one that
+/// can be built for the target: `noarch` or the target itself), so
+/// `%ifarch` in a noarch spec sees `noarch`. When none can, the first
+/// parse is returned and `Spec::builds_on` says no.
 pub fn parse(path: &Path, text: &str, opts: &ParseOptions, base: &MacroTable) -> Result<Spec, SpecError> {
+    let first = parse_once(path, text, base, None)?;
+    let Some(arches) = first.build_arch.clone() else { return Ok(first) };
+    let Some(chosen) = arches.split_whitespace().find(|a| *a == "noarch" || *a == opts.arch) else {
+        return Ok(first);
+    };
+    let mut spec = parse_once(path, text, base, Some(chosen))?;
+    spec.build_arch = Some(arches);
+    Ok(spec)
+}
+
+fn parse_once(path: &Path, text: &str, base: &MacroTable, target_cpu: Option<&str>) -> Result<Spec, SpecError> {
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     // Absolute, so that `%{SOURCE1}` names the same file from anywhere.
     let absolute = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
@@ -218,11 +234,13 @@ pub fn parse(path: &Path, text: &str, opts: &ParseOptions, base: &MacroTable) ->
             table.define(dir_macro, None, &spec_dir.display().to_string());
         }
     }
+    if let Some(cpu) = target_cpu {
+        table.define("_target_cpu", None, cpu);
+    }
     let mut expander = Expander::new(&mut table);
-    let mut reader = Reader::new(path, text, spec_dir, &opts.arch, &opts.os);
+    let mut reader = Reader::new(path, text, spec_dir);
     let mut parser = SpecParser {
         file: path.to_path_buf(),
-        arch: opts.arch.clone(),
         name: None,
         epoch: None,
         version: None,
@@ -450,8 +468,7 @@ impl SpecParser {
                 if !main && arches != ["noarch"] {
                     return Err(syntax(line, format!("Only noarch subpackages are supported: {trimmed}")));
                 }
-                let arch = if arches.contains(&self.arch.as_str()) { self.arch.clone() } else { arches.join(" ") };
-                self.packages[self.current].pkg.build_arch = Some(arch);
+                self.packages[self.current].pkg.build_arch = Some(arches.join(" "));
             }
             Tag::BuildRequires => self.build_requires.extend(parse_dependencies(value, true).map_err(fail)?),
             Tag::BuildConflicts => self.build_conflicts.extend(parse_dependencies(value, true).map_err(fail)?),

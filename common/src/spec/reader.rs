@@ -63,8 +63,6 @@ pub struct Reader {
     pending: VecDeque<Line>,
     conds: Vec<Cond>,
     base_dir: PathBuf,
-    arch: String,
-    os: String,
     pub includes: Vec<PathBuf>,
 }
 
@@ -158,14 +156,12 @@ fn needs_more(buf: &str) -> bool {
 
 
 impl Reader {
-    pub fn new(path: &Path, text: &str, base_dir: &Path, arch: &str, os: &str) -> Self {
+    pub fn new(path: &Path, text: &str, base_dir: &Path) -> Self {
         Reader {
             files: vec![OpenFile::new(path, text.to_string(), 0)],
             pending: VecDeque::new(),
             conds: Vec::new(),
             base_dir: base_dir.to_path_buf(),
-            arch: arch.to_string(),
-            os: os.to_string(),
             includes: Vec::new(),
         }
     }
@@ -241,7 +237,7 @@ impl Reader {
         let reading = self.reading();
         match d {
             If | IfArch(_) | IfOs(_) => {
-                let matched = reading && self.test(d, rest, line)?;
+                let matched = reading && self.test(d, rest, line, expander)?;
                 self.conds.push(Cond { parent_reading: reading, reading: matched, taken: matched, in_else: false, line: line.number });
             }
             Elif | ElifArch(_) | ElifOs(_) => {
@@ -255,7 +251,7 @@ impl Reader {
                 // The line was read in a skipped branch, so it is not expanded yet.
                 let matched = evaluate && {
                     let expanded = expander.expand(rest).map_err(|e| Self::error(&line.file, line.number, e.to_string()))?;
-                    self.test(d, &expanded, line)?
+                    self.test(d, &expanded, line, expander)?
                 };
                 if let Some(top) = self.conds.last_mut() {
                     top.reading = matched;
@@ -289,15 +285,21 @@ impl Reader {
         Ok(())
     }
 
-    fn test(&self, d: Directive, rest: &str, line: &Line) -> Result<bool, SpecError> {
+    /// Evaluates a conditional; `%ifarch`/`%ifos` compare with the current
+    /// `%{_target_cpu}`/`%{_target_os}`, as rpm does (a `BuildArch` re-parse
+    /// changes `_target_cpu`).
+    fn test(&self, d: Directive, rest: &str, line: &Line, expander: &mut Expander<'_>) -> Result<bool, SpecError> {
         use Directive::*;
         let in_list = |target: &str| rest.split(|c: char| c.is_whitespace() || c == ',').any(|w| w == target);
+        let current = |expander: &mut Expander<'_>, name: &str| {
+            expander.expand(name).map_err(|e| Self::error(&line.file, line.number, e.to_string()))
+        };
         Ok(match d {
             If | Elif => expr::evaluate(rest)
                 .map_err(|e| Self::error(&line.file, line.number, format!("bad %if condition: {e}")))?
                 .truthy(),
-            IfArch(want) | ElifArch(want) => in_list(&self.arch) == want,
-            IfOs(want) | ElifOs(want) => in_list(&self.os) == want,
+            IfArch(want) | ElifArch(want) => in_list(&current(expander, "%{_target_cpu}")?) == want,
+            IfOs(want) | ElifOs(want) => in_list(&current(expander, "%{_target_os}")?) == want,
             Else | Endif | Include => false,
         })
     }

@@ -4,6 +4,7 @@
 
 use super::spec_args::SpecArgs;
 use anyhow::Context;
+use dbuild_common::graph::{BuildGraph, GraphOptions};
 use dbuild_common::spec::{parse_tree, ParseOptions, TreeEntry};
 use std::path::Path;
 use std::process::{Command, ExitCode};
@@ -38,7 +39,12 @@ fn time_rounds(rounds: usize, mut work: impl FnMut() -> anyhow::Result<()>) -> a
 
 /// Parse (all cores) and everything built on top of it that the launcher needs.
 fn parse_and_graph(dir: &Path, opts: &ParseOptions) -> anyhow::Result<Vec<TreeEntry>> {
-    Ok(parse_tree(dir, opts)?)
+    let entries = parse_tree(dir, opts)?;
+    let specs: Vec<_> = entries.iter().filter_map(|(_, r)| r.as_ref().ok().cloned()).collect();
+    let graph_opts = GraphOptions { arch: opts.arch.clone(), ..GraphOptions::default() };
+    let graph = BuildGraph::build(specs, &graph_opts);
+    graph.critical_path(|_| 1.0)?;
+    Ok(entries)
 }
 
 fn rpmspec_all(dir: &Path, entries: &[TreeEntry], opts: &ParseOptions) -> anyhow::Result<()> {
@@ -58,7 +64,7 @@ fn rpmspec_all(dir: &Path, entries: &[TreeEntry], opts: &ParseOptions) -> anyhow
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let opts = args.spec.parse_options()?;
+    let opts = args.spec.parse_options();
     let dir = &args.spec.specs;
     let entries = parse_and_graph(dir, &opts)?;
     let specs = entries.len();

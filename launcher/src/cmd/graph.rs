@@ -3,7 +3,8 @@
 use anyhow::Context;
 use clap::Args;
 use dbuild_common::graph::{BuildGraph, DepKind, Edge, GraphOptions};
-use dbuild_common::spec::{parse_tree, ParseOptions};
+use super::spec_args::SpecArgs;
+use dbuild_common::spec::parse_tree;
 use dbuild_common::weights::Weights;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -29,15 +30,8 @@ Exit status:
 #[derive(Args, Debug)]
 #[command(after_help = EXIT_HELP)]
 pub struct GraphArgs {
-    /// Directory holding the spec files (searched recursively).
-    #[arg(long, value_name = "DIR")]
-    pub specs: PathBuf,
-    /// Define an rpm macro, as rpmbuild's --define 'NAME VALUE' (repeatable).
-    #[arg(long = "define", value_name = "'NAME VALUE'", value_parser = parse_define)]
-    pub defines: Vec<(String, String)>,
-    /// Target architecture.
-    #[arg(long, default_value = "x86_64")]
-    pub arch: String,
+    #[command(flatten)]
+    pub spec: SpecArgs,
     /// Package weights in Photon's packageWeights.json format (default: 1 each).
     #[arg(long, value_name = "FILE")]
     pub weights: Option<PathBuf>,
@@ -53,16 +47,9 @@ pub struct GraphArgs {
     /// Exit with status 3 when the graph has problems (see below).
     #[arg(long)]
     pub strict: bool,
-}
-
-fn parse_define(text: &str) -> Result<(String, String), String> {
-    let text = text.trim_start();
-    let (name, value) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
-    let name = name.trim_start_matches('%');
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '(' || c == ')') {
-        return Err(format!("expected 'NAME VALUE', got {text:?}"));
-    }
-    Ok((name.to_string(), value.trim().to_string()))
+    /// Also explain one source package: what it needs and why, what it installs.
+    #[arg(long, value_name = "PACKAGE")]
+    pub explain: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -111,6 +98,21 @@ struct SelfDepOut {
 }
 
 #[derive(Serialize)]
+struct ExplainOut {
+    package: String,
+    level: usize,
+    priority: f64,
+    /// Packages built first, with the dependencies behind each.
+    needs: Vec<EdgeOut>,
+    /// Dependencies the cycle policy ignores for scheduling.
+    deferred: Vec<EdgeOut>,
+    install: Vec<String>,
+    self_dependencies: Vec<String>,
+    /// Packages that need this one.
+    needed_by: Vec<String>,
+}
+
+#[derive(Serialize)]
 struct Report {
     specs: usize,
     parse_errors: Vec<ParseErrorOut>,
@@ -126,6 +128,8 @@ struct Report {
     critical_path: CriticalOut,
     warnings: Vec<String>,
     graph_build_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explain: Option<ExplainOut>,
 }
 
 pub fn run(args: GraphArgs) -> anyhow::Result<ExitCode> {
@@ -133,12 +137,13 @@ pub fn run(args: GraphArgs) -> anyhow::Result<ExitCode> {
         Some(path) => Weights::load(path)?,
         None => Weights::default(),
     };
-    if !args.specs.is_dir() {
-        anyhow::bail!("specs directory {} does not exist or is not a directory", args.specs.display());
+    let opts = args.spec.parse_options();
+    let specs_dir = &args.spec.specs;
+    if !specs_dir.is_dir() {
+        anyhow::bail!("specs directory {} does not exist or is not a directory", specs_dir.display());
     }
-    let opts = ParseOptions { defines: args.defines.clone(), arch: args.arch.clone(), ..ParseOptions::default() };
     let started = Instant::now();
-    let parsed = parse_tree(&args.specs, &opts).with_context(|| format!("cannot read specs directory {}", args.specs.display()))?;
+    let parsed = parse_tree(specs_dir, &opts).with_context(|| format!("cannot read specs directory {}", specs_dir.display()))?;
     tracing::info!(specs = parsed.len(), elapsed_ms = started.elapsed().as_millis() as u64, "spec tree parsed");
     let spec_count = parsed.len();
     let mut specs = Vec::with_capacity(parsed.len());
@@ -150,13 +155,20 @@ pub fn run(args: GraphArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let graph_opts = GraphOptions { arch: args.arch.clone(), assume_provided: args.assume_provided.iter().cloned().collect() };
+    let graph_opts = GraphOptions { arch: opts.arch.clone(), assume_provided: args.assume_provided.iter().cloned().collect() };
     let started = Instant::now();
     let graph = BuildGraph::build(specs, &graph_opts);
     let (path, weight) = graph.critical_path(|n| weights.get(&graph.nodes[n].spec.name))?;
     let graph_build_ms = started.elapsed().as_secs_f64() * 1000.0;
 
-    let report = report(&graph, spec_count, parse_errors, path, weight, graph_build_ms);
+    let mut report = report(&graph, spec_count, parse_errors, path, weight, graph_build_ms);
+    if let Some(name) = &args.explain {
+        let node = graph
+            .node_by_key(name)
+            .with_context(|| format!("--explain {name}: no such source package in the graph"))?;
+        let priorities = graph.priorities(|n| weights.get(&graph.nodes[n].spec.name))?;
+        report.explain = Some(explain(&graph, node, priorities[node]));
+    }
     let out = if args.dot {
         dot(&graph)
     } else if args.json {
@@ -180,6 +192,28 @@ fn edge_out(graph: &BuildGraph, edge: &Edge) -> EdgeOut {
         kind: edge.kind,
         dependency: reasons.first().cloned().unwrap_or_default(),
         reasons,
+    }
+}
+
+fn explain(graph: &BuildGraph, node: usize, priority: f64) -> ExplainOut {
+    let n = &graph.nodes[node];
+    let (mut needs, mut deferred) = (Vec::new(), Vec::new());
+    for (e, edge) in graph.edges.iter().enumerate().filter(|(_, e)| e.from == node) {
+        if graph.kept[e] {
+            needs.push(edge_out(graph, edge));
+        } else {
+            deferred.push(edge_out(graph, edge));
+        }
+    }
+    ExplainOut {
+        package: n.key.clone(),
+        level: n.level,
+        priority,
+        needs,
+        deferred,
+        install: graph.install_names(node).into_iter().map(String::from).collect(),
+        self_dependencies: n.self_deps.clone(),
+        needed_by: graph.nodes.iter().filter(|m| m.needs.contains(&node)).map(|m| m.key.clone()).collect(),
     }
 }
 
@@ -225,6 +259,7 @@ fn report(
         critical_path: CriticalOut { packages: path.iter().map(|&n| graph.nodes[n].key.clone()).collect(), weight },
         warnings: graph.warnings.clone(),
         graph_build_ms,
+        explain: None,
     }
 }
 
@@ -282,6 +317,20 @@ fn text(r: &Report) -> String {
         r.critical_path.packages.join(" -> ")
     );
     let _ = writeln!(s, "Graph built in {:.1} ms", r.graph_build_ms);
+    if let Some(x) = &r.explain {
+        let _ = writeln!(s, "\n{}: level {}, priority {}", x.package, x.level, x.priority);
+        for (title, edges) in [("needs", &x.needs), ("deferred (cycle policy)", &x.deferred)] {
+            let _ = writeln!(s, "  {title}: {}", edges.len());
+            for e in edges {
+                let _ = writeln!(s, "    {}  [{}]", e.to, e.reasons.join("; "));
+            }
+        }
+        let _ = writeln!(s, "  installs {} packages: {}", x.install.len(), x.install.join(" "));
+        if !x.self_dependencies.is_empty() {
+            let _ = writeln!(s, "  self dependencies: {}", x.self_dependencies.join(", "));
+        }
+        let _ = writeln!(s, "  needed by {}: {}", x.needed_by.len(), x.needed_by.join(" "));
+    }
     s
 }
 

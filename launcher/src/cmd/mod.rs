@@ -1,8 +1,8 @@
 //! One module per `dbuild` subcommand.
 
 pub mod bench;
-pub mod spec_args;
-pub mod spec_dump;
 pub mod graph;
-pub mod simulate;
 pub mod rootfs;
+pub mod spec_args;
+pub mod simulate;
+pub mod spec_dump;

@@ -1,6 +1,5 @@
 //! The options every command that reads a SPECS tree shares.
 
-use anyhow::Context;
 use dbuild_common::spec::ParseOptions;
 use std::path::PathBuf;
 
@@ -10,8 +9,8 @@ pub struct SpecArgs {
     #[arg(long, value_name = "DIR")]
     pub specs: PathBuf,
     /// A macro definition, as for rpmbuild: --define 'dist .ph5' (repeatable).
-    #[arg(long = "define", short = 'D', value_name = "'NAME VALUE'")]
-    pub defines: Vec<String>,
+    #[arg(long = "define", short = 'D', value_name = "'NAME VALUE'", value_parser = parse_define)]
+    pub defines: Vec<(String, String)>,
     /// Target architecture.
     #[arg(long, default_value = "x86_64")]
     pub arch: String,
@@ -20,14 +19,18 @@ pub struct SpecArgs {
     pub macro_files: Vec<PathBuf>,
 }
 
+/// Checked while parsing the command line, so a bad one is a usage error (exit 2).
+fn parse_define(arg: &str) -> Result<(String, String), String> {
+    ParseOptions::parse_define(arg).map_err(|e| e.to_string())
+}
+
 impl SpecArgs {
-    pub fn parse_options(&self) -> anyhow::Result<ParseOptions> {
-        let defines = self
-            .defines
-            .iter()
-            .map(|d| ParseOptions::parse_define(d))
-            .collect::<Result<Vec<_>, _>>()
-            .context("reading --define")?;
-        Ok(ParseOptions { defines, arch: self.arch.clone(), macro_files: self.macro_files.clone(), ..ParseOptions::default() })
+    pub fn parse_options(&self) -> ParseOptions {
+        ParseOptions {
+            defines: self.defines.clone(),
+            arch: self.arch.clone(),
+            macro_files: self.macro_files.clone(),
+            ..ParseOptions::default()
+        }
     }
 }

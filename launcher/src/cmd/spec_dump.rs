@@ -37,7 +37,7 @@ fn normalise(s: &str) -> String {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let opts = args.spec.parse_options()?;
+    let opts = args.spec.parse_options();
     let results = parse_tree(&args.spec.specs, &opts)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

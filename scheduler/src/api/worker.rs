@@ -36,7 +36,8 @@ pub async fn register(_a: Authed, app: web::Data<App>, req: web::Json<RegisterRe
 #[post("/v1/lease")]
 pub async fn lease(_a: Authed, app: web::Data<App>, req: web::Json<LeaseRequest>) -> Result<HttpResponse, SchedError> {
     let wait = Duration::from_secs(req.wait_secs).min(app.max_wait);
-    let until = tokio::time::Instant::now() + wait;
+    let now = tokio::time::Instant::now();
+    let until = now.checked_add(wait).unwrap_or(now);
     let mut rx = app.changed.subscribe();
     loop {
         rx.borrow_and_update();

@@ -57,8 +57,8 @@ impl Location {
     }
 }
 
-/// Opens the state file with `locking_mode=EXCLUSIVE`, a rollback journal
-/// (no WAL shared memory: it lives on NFS) and full fsync, takes the
+/// Opens the state file with `locking_mode=EXCLUSIVE`, a rollback journal in
+/// TRUNCATE mode (no WAL shared memory: it lives on NFS) and full fsync, takes the
 /// exclusive lock at once by writing, and runs the migrations.
 pub async fn open(loc: &Location) -> Result<SqliteConnection, DbError> {
     let path = loc.describe();
@@ -67,7 +67,7 @@ pub async fn open(loc: &Location) -> Result<SqliteConnection, DbError> {
             .filename(p)
             .create_if_missing(true)
             .locking_mode(SqliteLockingMode::Exclusive)
-            .journal_mode(SqliteJournalMode::Delete)
+            .journal_mode(SqliteJournalMode::Truncate)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_millis(200)),
         Location::Memory => SqliteConnectOptions::new().in_memory(true),
@@ -110,6 +110,7 @@ pub struct PkgRow {
     pub attempts: u32,
     pub failed_on: Vec<String>,
     pub reason: Option<String>,
+    pub losses: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -163,7 +164,7 @@ pub async fn load(conn: &mut SqliteConnection) -> Result<Snapshot, DbError> {
     for r in sqlx::query("SELECT key, value FROM meta").fetch_all(&mut *conn).await.map_err(q("meta"))? {
         s.meta.insert(r.get(0), r.get(1));
     }
-    let rows = sqlx::query("SELECT name, state, input_hash, attempts, failed_on, reason FROM packages")
+    let rows = sqlx::query("SELECT name, state, input_hash, attempts, failed_on, reason, losses FROM packages")
         .fetch_all(&mut *conn)
         .await
         .map_err(q("packages"))?;
@@ -173,7 +174,14 @@ pub async fn load(conn: &mut SqliteConnection) -> Result<Snapshot, DbError> {
             .map_err(|e| DbError::Corrupt { what: "packages.failed_on", detail: e.to_string() })?;
         s.packages.insert(
             r.get(0),
-            PkgRow { state: r.get(1), input_hash: r.get(2), attempts: u32_of(r.get(3)), failed_on, reason: r.get(5) },
+            PkgRow {
+                state: r.get(1),
+                input_hash: r.get(2),
+                attempts: u32_of(r.get(3)),
+                failed_on,
+                reason: r.get(5),
+                losses: u32_of(r.get(6)),
+            },
         );
     }
     for r in sqlx::query("SELECT name, input_hash, rpms FROM last_success")

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 pub enum DbOp {
     Meta { key: String, value: String },
     MetaDelete { key: String },
-    Package { name: String, state: String, input_hash: String, attempts: u32, failed_on: Vec<String>, reason: Option<String> },
+    Package { name: String, state: String, input_hash: String, attempts: u32, losses: u32, failed_on: Vec<String>, reason: Option<String> },
     LastSuccess { name: String, input_hash: String, rpms: Vec<RpmFile> },
     LeaseGranted { id: String, package: String, worker: String, attempt: u32, granted_ms: u64 },
     LeaseClosed { id: String, status: &'static str },
@@ -123,13 +123,13 @@ async fn apply(conn: &mut SqliteConnection, op: &DbOp) -> Result<(), DbError> {
         DbOp::MetaDelete { key } => {
             ("meta delete", sqlx::query("DELETE FROM meta WHERE key = ?").bind(key).execute(conn).await)
         }
-        DbOp::Package { name, state, input_hash, attempts, failed_on, reason } => {
+        DbOp::Package { name, state, input_hash, attempts, losses, failed_on, reason } => {
             let failed = serde_json::to_string(failed_on).unwrap_or_else(|_| "[]".into());
             (
                 "package",
                 sqlx::query(
-                    "INSERT OR REPLACE INTO packages (name, state, input_hash, attempts, failed_on, reason, updated_ms) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO packages (name, state, input_hash, attempts, failed_on, reason, updated_ms, losses) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(name)
                 .bind(state)
@@ -138,6 +138,7 @@ async fn apply(conn: &mut SqliteConnection, op: &DbOp) -> Result<(), DbError> {
                 .bind(failed)
                 .bind(reason)
                 .bind(now)
+                .bind(i64::from(*losses))
                 .execute(conn)
                 .await,
             )

@@ -22,6 +22,10 @@ pub struct Config {
     pub specs_rel: String,
     pub lease_ttl_ms: u64,
     pub max_attempts: u32,
+    /// A lease is revoked this long after it was granted, heartbeats or not.
+    pub max_build_ms: u64,
+    /// Lost leases (expired, worker restarted) after which a package fails for good.
+    pub max_lease_losses: u32,
     /// Forget recorded final failures (retry them) on start.
     pub retry_failed: bool,
 }
@@ -29,6 +33,7 @@ pub struct Config {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PkgRt {
     attempts: u32,
+    losses: u32,
     lease: Option<String>,
     reason: Option<String>,
     rpms: Vec<RpmFile>,
@@ -41,6 +46,7 @@ pub(crate) struct LeaseRt {
     pkg: usize,
     worker_id: String,
     attempt: u32,
+    granted_ms: u64,
     deadline_ms: u64,
 }
 
@@ -115,6 +121,7 @@ impl Build {
             let Some(row) = snap.packages.get(&p.name) else { continue };
             if row.input_hash == hashes[i] && !(cfg.retry_failed && initial[i] == Initial::Failed) {
                 pkgs[i].attempts = row.attempts;
+                pkgs[i].losses = row.losses;
                 pkgs[i].reason = row.reason.clone();
                 if disp.state(i) != Some(PkgState::Failed) {
                     disp.restore_failures(i, row.failed_on.clone());
@@ -173,7 +180,10 @@ impl Build {
                             pkg: i,
                             worker_id: l.worker,
                             attempt: l.attempt,
-                            deadline_ms: now + cfg.lease_ttl_ms,
+                            granted_ms: l.granted_ms,
+                            deadline_ms: now
+                                .saturating_add(cfg.lease_ttl_ms)
+                                .min(l.granted_ms.saturating_add(cfg.max_build_ms)),
                         },
                     );
                 }
@@ -250,6 +260,7 @@ impl Build {
             state: st.as_str().to_string(),
             input_hash: self.hashes[i].clone(),
             attempts: self.pkgs[i].attempts,
+            losses: self.pkgs[i].losses,
             failed_on: self.disp.failed_on(i).to_vec(),
             reason: self.pkgs[i].reason.clone(),
         });

@@ -118,10 +118,10 @@ impl Build {
         let id = uuid::Uuid::new_v4().to_string();
         self.pkgs[i].attempts += 1;
         let attempt = self.pkgs[i].attempts;
-        let deadline_ms = now + self.cfg.lease_ttl_ms;
+        let deadline_ms = now.saturating_add(self.cfg.lease_ttl_ms).min(now.saturating_add(self.cfg.max_build_ms));
         self.pkgs[i].lease = Some(id.clone());
         self.pkgs[i].since_ms = Some(now);
-        self.leases.insert(id.clone(), LeaseRt { pkg: i, worker_id: worker_id.to_string(), attempt, deadline_ms });
+        self.leases.insert(id.clone(), LeaseRt { pkg: i, worker_id: worker_id.to_string(), attempt, granted_ms: now, deadline_ms });
         if let Some(w) = self.workers.get_mut(worker_id) {
             w.leases.insert(id.clone());
         }
@@ -184,8 +184,8 @@ impl Build {
 
     /// Renews lease `id`; returns the new deadline.
     pub fn heartbeat(&mut self, id: &str, worker_id: &str, now: u64) -> Result<u64, SchedError> {
-        self.live_lease(id, worker_id)?;
-        let deadline = now + self.cfg.lease_ttl_ms;
+        let granted = self.live_lease(id, worker_id)?.granted_ms;
+        let deadline = now.saturating_add(self.cfg.lease_ttl_ms).min(granted.saturating_add(self.cfg.max_build_ms));
         if let Some(l) = self.leases.get_mut(id) {
             l.deadline_ms = deadline;
         }
@@ -307,10 +307,30 @@ impl Build {
         let Some(l) = self.leases.get(id).cloned() else { return };
         let worker = self.workers.get(&l.worker_id).map_or_else(|| l.worker_id.clone(), |w| w.name.clone());
         self.close_lease(id, l.pkg, &l.worker_id, "expired");
-        let _ = self.disp.requeue(l.pkg);
-        self.persist_pkg(l.pkg);
-        self.event(l.pkg, now, kind, Some(worker.clone()), Some(id.into()), Some(l.attempt), Some(why.into()));
-        tracing::warn!(package = %self.plan.packages[l.pkg].name, worker = %worker, lease = %id, reason = why, "lease revoked; package requeued");
+        let i = l.pkg;
+        self.pkgs[i].losses += 1;
+        let losses = self.pkgs[i].losses;
+        let name = self.plan.packages[i].name.clone();
+        if losses < self.cfg.max_lease_losses {
+            let _ = self.disp.requeue(i);
+            self.persist_pkg(i);
+            self.event(i, now, kind, Some(worker.clone()), Some(id.into()), Some(l.attempt), Some(why.into()));
+            tracing::warn!(package = %name, worker = %worker, lease = %id, reason = why, losses, "lease revoked; package requeued");
+            return;
+        }
+        // A package whose builds keep killing or hanging their workers must not loop forever.
+        let dep_failed = self.disp.give_up(i).unwrap_or_default();
+        let reason = format!("lost its lease {losses} times (last: {why}); giving up");
+        self.pkgs[i].reason = Some(reason.clone());
+        self.persist_pkg(i);
+        self.event(i, now, kind, Some(worker.clone()), Some(id.into()), Some(l.attempt), Some(why.into()));
+        self.event(i, now, "failed", None, None, None, Some(reason));
+        tracing::warn!(package = %name, worker = %worker, lease = %id, losses, dependents = dep_failed.len(), "lease lost too often; package failed");
+        for d in dep_failed {
+            self.persist_pkg(d);
+            self.event(d, now, "dep-failed", None, None, None, Some(format!("needs {name}, which failed")));
+        }
+        self.check_finished(now);
     }
 
     /// Expires every lease past its deadline; a worker whose leases all
@@ -320,10 +340,14 @@ impl Build {
             self.leases.iter().filter(|(_, l)| l.deadline_ms <= now).map(|(id, _)| id.clone()).collect();
         let mut touched = HashSet::new();
         for id in &expired {
+            let mut why = "no heartbeat before the lease deadline";
             if let Some(l) = self.leases.get(id) {
                 touched.insert(l.worker_id.clone());
+                if l.granted_ms.saturating_add(self.cfg.max_build_ms) <= now {
+                    why = "the build ran longer than --max-build-time";
+                }
             }
-            self.lose_lease(id, now, "expired", "no heartbeat before the lease deadline");
+            self.lose_lease(id, now, "expired", why);
         }
         for wid in touched {
             let gone = self.workers.get(&wid).is_some_and(|w| w.leases.is_empty() && !w.gone);

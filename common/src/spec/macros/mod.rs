@@ -6,12 +6,14 @@
 //! - `%(...)` shell expansion is never run; it expands to nothing and the
 //!   spec gets a warning. (Photon uses it only for paths, never for the
 //!   name, version, release or dependencies.)
-//! - `%{lua:...}` is not run either (same treatment).
+//! - `%{lua:...}` runs in a sandboxed Lua without `os`, `io` or `posix`
+//!   (see `lua.rs`).
 //! - `%{load:...}`, `%{getenv:...}` read nothing from the host.
 //! - Expansion depth and output size are bounded, so a self-referencing
 //!   macro gives an error instead of a hang.
 
 use super::expr;
+use super::lua::{CallArgs, LuaState};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -19,6 +21,14 @@ use std::sync::Arc;
 const MAX_DEPTH: usize = 64;
 /// Upper bound on what one expansion may produce (guards `%{expand}` bombs).
 const MAX_OUTPUT: usize = 1 << 20;
+
+mod builtins;
+mod define;
+#[cfg(test)]
+mod tests;
+
+use builtins::{builtin, builtin_needs_arg, Builtin};
+use define::{is_name_byte, parse_define};
 
 /// Why an expansion failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,6 +45,8 @@ pub enum MacroError {
     Define(String),
     #[error("{0}")]
     Expression(String),
+    #[error("lua: {0}")]
+    Lua(String),
     #[error("unknown option {0} in %{1}({2})")]
     UnknownOption(char, String, String),
 }
@@ -139,111 +151,6 @@ impl MacroTable {
     }
 }
 
-/// A `%define` parsed from text, not yet applied.
-struct ParsedDefine {
-    def: Option<NewMacro>,
-    /// Bytes of the input consumed.
-    consumed: usize,
-    warning: Option<String>,
-}
-
-struct NewMacro {
-    name: String,
-    opts: Option<String>,
-    body: String,
-}
-
-fn is_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
-}
-
-/// Parses `name[(opts)] body` as rpm's `doDefine` does. With `to_eol`, the
-/// body ends at the first newline outside `%{...}`/`%(...)` (the unbraced
-/// `%define` form); otherwise the body is the whole rest.
-fn parse_define(s: &str, to_eol: bool) -> Result<ParsedDefine, MacroError> {
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
-        i += 1;
-    }
-    let name_start = i;
-    while i < b.len() && is_name_byte(b[i]) {
-        i += 1;
-    }
-    let name = &s[name_start..i];
-    let mut opts = None;
-    if i < b.len() && b[i] == b'(' {
-        let close = s[i..].find(')').map(|k| k + i).ok_or_else(|| {
-            MacroError::Define(format!("Macro %{name} has unterminated opts"))
-        })?;
-        opts = Some(s[i + 1..close].to_string());
-        i = close + 1;
-    }
-    let body_start = i;
-    let mut j = body_start;
-    while j < b.len() && (b[j] == b' ' || b[j] == b'\t') {
-        j += 1;
-    }
-    // Find the end of the body.
-    let mut body = String::new();
-    let (mut braces, mut parens) = (0usize, 0usize);
-    let mut k = j;
-    while k < b.len() {
-        let c = b[k];
-        if to_eol && braces == 0 && parens == 0 && (c == b'\n' || c == b'\r') {
-            break;
-        }
-        match c {
-            b'\\' if k + 1 < b.len() => {
-                // rpm drops the backslash and keeps the escaped character.
-                k += 1;
-            }
-            b'%' if k + 1 < b.len() => match b[k + 1] {
-                b'{' => {
-                    body.push('%');
-                    k += 1;
-                    braces += 1;
-                }
-                b'(' => {
-                    body.push('%');
-                    k += 1;
-                    parens += 1;
-                }
-                b'%' => {
-                    body.push('%');
-                    k += 1;
-                }
-                _ => {}
-            },
-            b'{' if braces > 0 => braces += 1,
-            b'}' if braces > 0 => braces -= 1,
-            b'(' if parens > 0 => parens += 1,
-            b')' if parens > 0 => parens -= 1,
-            _ => {}
-        }
-        let ch_len = utf8_len(b[k]);
-        body.push_str(&s[k..(k + ch_len).min(b.len())]);
-        k += ch_len;
-    }
-    let consumed = k;
-    let body = body.trim_end_matches([' ', '\t', '\n', '\r']).to_string();
-    if name.is_empty() || name.len() < 3 || !(b[name_start].is_ascii_alphabetic() || b[name_start] == b'_') {
-        return Err(MacroError::Define(format!("Macro %{name} has illegal name (%define)")));
-    }
-    if body_start == j && opts.is_none() && j < b.len() && b[j] != b'\n' {
-        // `%define name:body`: rpm warns and ignores the definition.
-        return Ok(ParsedDefine {
-            def: None,
-            consumed,
-            warning: Some(format!("Macro %{name} needs whitespace before body")),
-        });
-    }
-    if body.is_empty() {
-        return Err(MacroError::Define(format!("Macro %{name} has empty body")));
-    }
-    Ok(ParsedDefine { def: Some(NewMacro { name: name.to_string(), opts, body }), consumed, warning: None })
-}
-
 fn utf8_len(first: u8) -> usize {
     match first {
         0x00..=0x7f => 1,
@@ -277,86 +184,21 @@ fn match_close(b: &[u8], open: usize, left: u8, right: u8) -> Option<usize> {
     None
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Builtin {
-    Define,
-    Global,
-    Undefine,
-    Expand,
-    Echo,
-    Warn,
-    Error,
-    Verbose,
-    Basename,
-    Dirname,
-    Suffix,
-    Shescape,
-    Shrink,
-    Quote,
-    Url2Path,
-    Uncompress,
-    Getenv,
-    GetConfDir,
-    GetNcpus,
-    Expr,
-    Lua,
-    Load,
-    Macrobody,
-    Exists,
-    Source,
-    Patch,
-    Dnl,
-    Trace,
-    Dump,
-}
-
-fn builtin(name: &str) -> Option<Builtin> {
-    use Builtin::*;
-    Some(match name {
-        "define" => Define,
-        "global" => Global,
-        "undefine" => Undefine,
-        "expand" => Expand,
-        "echo" => Echo,
-        "warn" => Warn,
-        "error" => Error,
-        "verbose" => Verbose,
-        "basename" => Basename,
-        "dirname" => Dirname,
-        "suffix" => Suffix,
-        "shescape" => Shescape,
-        "shrink" => Shrink,
-        "quote" => Quote,
-        "url2path" | "u2p" => Url2Path,
-        "uncompress" => Uncompress,
-        "getenv" => Getenv,
-        "getconfdir" => GetConfDir,
-        "getncpus" => GetNcpus,
-        "expr" => Expr,
-        "lua" => Lua,
-        "load" => Load,
-        "macrobody" => Macrobody,
-        "exists" => Exists,
-        "S" => Source,
-        "P" => Patch,
-        "dnl" => Dnl,
-        "trace" => Trace,
-        "dump" => Dump,
-        _ => return None,
-    })
-}
-
 /// Expands macros against a [`MacroTable`], collecting warnings.
 pub struct Expander<'a> {
     pub table: &'a mut MacroTable,
     pub warnings: Vec<String>,
     depth: usize,
     level: usize,
+    /// Created on the first `%{lua:...}`.
+    lua: Option<LuaState>,
+    /// Arguments of the parametric macros being expanded (for Lua's `arg`/`opt`).
+    calls: Vec<CallArgs>,
 }
 
 impl<'a> Expander<'a> {
     pub fn new(table: &'a mut MacroTable) -> Self {
-        Expander { table, warnings: Vec::new(), depth: 0, level: 0 }
+        Expander { table, warnings: Vec::new(), depth: 0, level: 0, lua: None, calls: Vec::new() }
     }
 
     /// Expands every macro in `input`.
@@ -632,91 +474,47 @@ impl<'a> Expander<'a> {
                 idx += 1;
             }
             let positional = &words[idx.min(words.len())..];
+            let options = opts
+                .chars()
+                .filter(|c| *c != ':')
+                .filter_map(|c| {
+                    let def = self.table.get(&format!("-{c}"))?;
+                    let value = self.table.get(&format!("-{c}*")).map_or(String::new(), |d| d.body.clone());
+                    (def.level == level).then_some((c, value))
+                })
+                .collect();
+            self.calls.push(CallArgs { positional: positional.iter().map(|w| w.to_string()).collect(), options });
             self.table.push("#", None, &positional.len().to_string(), level);
             self.table.push("*", None, &positional.join(" "), level);
             for (n, w) in positional.iter().enumerate() {
                 self.table.push(&(n + 1).to_string(), None, w, level);
             }
-            self.expand_body(name, &def.body)
+            let r = self.expand_body(name, &def.body);
+            self.calls.pop();
+            r
         })();
         self.table.pop_above(caller_level);
         self.level = caller_level;
         result
     }
 
-    fn braced_builtin(&mut self, bi: Builtin, name: &str, arg: Option<&str>, out: &mut String) -> Result<bool, MacroError> {
-        match bi {
-            Builtin::Define | Builtin::Global => {
-                if let Some(a) = arg {
-                    self.define_from(a, bi == Builtin::Global)?;
-                }
-            }
-            Builtin::Undefine => {
-                if let Some(a) = arg {
-                    self.table.undefine(a.trim());
-                }
-            }
-            _ => {
-                if arg.is_none() && builtin_needs_arg(bi) {
-                    return Ok(false);
-                }
-                let expanded = match arg {
-                    Some(a) if bi != Builtin::Macrobody => self.expand(a)?,
-                    Some(a) => a.to_string(),
-                    None => String::new(),
-                };
-                let v = self.run_builtin(bi, name, &expanded)?;
-                out.push_str(&v);
-            }
+    fn run_lua(&mut self, code: &str) -> Result<String, MacroError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(MacroError::Recursion("lua".into()));
         }
-        Ok(true)
-    }
-
-    fn run_builtin(&mut self, bi: Builtin, name: &str, arg: &str) -> Result<String, MacroError> {
-        Ok(match bi {
-            Builtin::Expand => self.expand_body(name, arg)?,
-            Builtin::Error => return Err(MacroError::Explicit(arg.to_string())),
-            Builtin::Warn => {
-                self.warnings.push(arg.to_string());
-                String::new()
+        let state = match &self.lua {
+            Some(s) => s.clone(),
+            None => {
+                let s = LuaState::new()?;
+                self.lua = Some(s.clone());
+                s
             }
-            Builtin::Echo | Builtin::Trace | Builtin::Dump | Builtin::Dnl => String::new(),
-            Builtin::Verbose => {
-                if arg.is_empty() {
-                    "0".into()
-                } else {
-                    String::new()
-                }
-            }
-            Builtin::Basename => arg.rsplit('/').next().unwrap_or(arg).to_string(),
-            Builtin::Dirname => match arg.rfind('/') {
-                Some(0) => "/".into(),
-                Some(k) => arg[..k].to_string(),
-                None => arg.to_string(),
-            },
-            Builtin::Suffix => arg.rfind('.').map(|k| arg[k + 1..].to_string()).unwrap_or_default(),
-            Builtin::Shescape => format!("'{}'", arg.replace('\'', "'\\''")),
-            Builtin::Shrink => arg.split_whitespace().collect::<Vec<_>>().join(" "),
-            Builtin::Quote => format!("\u{1f}{arg}\u{1f}"),
-            Builtin::Url2Path => url_to_path(arg),
-            Builtin::Uncompress => format!("/usr/bin/cat {arg}"),
-            Builtin::Getenv | Builtin::Load => String::new(),
-            Builtin::GetConfDir => "/usr/lib/rpm".into(),
-            Builtin::GetNcpus => "1".into(),
-            Builtin::Expr => self.eval_expression_expanded(arg)?,
-            Builtin::Lua => {
-                self.warnings.push("lua expansion not run".into());
-                String::new()
-            }
-            Builtin::Macrobody => match self.table.get(arg.trim()) {
-                Some(d) => d.body.clone(),
-                None => return Err(MacroError::Explicit(format!("no such macro: '{}'", arg.trim()))),
-            },
-            Builtin::Exists => "0".into(),
-            Builtin::Source => self.expand(&format!("%{{SOURCE{}}}", arg.trim()))?,
-            Builtin::Patch => self.expand(&format!("%{{PATCH{}}}", arg.trim()))?,
-            Builtin::Define | Builtin::Global | Builtin::Undefine => String::new(),
-        })
+        };
+        let args = self.calls.last().cloned();
+        self.depth += 1;
+        let r = state.run(code, self, args.as_ref());
+        self.depth -= 1;
+        r
     }
 
     /// `%[expr]`: macros are expanded token by token, only where evaluated.
@@ -729,119 +527,5 @@ impl<'a> Expander<'a> {
 
     fn eval_expression_expanded(&mut self, text: &str) -> Result<String, MacroError> {
         expr::evaluate(text).map(|v| v.to_string()).map_err(|e| MacroError::Expression(e.to_string()))
-    }
-}
-
-fn builtin_needs_arg(bi: Builtin) -> bool {
-    !matches!(bi, Builtin::Verbose | Builtin::GetConfDir | Builtin::GetNcpus | Builtin::Trace | Builtin::Dump)
-}
-
-/// `%{url2path:...}`: the path part of a URL.
-fn url_to_path(arg: &str) -> String {
-    match arg.find("://") {
-        Some(k) => {
-            let after = &arg[k + 3..];
-            after.find('/').map(|p| after[p..].to_string()).unwrap_or_default()
-        }
-        None => arg.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    fn table() -> MacroTable {
-        let mut t = MacroTable::default();
-        t.define("_bindir", None, "/usr/bin");
-        t.load_macro_text(
-            "%with() %{expand:%%{?with_%{1}:1}%%{!?with_%{1}:0}}\n%without() %{expand:%%{?with_%{1}:0}%%{!?with_%{1}:1}}\n",
-        )
-        .unwrap();
-        t
-    }
-
-    fn ex(t: &mut MacroTable, s: &str) -> String {
-        Expander::new(t).expand(s).unwrap()
-    }
-
-    #[test]
-    fn conditional_forms_match_rpm() {
-        let mut t = table();
-        for (input, want) in [
-            ("%{!?nope}", ""),
-            ("%{!?nope:X}", "X"),
-            ("%{?nope:X}", ""),
-            ("%{nope}", "%{nope}"),
-            ("%nope", "%nope"),
-            ("%{?!nope:Y}", "Y"),
-            ("%{!?_bindir:A}B", "B"),
-            ("%{?_bindir}", "/usr/bin"),
-            ("%{expand:%%{_bindir}}", "/usr/bin"),
-            ("%_bindir/x", "/usr/bin/x"),
-            ("%{with foo}", "0"),
-            ("%[1+2]", "3"),
-            ("%{foo bar}", "%{foo bar}"),
-            ("a%{}b", "a%{}b"),
-            ("%%a", "%a"),
-            ("%{dirname:/a/b/c}", "/a/b"),
-            ("%(echo hi)", ""),
-        ] {
-            assert_eq!(ex(&mut t, input), want, "{input}");
-        }
-    }
-
-    #[test]
-    fn parametric_macros_take_options_and_arguments() {
-        let mut t = table();
-        let mut e = Expander::new(&mut t);
-        e.define_from(" ppp(n:) Q[%{-n*}|%1|%*|%#|%{?-n:has}]", false).unwrap();
-        assert_eq!(e.expand("%{ppp -n N one two}").unwrap(), "Q[N|one|one two|2|has]");
-        assert_eq!(e.expand("%ppp -n M three\nnext").unwrap(), "Q[M|three|three|1|has]\nnext");
-        assert_eq!(e.expand("%{ppp}").unwrap(), "Q[|%1||0|]");
-        // Locals are gone after the call.
-        assert_eq!(e.expand("%{?-n:x}%1").unwrap(), "%1");
-    }
-
-    #[test]
-    fn define_global_and_undefine() {
-        let mut t = table();
-        let mut e = Expander::new(&mut t);
-        e.expand("%define aaa 1\n%global bbb %{aaa}2\n%define ccc %{aaa}3").unwrap();
-        e.table.define("aaa", None, "9");
-        assert_eq!(e.expand("%bbb %ccc").unwrap(), "12 93");
-        e.expand("%undefine aaa").unwrap();
-        assert_eq!(e.expand("%aaa").unwrap(), "1");
-        assert!(e.define_from(" ab x", false).is_err());
-        e.define_from(" abc a\\\\b", false).unwrap();
-        assert_eq!(e.expand("X%{abc}Y").unwrap(), "Xa\\bY");
-    }
-
-    #[test]
-    fn recursion_is_an_error_not_a_hang() {
-        let mut t = table();
-        t.define("loop", None, "%{loop}x");
-        assert!(matches!(Expander::new(&mut t).expand("%loop"), Err(MacroError::Recursion(_))));
-        t.define("bomb", None, "%{expand:%{bomb}%{bomb}}");
-        assert!(Expander::new(&mut t).expand("%bomb").is_err());
-    }
-
-    #[test]
-    fn exponential_expansion_is_bounded() {
-        let mut t = table();
-        t.define("lol0", None, "xxxxxxxx");
-        for i in 1..=40 {
-            t.define(&format!("lol{i}"), None, &format!("%{{lol{p}}}%{{lol{p}}}", p = i - 1));
-        }
-        let started = std::time::Instant::now();
-        assert!(matches!(Expander::new(&mut t).expand("%lol40"), Err(MacroError::TooLarge(_))));
-        assert!(started.elapsed() < std::time::Duration::from_secs(5));
-    }
-
-    #[test]
-    fn unterminated_brace_is_an_error() {
-        let mut t = table();
-        assert!(matches!(Expander::new(&mut t).expand("%{foo"), Err(MacroError::Unterminated('{', _))));
     }
 }
