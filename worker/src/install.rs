@@ -73,10 +73,14 @@ pub fn binds_for(rpms: &[PathBuf]) -> (Vec<Bind>, Vec<String>) {
     (binds, inside)
 }
 
-/// The install command (`rpm -i --nodeps`) for `rpms` in `chroot`.
+/// The install command for `rpms` in `chroot`: `rpm -i --nodeps`, then
+/// `ldconfig` (the packages' own ldconfig scriptlets may be missing, and the
+/// loader cache must know the new libraries for `%check` and build tools).
 pub fn install_command(chroot: &Chroot, rpms: &[PathBuf]) -> Result<tokio::process::Command, crate::chroot::ChrootError> {
     let (binds, inside) = binds_for(rpms);
-    let mut argv: Vec<String> = ["rpm", "-i", "-v", "--nodeps", "--nosignature"].map(String::from).to_vec();
+    let script = r#"rpm -i -v --nodeps --nosignature "$@" || exit $?
+if command -v ldconfig >/dev/null 2>&1; then ldconfig; fi"#;
+    let mut argv: Vec<String> = vec!["/bin/sh".into(), "-c".into(), script.into(), "dbuild-install".into()];
     argv.extend(inside);
     chroot.chrooted(&binds, &argv)
 }

@@ -12,6 +12,8 @@
 //! of the toolchain (`glibc-devel`, `rpm-build`, ...). Debian's rpm keeps its
 //! database in `~/.rpmdb`; `/etc/rpm/macros.dbuild` moves it to `/var/lib/rpm`
 //! so that `rpm -i` and `rpmbuild` in the chroot agree whatever `$HOME` is.
+//! `/etc/ld.so.conf.d/dbuild-rpm-libdir.conf` adds rpm's `%_libdir`
+//! (`/usr/lib64`) to the loader's path; the install step runs `ldconfig`.
 
 use crate::mounts::{self, RootLayout};
 use sha2::{Digest, Sha256};
@@ -35,6 +37,9 @@ const RPM_ALIASES: &[&str] = &[
 
 /// Marker written last: its presence means the root is complete.
 pub const MARKER: &str = ".dbuild-rootfs.json";
+
+/// Bumped whenever what [`ensure`] puts into a root changes (part of [`RootfsSpec::key`]).
+const LAYOUT_VERSION: &str = "dbuild-rootfs-2";
 
 pub const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
 pub const DEFAULT_SUITE: &str = "bookworm";
@@ -75,6 +80,7 @@ impl RootfsSpec {
         let mut packages = self.packages.clone();
         packages.sort();
         let mut h = Sha256::new();
+        h.update(LAYOUT_VERSION.as_bytes());
         h.update(self.suite.as_bytes());
         for p in &packages {
             h.update(b"\0");
@@ -122,6 +128,10 @@ pub async fn ensure(spec: &RootfsSpec, dest: &Path) -> Result<RootfsReport, Root
     let macros = etc_rpm.join("macros.dbuild");
     std::fs::write(&macros, "# dbuild: one rpm database for rpm -i and rpmbuild, whatever $HOME is\n%_dbpath /var/lib/rpm\n")
         .map_err(io(&macros))?;
+    // RPMs put libraries in rpm's %_libdir (/usr/lib64), which Debian's loader does not search.
+    let ld_conf = tmp.join("etc/ld.so.conf.d");
+    std::fs::create_dir_all(&ld_conf).map_err(io(&ld_conf))?;
+    std::fs::write(ld_conf.join("dbuild-rpm-libdir.conf"), "/usr/lib64\n/lib64\n").map_err(io(&ld_conf))?;
     for d in ["proc", "dev", "tmp", "var/lib/rpm"] {
         std::fs::create_dir_all(tmp.join(d)).map_err(io(&tmp.join(d)))?;
     }

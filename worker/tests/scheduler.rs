@@ -228,3 +228,47 @@ async fn a_lost_lease_kills_the_build_and_discards_it() {
     support::assert_clean(work.path());
     let _ = std::fs::remove_file(work.path().with_extension("log"));
 }
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// The repository's example distribution (examples/SPECS, 19 packages: C
+/// libraries with -devel, programs linking them, noarch data read at build
+/// time, epochs, virtual provides) built by one worker with two slots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_distribution_builds() {
+    let base = support::base_root().await;
+    let (share, work) = setup(&[]);
+    copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/SPECS"), &share.path().join("SPECS"));
+    let sched = start_scheduler(share.path());
+    let t = Instant::now();
+    let mut w = worker(&sched, share.path(), work.path(), &base, &["--slots", "2"]);
+    let status = wait_exit(&mut w, Duration::from_secs(600));
+    let wlog = std::fs::read_to_string(work.path().with_extension("log")).unwrap_or_default();
+    let summary = get(&sched, "/v1/summary").await;
+    eprintln!("example distribution: {:.1}s, {summary}", t.elapsed().as_secs_f64());
+    assert!(status.success(), "worker: {status}\n{wlog}");
+    if summary["outcome"] != "succeeded" {
+        let mut logs = String::new();
+        for name in summary["failed"].as_array().unwrap() {
+            let name = name.as_str().unwrap();
+            let log = std::fs::read_to_string(share.path().join(format!("stage/LOGS/{name}/1.log"))).unwrap_or_default();
+            logs.push_str(&format!("--- {name}\n{}\n", log.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")));
+        }
+        panic!("{summary}\n{logs}");
+    }
+    assert_eq!(summary["packages"], 19);
+    let srpms = std::fs::read_dir(share.path().join("stage/SRPMS")).unwrap().count();
+    assert_eq!(srpms, 19);
+    support::assert_clean(work.path());
+    let _ = std::fs::remove_file(work.path().with_extension("log"));
+}
