@@ -86,8 +86,8 @@ pub enum BuildError {
     Sources(#[from] SourceError),
     #[error(transparent)]
     Run(#[from] RunError),
-    #[error("package {package}: rpmbuild {end}")]
-    Rpmbuild { package: String, end: String, exit_status: Option<i32> },
+    #[error("package {package}: rpmbuild {end}{detail}")]
+    Rpmbuild { package: String, end: String, exit_status: Option<i32>, detail: String },
     #[error(transparent)]
     Publish(#[from] PublishError),
     #[error("package {package}: build cancelled (lease lost or worker stopping)")]
@@ -113,6 +113,25 @@ fn describe(end: &RunEnd) -> String {
         RunEnd::SilentTimeout(d) => format!("killed: no output for {}s (silent-time limit)", d.as_secs()),
         RunEnd::Cancelled => "cancelled".into(),
     }
+}
+
+/// rpmbuild's last `error:` line of the log, with the indented lines that follow
+/// it (e.g. the unmet BuildRequires), on one line.
+pub fn rpm_error_summary(log: &Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(log).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(16 * 1024))).ok()?;
+    let mut tail = Vec::new();
+    f.read_to_end(&mut tail).ok()?;
+    let text = String::from_utf8_lossy(&tail);
+    let lines: Vec<&str> = text.lines().collect();
+    let first = lines.iter().rposition(|l| l.starts_with("error: "))?;
+    let mut parts = vec![lines[first].trim_start_matches("error: ").trim().to_string()];
+    parts.extend(lines[first + 1..].iter().take_while(|l| l.starts_with('\t') || l.starts_with("    ")).take(5).map(|l| l.trim().to_string()));
+    let mut out = parts.join(" ");
+    out.truncate(400);
+    Some(out)
 }
 
 /// What a job produced.
@@ -240,7 +259,8 @@ async fn build_in(
                 RunEnd::Exited(c) => c,
                 _ => None,
             };
-            return Err(BuildError::Rpmbuild { package: pkg.into(), end: describe(&other), exit_status });
+            let detail = rpm_error_summary(&log.path).map(|d| format!(": {d}")).unwrap_or_default();
+            return Err(BuildError::Rpmbuild { package: pkg.into(), end: describe(&other), exit_status, detail });
         }
     }
     if *cancel.borrow() {

@@ -85,6 +85,8 @@ async fn missing_buildrequires_fail_in_rpmbuild() {
     let log = env.log_of(&r);
     assert!(matches!(r.result, Err(BuildError::Rpmbuild { exit_status: Some(_), .. })), "{:?}", r.result);
     assert!(log.contains("not-installed-anywhere"), "{log}");
+    let reason = r.result.unwrap_err().to_string();
+    assert!(reason.contains("Failed build dependencies: not-installed-anywhere is needed by needy-1-1.noarch"), "{reason}");
     env.assert_clean();
 }
 
@@ -100,6 +102,8 @@ async fn failing_build_gives_failure_and_log() {
     let err = r.result.as_ref().expect_err("must fail");
     assert!(matches!(err, BuildError::Rpmbuild { exit_status: Some(1), .. }), "{err}");
     assert!(err.to_string().contains("broken"), "{err}");
+    assert!(err.to_string().contains(": Bad exit status from /var/tmp/rpm-tmp."), "{err}");
+    assert!(err.to_string().ends_with("(%build)"), "{err}");
     let log_path = r.log.clone().unwrap();
     assert!(log_path.ends_with("stage/LOGS/broken/1.log"));
     let log = env.log_of(&r);
