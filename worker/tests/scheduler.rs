@@ -272,3 +272,26 @@ async fn the_example_distribution_builds() {
     support::assert_clean(work.path());
     let _ = std::fs::remove_file(work.path().with_extension("log"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_worker_cleans_up_after_a_sigkill_and_finishes() {
+    let base = support::base_root().await;
+    let spec = "Name: phoenix\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\n%description\nd\n%build\nfor i in $(seq 1 8); do echo working; sleep 0.5; done\n%files\n";
+    let (share, work) = setup(&[("phoenix", spec.to_string())]);
+    let sched = start_scheduler(share.path());
+    let mut w = worker(&sched, share.path(), work.path(), &base, &["--name", "phoenix-worker"]);
+    wait_for_log(&share.path().join("stage/LOGS/phoenix/1.log"), "working", Duration::from_secs(60));
+    w.kill().unwrap(); // SIGKILL: no cleanup at all
+    w.wait().unwrap();
+    assert!(!dbuild_worker::mounts::processes_rooted_under(work.path()).is_empty(), "the orphaned build should still run");
+    let mut again = worker(&sched, share.path(), work.path(), &base, &["--name", "phoenix-worker"]);
+    let status = wait_exit(&mut again, Duration::from_secs(120));
+    let wlog = std::fs::read_to_string(work.path().with_extension("log")).unwrap_or_default();
+    assert!(status.success(), "worker: {status}\n{wlog}");
+    assert!(wlog.contains("removed chroots left by an earlier run"), "{wlog}");
+    let detail = get(&sched, "/v1/packages/phoenix").await;
+    assert_eq!(detail["info"]["state"], "succeeded", "{detail}\n{wlog}");
+    assert!(share.path().join("stage/RPMS/noarch/phoenix-1-1.noarch.rpm").exists());
+    support::assert_clean(work.path());
+    let _ = std::fs::remove_file(work.path().with_extension("log"));
+}
