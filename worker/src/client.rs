@@ -194,6 +194,8 @@ async fn slot_loop(slot: usize, api: &Api, cc: &ClientConfig, wc: &WorkerConfig,
             Err(e) if e.status() == Some(StatusCode::UNAUTHORIZED) => return Err(e),
             Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => {
                 session.reregister(api, cc, &reg.worker_id).await?;
+                tokio::time::sleep(backoff.min(Duration::from_secs(5))).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
                 continue;
             }
             Err(e) => {
