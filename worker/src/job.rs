@@ -168,7 +168,11 @@ pub async fn run_job(cfg: &WorkerConfig, job: &BuildJob, mut cancel: watch::Rece
     let chroot = Chroot::create(&cfg.slots_dir(), &job.slot, &cfg.base_root, cfg.overlay).await;
     phases.chroot = t.elapsed();
     let result = match chroot {
-        Err(e) => Err(e.into()),
+        Err(e) => {
+            // Whatever was half made.
+            let _ = crate::chroot::remove_tree(&cfg.slots_dir().join(&job.slot)).await;
+            Err(e.into())
+        }
         Ok(chroot) => {
             let r = build_in(cfg, job, &chroot, &mut log, &mut phases, &mut cancel).await;
             let t = Instant::now();
