@@ -361,3 +361,16 @@ async fn rootfs_from_a_directory_of_rpms() {
     assert!(dbuild_worker::rootfs::ensure(&spec, &dest).await.unwrap().reused);
     env.assert_clean();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chroot_that_cannot_be_made_fails_cleanly() {
+    let mut env = Env::new().await;
+    env.cfg.overlay = false;
+    env.cfg.base_root = env.work.path().join("no-such-base");
+    let spec = env.spec("orphaned", &dep_spec("orphaned", "/usr/share/o"), &[]);
+    let r = env.run(&env.job("orphaned", &spec, &[], "slot-0")).await;
+    let err = r.result.as_ref().expect_err("must fail").to_string();
+    assert!(err.contains("no-such-base"), "{err}");
+    assert!(env.log_of(&r).contains("failed: copying base root"), "the log says why");
+    env.assert_clean();
+}
