@@ -115,6 +115,7 @@ pub async fn ensure(spec: &RootfsSpec, dest: &Path) -> Result<RootfsReport, Root
         move |source| RootfsError::Io { path, source }
     };
     let tmp = PathBuf::from(format!("{}.tmp-{}", dest.display(), std::process::id()));
+    remove_stale_attempts(dest).await;
     crate::chroot::remove_tree(&tmp).await.map_err(io(&tmp))?;
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent).map_err(io(parent))?;
@@ -157,6 +158,21 @@ pub async fn ensure(spec: &RootfsSpec, dest: &Path) -> Result<RootfsReport, Root
         seconds: started.elapsed().as_secs_f64(),
         bytes: disk_usage(dest).await,
     })
+}
+
+/// Removes `DEST.tmp-PID` directories of interrupted runs whose process is gone.
+async fn remove_stale_attempts(dest: &Path) {
+    let (Some(parent), Some(name)) = (dest.parent(), dest.file_name()) else { return };
+    let prefix = format!("{}.tmp-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = file.strip_prefix(&prefix).and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            tracing::warn!(dir = %e.path().display(), "removing an interrupted builder root");
+            let _ = crate::chroot::remove_tree(&e.path()).await;
+        }
+    }
 }
 
 async fn run(step: &'static str, root: &Path, cmd: &mut tokio::process::Command, timeout: Duration) -> Result<String, RootfsError> {
