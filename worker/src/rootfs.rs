@@ -120,24 +120,9 @@ pub async fn ensure(spec: &RootfsSpec, dest: &Path) -> Result<RootfsReport, Root
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
-    match &spec.from_rpms {
-        None => debootstrap(spec, &tmp).await?,
-        Some(dir) => from_rpms(dir, &tmp).await?,
-    }
-    let etc_rpm = tmp.join("etc/rpm");
-    std::fs::create_dir_all(&etc_rpm).map_err(io(&etc_rpm))?;
-    let macros = etc_rpm.join("macros.dbuild");
-    std::fs::write(&macros, "# dbuild: one rpm database for rpm -i and rpmbuild, whatever $HOME is\n%_dbpath /var/lib/rpm\n")
-        .map_err(io(&macros))?;
-    // RPMs put libraries in rpm's %_libdir (/usr/lib64), which Debian's loader does not search.
-    let ld_conf = tmp.join("etc/ld.so.conf.d");
-    std::fs::create_dir_all(&ld_conf).map_err(io(&ld_conf))?;
-    std::fs::write(ld_conf.join("dbuild-rpm-libdir.conf"), "/usr/lib64\n/lib64\n").map_err(io(&ld_conf))?;
-    for d in ["proc", "dev", "tmp", "var/lib/rpm"] {
-        std::fs::create_dir_all(tmp.join(d)).map_err(io(&tmp.join(d)))?;
-    }
-    if spec.from_rpms.is_none() {
-        install_base_provides(&tmp).await?;
+    if let Err(e) = populate(spec, &tmp).await {
+        let _ = crate::chroot::remove_tree(&tmp).await;
+        return Err(e);
     }
     let marker = serde_json::json!({
         "suite": spec.suite, "mirror": spec.mirror, "packages": spec.packages,
@@ -158,6 +143,34 @@ pub async fn ensure(spec: &RootfsSpec, dest: &Path) -> Result<RootfsReport, Root
         seconds: started.elapsed().as_secs_f64(),
         bytes: disk_usage(dest).await,
     })
+}
+
+/// Fills `tmp`: the packages, the rpm and loader configuration, `dbuild-base-provides`.
+async fn populate(spec: &RootfsSpec, tmp: &Path) -> Result<(), RootfsError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RootfsError::Io { path, source }
+    };
+    match &spec.from_rpms {
+        None => debootstrap(spec, tmp).await?,
+        Some(dir) => from_rpms(dir, tmp).await?,
+    }
+    let etc_rpm = tmp.join("etc/rpm");
+    std::fs::create_dir_all(&etc_rpm).map_err(io(&etc_rpm))?;
+    let macros = etc_rpm.join("macros.dbuild");
+    std::fs::write(&macros, "# dbuild: one rpm database for rpm -i and rpmbuild, whatever $HOME is\n%_dbpath /var/lib/rpm\n")
+        .map_err(io(&macros))?;
+    // RPMs put libraries in rpm's %_libdir (/usr/lib64), which Debian's loader does not search.
+    let ld_conf = tmp.join("etc/ld.so.conf.d");
+    std::fs::create_dir_all(&ld_conf).map_err(io(&ld_conf))?;
+    std::fs::write(ld_conf.join("dbuild-rpm-libdir.conf"), "/usr/lib64\n/lib64\n").map_err(io(&ld_conf))?;
+    for d in ["proc", "dev", "tmp", "var/lib/rpm"] {
+        std::fs::create_dir_all(tmp.join(d)).map_err(io(&tmp.join(d)))?;
+    }
+    if spec.from_rpms.is_none() {
+        install_base_provides(tmp).await?;
+    }
+    Ok(())
 }
 
 /// Removes `DEST.tmp-PID` directories of interrupted runs whose process is gone.
