@@ -26,6 +26,8 @@ enum Command {
     Graph(cmd::graph::GraphArgs),
     /// Simulate a build with N workers using the scheduler's dispatch policy; print makespan and lower bound.
     Simulate(cmd::simulate::Args),
+    /// Create (or reuse) the base builder root for the workers' chroots (debootstrap or RPMs).
+    Rootfs(cmd::rootfs::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::SpecDump(args) => cmd::spec_dump::run(args),
         Command::Bench(args) => cmd::bench::run(args),
+        Command::Rootfs(args) => cmd::rootfs::run(args),
         Command::Graph(args) => cmd::graph::run(args),
         Command::Simulate(args) => cmd::simulate::run(args),
     };

@@ -1,0 +1,143 @@
+//! One build slot's chroot: directories on the host, made from the base root.
+//!
+//! Layout of a slot, `<work-dir>/slots/<name>/`:
+//! - `root/`  the chroot (overlay mount point, or a full copy of the base)
+//! - `upper/`, `work/`  overlayfs upper and work directories
+//! - `build/` rpm's `%_topdir` (SPECS, SOURCES, RPMS, SRPMS, BUILD, BUILDROOT), bind-mounted
+//!   at [`crate::TOPDIR_IN_CHROOT`] so that the worker reads results without entering the namespace.
+
+use crate::mounts::{self, Bind, MountError, RootLayout};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use thiserror::Error;
+
+/// How chroots are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ChrootMode {
+    /// overlayfs over the read-only base (fast); falls back to `copy` when overlay cannot be mounted.
+    Auto,
+    Overlay,
+    /// `cp -a` of the base (slow, works on any filesystem).
+    Copy,
+}
+
+#[derive(Debug, Error)]
+pub enum ChrootError {
+    #[error("base root {base} is not a builder root (missing {missing})")]
+    NotABase { base: PathBuf, missing: &'static str },
+    #[error("creating chroot directory {path}: {source}")]
+    Create { path: PathBuf, source: std::io::Error },
+    #[error("copying base root {base} to {dest}: {detail}")]
+    Copy { base: PathBuf, dest: PathBuf, detail: String },
+    #[error(transparent)]
+    Mount(#[from] MountError),
+}
+
+/// A prepared chroot. Call [`Chroot::remove`] when done (the slot directory is removed).
+#[derive(Debug)]
+pub struct Chroot {
+    pub dir: PathBuf,
+    pub root: PathBuf,
+    pub topdir: PathBuf,
+    pub layout: RootLayout,
+}
+
+/// Checks that `base` looks like a builder root.
+pub fn check_base(base: &Path) -> Result<(), ChrootError> {
+    for missing in ["bin/sh", "usr/bin/rpmbuild", "usr/bin/rpm", "proc", "dev", "tmp"] {
+        if !base.join(missing).exists() {
+            return Err(ChrootError::NotABase { base: base.to_path_buf(), missing });
+        }
+    }
+    Ok(())
+}
+
+impl Chroot {
+    /// Creates slot `name` under `slots_dir` from `base`. `overlay` chooses overlayfs over a copy.
+    pub async fn create(slots_dir: &Path, name: &str, base: &Path, overlay: bool) -> Result<Chroot, ChrootError> {
+        let dir = slots_dir.join(name);
+        let mk = |p: &Path| std::fs::create_dir_all(p).map_err(|source| ChrootError::Create { path: p.to_path_buf(), source });
+        if dir.exists() {
+            remove_tree(&dir).await.map_err(|source| ChrootError::Create { path: dir.clone(), source })?;
+        }
+        let root = dir.join("root");
+        let topdir = dir.join("build");
+        for sub in ["SPECS", "SOURCES", "RPMS", "SRPMS", "BUILD", "BUILDROOT"] {
+            mk(&topdir.join(sub))?;
+        }
+        let layout = if overlay {
+            let (upper, work) = (dir.join("upper"), dir.join("work"));
+            mk(&root)?;
+            mk(&upper)?;
+            mk(&work)?;
+            RootLayout::Overlay { lower: base.to_path_buf(), upper, work }
+        } else {
+            let out = tokio::process::Command::new("cp")
+                .arg("-a")
+                .arg("--reflink=auto")
+                .arg(base)
+                .arg(&root)
+                .stdin(Stdio::null())
+                .output()
+                .await
+                .map_err(|e| ChrootError::Copy { base: base.to_path_buf(), dest: root.clone(), detail: e.to_string() })?;
+            if !out.status.success() {
+                return Err(ChrootError::Copy {
+                    base: base.to_path_buf(),
+                    dest: root.clone(),
+                    detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+                });
+            }
+            RootLayout::Copy
+        };
+        Ok(Chroot { dir, root, topdir, layout })
+    }
+
+    /// The bind of the slot's `%_topdir` into the chroot.
+    pub fn topdir_bind(&self) -> Bind {
+        Bind { host: self.topdir.clone(), target: crate::TOPDIR_IN_CHROOT.to_string(), read_only: false }
+    }
+
+    /// `argv` run in fresh namespaces with this chroot mounted, plus `binds`.
+    pub fn command(&self, binds: &[Bind], argv: &[String]) -> Result<tokio::process::Command, ChrootError> {
+        Ok(mounts::sandboxed(&self.root, &self.layout, binds, argv)?)
+    }
+
+    /// `argv` run chrooted (a clean environment, `HOME=/root`).
+    pub fn chrooted(&self, binds: &[Bind], argv: &[String]) -> Result<tokio::process::Command, ChrootError> {
+        let mut full: Vec<String> = vec!["chroot".into(), self.root.to_string_lossy().into_owned(), "/usr/bin/env".into(), "-i".into()];
+        full.extend(
+            ["HOME=/root", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "TERM=dumb", "SHELL=/bin/sh"]
+                .map(String::from),
+        );
+        full.extend(argv.iter().cloned());
+        self.command(binds, &full)
+    }
+
+    /// Removes the slot directory (every process using it must have ended).
+    pub async fn remove(self) -> std::io::Result<()> {
+        remove_tree(&self.dir).await
+    }
+}
+
+/// `rm -rf --one-file-system`: never follows a mount into another filesystem.
+pub async fn remove_tree(path: &Path) -> std::io::Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let out = tokio::process::Command::new("rm")
+        .args(["-rf", "--one-file-system", "--"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .await?;
+    if out.status.success() && !path.exists() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "rm -rf {} failed: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}

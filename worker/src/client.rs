@@ -1,0 +1,280 @@
+//! The scheduler protocol (`dbuild_common::wire`, bearer token): register, then
+//! one loop per slot: long-poll for a lease, build it while heartbeating,
+//! report; until the scheduler says the build is over or the worker is told to stop.
+//!
+//! A heartbeat answered 404/409 means the lease is gone: the build is killed
+//! and its output discarded (nothing is published, nothing reported). On stop
+//! (SIGTERM) no new lease is taken; a running build gets `grace` to finish,
+//! then it is killed and handed back with a failure report saying so.
+
+use crate::job::{run_job, BuildJob, BuildResult, WorkerConfig};
+use dbuild_common::wire::{
+    HeartbeatReply, HeartbeatRequest, Lease, LeaseReply, LeaseRequest, Outcome, RegisterReply, RegisterRequest, Report,
+    ReportReply, RpmFile,
+};
+use reqwest::StatusCode;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::sync::watch;
+
+#[derive(Debug, Error)]
+pub enum ClientError {
+    #[error("scheduler {url}: {detail}")]
+    Http { url: String, detail: String },
+    #[error("scheduler {url} answered {status}: {body}")]
+    Status { url: String, status: StatusCode, body: String },
+}
+
+impl ClientError {
+    fn status(&self) -> Option<StatusCode> {
+        match self {
+            ClientError::Status { status, .. } => Some(*status),
+            ClientError::Http { .. } => None,
+        }
+    }
+}
+
+/// How to reach the scheduler and who we are.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub scheduler: String,
+    pub token: String,
+    pub name: String,
+    pub arch: String,
+    pub slots: u32,
+    /// Long-poll duration asked for.
+    pub wait_secs: u64,
+    /// How long a running build may go on after a stop request.
+    pub grace: Duration,
+}
+
+/// Why the worker loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The scheduler said the build is over.
+    Finished,
+    /// We were told to stop.
+    Stopped,
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    async fn post<B: Serialize + ?Sized, R: serde::de::DeserializeOwned>(&self, path: &str, body: &B, timeout: Duration) -> Result<R, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let http = |e: reqwest::Error| ClientError::Http { url: url.clone(), detail: e.to_string() };
+        let resp = self.http.post(&url).bearer_auth(&self.token).json(body).timeout(timeout).send().await.map_err(http)?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = resp.text().await.unwrap_or_default();
+            return Err(ClientError::Status { url, status, body: body.trim().to_string() });
+        }
+        resp.json::<R>().await.map_err(http)
+    }
+}
+
+/// The report as sent: the wire [`Report`] plus the phase durations (extra
+/// fields the scheduler may ignore).
+#[derive(Serialize)]
+struct ReportBody<'a> {
+    #[serde(flatten)]
+    report: &'a Report,
+    phases_secs: std::collections::BTreeMap<&'static str, f64>,
+}
+
+pub fn to_job(lease: &Lease, slot: usize) -> BuildJob {
+    BuildJob {
+        package: lease.package.clone(),
+        spec: lease.spec.clone(),
+        attempt: lease.attempt,
+        install: lease.install.clone(),
+        macros: lease.macros.iter().map(|d| (d.name.clone(), d.value.clone())).collect(),
+        arch: lease.arch.clone(),
+        log_path: lease.log_path.clone(),
+        slot: format!("slot-{slot}"),
+    }
+}
+
+/// The report for a finished job.
+pub fn to_report(worker_id: &str, job: &BuildJob, r: &BuildResult) -> Report {
+    let outcome = match &r.result {
+        Ok(files) => Outcome::Success { rpms: files.iter().map(|f| RpmFile { path: f.rel_path.clone(), sha256: f.sha256.clone() }).collect() },
+        Err(e) => Outcome::Failure { exit_status: e.exit_status(), reason: e.to_string() },
+    };
+    Report {
+        worker_id: worker_id.to_string(),
+        duration_secs: r.duration.as_secs_f64(),
+        log_path: r.log.as_ref().map(|_| job.log_path.clone()),
+        outcome,
+    }
+}
+
+/// Registers and runs `slots` lease loops until the build is over or `stop` turns true.
+pub async fn run(cc: ClientConfig, wc: WorkerConfig, stop: watch::Receiver<bool>) -> Result<Ended, ClientError> {
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| ClientError::Http { url: cc.scheduler.clone(), detail: e.to_string() })?;
+    let api = Arc::new(Api { http, base: cc.scheduler.trim_end_matches('/').to_string(), token: cc.token.clone() });
+    let reg: RegisterReply = api
+        .post("/v1/workers", &RegisterRequest { name: cc.name.clone(), arch: cc.arch.clone(), slots: cc.slots }, Duration::from_secs(30))
+        .await?;
+    tracing::info!(worker_id = %reg.worker_id, slots = cc.slots, heartbeat_secs = reg.heartbeat_secs, "registered");
+    let (cc, wc, reg) = (Arc::new(cc), Arc::new(wc), Arc::new(reg));
+    let mut tasks = tokio::task::JoinSet::new();
+    for slot in 0..cc.slots.max(1) as usize {
+        let (api, cc, wc, reg, stop) = (api.clone(), cc.clone(), wc.clone(), reg.clone(), stop.clone());
+        tasks.spawn(async move { slot_loop(slot, &api, &cc, &wc, &reg, stop).await });
+    }
+    let mut ended = Ended::Finished;
+    let mut first_error = None;
+    while let Some(r) = tasks.join_next().await {
+        match r {
+            Ok(Ok(Ended::Stopped)) => ended = Ended::Stopped,
+            Ok(Ok(Ended::Finished)) => {}
+            Ok(Err(e)) => first_error = first_error.or(Some(e)),
+            Err(e) => tracing::error!(error = %e, "slot task panicked"),
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(ended),
+    }
+}
+
+async fn slot_loop(slot: usize, api: &Api, cc: &ClientConfig, wc: &WorkerConfig, reg: &RegisterReply, mut stop: watch::Receiver<bool>) -> Result<Ended, ClientError> {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        if *stop.borrow() {
+            return Ok(Ended::Stopped);
+        }
+        let req = LeaseRequest { worker_id: reg.worker_id.clone(), wait_secs: cc.wait_secs };
+        let poll = api.post::<_, LeaseReply>("/v1/lease", &req, Duration::from_secs(cc.wait_secs + 30));
+        let reply = tokio::select! {
+            r = poll => r,
+            _ = crate::rpmbuild::cancelled(&mut stop) => return Ok(Ended::Stopped),
+        };
+        let reply = match reply {
+            Ok(r) => {
+                backoff = Duration::from_secs(1);
+                r
+            }
+            Err(e) if e.status() == Some(StatusCode::UNAUTHORIZED) => return Err(e),
+            Err(e) => {
+                tracing::warn!(slot, error = %e, retry_in_secs = backoff.as_secs(), "lease request failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+                continue;
+            }
+        };
+        if reply.finished {
+            tracing::info!(slot, "the scheduler says the build is over");
+            return Ok(Ended::Finished);
+        }
+        if let Some(lease) = reply.lease {
+            build_lease(slot, api, cc, wc, reg, &lease, stop.clone()).await;
+        }
+    }
+}
+
+async fn build_lease(slot: usize, api: &Api, cc: &ClientConfig, wc: &WorkerConfig, reg: &RegisterReply, lease: &Lease, mut stop: watch::Receiver<bool>) {
+    let job = to_job(lease, slot);
+    tracing::info!(slot, package = %job.package, lease = %lease.lease_id, attempt = job.attempt, "building");
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let cancel_tx = Arc::new(cancel_tx);
+    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Heartbeats.
+    let hb = {
+        let (cancel_tx, lost) = (cancel_tx.clone(), lost.clone());
+        let path = format!("/v1/leases/{}/heartbeat", lease.lease_id);
+        let req = HeartbeatRequest { worker_id: reg.worker_id.clone() };
+        let every = Duration::from_secs(reg.heartbeat_secs.max(1));
+        let package = job.package.clone();
+        async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match api.post::<_, HeartbeatReply>(&path, &req, every.max(Duration::from_secs(5))).await {
+                    Ok(_) => {}
+                    Err(e) if matches!(e.status(), Some(StatusCode::NOT_FOUND | StatusCode::CONFLICT)) => {
+                        tracing::warn!(package = %package, error = %e, "lease lost: killing the build");
+                        lost.store(true, std::sync::atomic::Ordering::SeqCst);
+                        let _ = cancel_tx.send(true);
+                        // run_job sees the cancellation, kills the build and cleans up.
+                        std::future::pending::<()>().await
+                    }
+                    Err(e) => tracing::warn!(package = %package, error = %e, "heartbeat failed"),
+                }
+            }
+        }
+    };
+    // Grace period after a stop request.
+    let grace = {
+        let cancel_tx = cancel_tx.clone();
+        async move {
+            crate::rpmbuild::cancelled(&mut stop).await;
+            tracing::info!(grace_secs = cc.grace.as_secs(), "stopping: letting the running build finish");
+            tokio::time::sleep(cc.grace).await;
+            let _ = cancel_tx.send(true);
+            std::future::pending::<()>().await
+        }
+    };
+    let result = tokio::select! {
+        r = run_job(wc, &job, cancel_rx) => r,
+        // Neither of these ever completes: they only cancel, and run_job then cleans up and returns.
+        _ = hb => return,
+        _ = grace => return,
+    };
+    let phases = result.phases;
+    let mut report = to_report(&reg.worker_id, &job, &result);
+    if lost.load(std::sync::atomic::Ordering::SeqCst) {
+        tracing::warn!(package = %job.package, "lease lost: output discarded, no report");
+        return;
+    }
+    if let Outcome::Failure { reason, .. } = &mut report.outcome {
+        if matches!(result.result, Err(crate::job::BuildError::Cancelled { .. })) {
+            *reason = format!("handed back: worker {} stopping (SIGTERM); {reason}", cc.name);
+        }
+    }
+    match &result.result {
+        Ok(files) => tracing::info!(package = %job.package, files = files.len(), secs = result.duration.as_secs_f64(),
+            overhead_secs = phases.overhead().as_secs_f64(), "build succeeded"),
+        Err(e) => tracing::warn!(package = %job.package, error = %e, "build failed"),
+    }
+    let body = ReportBody {
+        report: &report,
+        phases_secs: [
+            ("chroot", phases.chroot),
+            ("install", phases.install),
+            ("sources", phases.sources),
+            ("rpmbuild", phases.rpmbuild),
+            ("publish", phases.publish),
+            ("cleanup", phases.cleanup),
+        ]
+        .into_iter()
+        .map(|(k, d)| (k, d.as_secs_f64()))
+        .collect(),
+    };
+    let path = format!("/v1/leases/{}/report", lease.lease_id);
+    for attempt in 0..5u32 {
+        match api.post::<_, ReportReply>(&path, &body, Duration::from_secs(30)).await {
+            Ok(r) => {
+                tracing::info!(package = %r.package, state = ?r.state, "reported");
+                return;
+            }
+            Err(e) if e.status().is_some_and(|s| s.is_client_error()) => {
+                tracing::warn!(package = %job.package, error = %e, "report rejected");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(package = %job.package, error = %e, attempt, "report failed, retrying");
+                tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! dbuild's build worker: leases a package from the scheduler, builds it with
+//! `rpmbuild` in a fresh chroot and publishes the RPMs on the shared volume.
+//!
+//! The pipeline ([`job::run_job`]) is driven by a [`job::BuildJob`] and knows
+//! nothing of HTTP; [`client`] is the thin layer that turns leases into jobs.
+//!
+//! | module | concern |
+//! |---|---|
+//! | [`mounts`] | the private namespaces a command runs in: overlay, proc, /dev, /tmp, binds; crash leftovers |
+//! | [`chroot`] | one slot's directories (overlay upper/work or a copy of the base) and their removal |
+//! | [`install`] | installing the BuildRequires closure into the chroot with rpm |
+//! | [`sources`] | staging spec, includes, patches and sources; `config.yaml` sha512 checks |
+//! | [`rpmbuild`] | running a command with a streamed log, wall-time and silent-time limits |
+//! | [`publish`] | atomic publication of RPMs/SRPMs with sha256 |
+//! | [`rootfs`] | creating the base builder root (debootstrap) |
+//! | [`client`] | the scheduler protocol: register, lease, heartbeat, report |
+
+pub mod chroot;
+pub mod client;
+pub mod install;
+pub mod job;
+pub mod mounts;
+pub mod publish;
+pub mod rootfs;
+pub mod rpmbuild;
+pub mod sources;
+
+/// Where the build tree lives inside every chroot (rpm's `%_topdir`).
+pub const TOPDIR_IN_CHROOT: &str = "/usr/src/dbuild";

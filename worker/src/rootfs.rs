@@ -1,0 +1,246 @@
+//! The base builder root: a directory with rpm/rpmbuild, a shell, coreutils and
+//! a C toolchain, which every chroot is made from (read-only lower of an overlay).
+//!
+//! Made with `debootstrap --variant=minbase --include=...` from Debian, or from a
+//! directory of RPMs installed with `rpm --root` (how Photon seeds its toolchain).
+//!
+//! rpm's database in a Debian root knows nothing of the Debian packages, so
+//! rpmbuild's BuildRequires check would fail for `gcc` or `make`. The root is
+//! therefore finished by building and installing, inside it, a package
+//! `dbuild-base-provides` that Provides (unversioned, so any version constraint
+//! is met) the name of every installed Debian package plus the usual RPM names
+//! of the toolchain (`glibc-devel`, `rpm-build`, ...). Debian's rpm keeps its
+//! database in `~/.rpmdb`; `/etc/rpm/macros.dbuild` moves it to `/var/lib/rpm`
+//! so that `rpm -i` and `rpmbuild` in the chroot agree whatever `$HOME` is.
+
+use crate::mounts::{self, RootLayout};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// Debian packages of the default builder root (plus what `minbase` brings).
+pub const BASE_PACKAGES: &[&str] = &[
+    "rpm", "gcc", "libc6-dev", "make", "patch", "xz-utils", "bzip2", "cpio", "file", "findutils", "diffutils", "gawk",
+    "binutils",
+];
+
+/// RPM names the Debian toolchain stands in for.
+const RPM_ALIASES: &[&str] = &[
+    "glibc", "glibc-devel", "binutils", "gcc", "make", "bash", "coreutils", "sed", "grep", "gawk", "tar", "gzip", "bzip2",
+    "xz", "patch", "cpio", "findutils", "diffutils", "file", "util-linux", "rpm", "rpm-build", "/bin/sh", "/bin/bash",
+    "/usr/bin/sh", "/usr/bin/bash", "/usr/bin/env",
+];
+
+/// Marker written last: its presence means the root is complete.
+pub const MARKER: &str = ".dbuild-rootfs.json";
+
+pub const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
+pub const DEFAULT_SUITE: &str = "bookworm";
+
+#[derive(Debug, Error)]
+pub enum RootfsError {
+    #[error("{step} for root {root}: {detail}")]
+    Step { step: &'static str, root: PathBuf, detail: String },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct RootfsSpec {
+    pub suite: String,
+    pub mirror: String,
+    /// Debian packages to include (debootstrap `--include`).
+    pub packages: Vec<String>,
+    /// Instead of debootstrap: install every `*.rpm` of this directory with `rpm --root`.
+    pub from_rpms: Option<PathBuf>,
+}
+
+impl Default for RootfsSpec {
+    fn default() -> Self {
+        RootfsSpec {
+            suite: DEFAULT_SUITE.into(),
+            mirror: DEFAULT_MIRROR.into(),
+            packages: BASE_PACKAGES.iter().map(|s| s.to_string()).collect(),
+            from_rpms: None,
+        }
+    }
+}
+
+impl RootfsSpec {
+    /// A short hash of what determines the root's content (not the mirror).
+    pub fn key(&self) -> String {
+        let mut packages = self.packages.clone();
+        packages.sort();
+        let mut h = Sha256::new();
+        h.update(self.suite.as_bytes());
+        for p in &packages {
+            h.update(b"\0");
+            h.update(p.as_bytes());
+        }
+        if let Some(dir) = &self.from_rpms {
+            h.update(b"\0rpms:");
+            h.update(dir.as_os_str().as_encoded_bytes());
+        }
+        hex::encode(&h.finalize()[..8])
+    }
+}
+
+/// The outcome of [`ensure`].
+#[derive(Debug, Clone)]
+pub struct RootfsReport {
+    pub path: PathBuf,
+    pub reused: bool,
+    pub seconds: f64,
+    pub bytes: u64,
+}
+
+/// Makes the root at `dest` unless a complete one is there already. Builds in
+/// `dest.tmp-<pid>` and renames, so an interrupted run never leaves a root that looks complete.
+pub async fn ensure(spec: &RootfsSpec, dest: &Path) -> Result<RootfsReport, RootfsError> {
+    let started = Instant::now();
+    if dest.join(MARKER).exists() {
+        return Ok(RootfsReport { path: dest.to_path_buf(), reused: true, seconds: 0.0, bytes: disk_usage(dest).await });
+    }
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RootfsError::Io { path, source }
+    };
+    let tmp = PathBuf::from(format!("{}.tmp-{}", dest.display(), std::process::id()));
+    crate::chroot::remove_tree(&tmp).await.map_err(io(&tmp))?;
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    match &spec.from_rpms {
+        None => debootstrap(spec, &tmp).await?,
+        Some(dir) => from_rpms(dir, &tmp).await?,
+    }
+    let etc_rpm = tmp.join("etc/rpm");
+    std::fs::create_dir_all(&etc_rpm).map_err(io(&etc_rpm))?;
+    let macros = etc_rpm.join("macros.dbuild");
+    std::fs::write(&macros, "# dbuild: one rpm database for rpm -i and rpmbuild, whatever $HOME is\n%_dbpath /var/lib/rpm\n")
+        .map_err(io(&macros))?;
+    for d in ["proc", "dev", "tmp", "var/lib/rpm"] {
+        std::fs::create_dir_all(tmp.join(d)).map_err(io(&tmp.join(d)))?;
+    }
+    if spec.from_rpms.is_none() {
+        install_base_provides(&tmp).await?;
+    }
+    let marker = serde_json::json!({
+        "suite": spec.suite, "mirror": spec.mirror, "packages": spec.packages,
+        "from_rpms": spec.from_rpms, "key": spec.key(),
+    });
+    std::fs::write(tmp.join(MARKER), marker.to_string()).map_err(io(&tmp))?;
+    if let Err(e) = std::fs::rename(&tmp, dest) {
+        // Someone else finished first: keep theirs.
+        if dest.join(MARKER).exists() {
+            crate::chroot::remove_tree(&tmp).await.map_err(io(&tmp))?;
+        } else {
+            return Err(RootfsError::Io { path: dest.to_path_buf(), source: e });
+        }
+    }
+    Ok(RootfsReport {
+        path: dest.to_path_buf(),
+        reused: false,
+        seconds: started.elapsed().as_secs_f64(),
+        bytes: disk_usage(dest).await,
+    })
+}
+
+async fn run(step: &'static str, root: &Path, cmd: &mut tokio::process::Command, timeout: Duration) -> Result<String, RootfsError> {
+    let fail = |detail: String| RootfsError::Step { step, root: root.to_path_buf(), detail };
+    cmd.stdin(Stdio::null()).kill_on_drop(true);
+    let out = tokio::time::timeout(timeout, cmd.output())
+        .await
+        .map_err(|_| fail(format!("timed out after {}s", timeout.as_secs())))?
+        .map_err(|e| fail(e.to_string()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = stdout.lines().chain(stderr.lines()).rev().take(15).collect();
+        return Err(fail(format!("{} failed:\n{}", out.status, tail.into_iter().rev().collect::<Vec<_>>().join("\n"))));
+    }
+    Ok(stdout)
+}
+
+async fn debootstrap(spec: &RootfsSpec, tmp: &Path) -> Result<(), RootfsError> {
+    tracing::info!(root = %tmp.display(), suite = %spec.suite, mirror = %spec.mirror, "running debootstrap");
+    let mut cmd = tokio::process::Command::new("debootstrap");
+    cmd.arg("--variant=minbase").arg(format!("--include={}", spec.packages.join(","))).arg(&spec.suite).arg(tmp).arg(&spec.mirror);
+    run("debootstrap", tmp, &mut cmd, Duration::from_secs(1800)).await?;
+    // debootstrap leaves downloaded .debs behind.
+    let cache = tmp.join("var/cache/apt/archives");
+    if let Ok(entries) = std::fs::read_dir(&cache) {
+        for e in entries.flatten() {
+            if e.path().extension().is_some_and(|x| x == "deb") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn from_rpms(dir: &Path, tmp: &Path) -> Result<(), RootfsError> {
+    let mut rpms: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|source| RootfsError::Io { path: dir.to_path_buf(), source })?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rpm"))
+        .collect();
+    rpms.sort();
+    if rpms.is_empty() {
+        return Err(RootfsError::Step { step: "rpm --root", root: tmp.to_path_buf(), detail: format!("no *.rpm in {}", dir.display()) });
+    }
+    std::fs::create_dir_all(tmp.join("var/lib/rpm")).map_err(|source| RootfsError::Io { path: tmp.to_path_buf(), source })?;
+    let mut cmd = tokio::process::Command::new("rpm");
+    cmd.arg("--root").arg(tmp).args(["--dbpath", "/var/lib/rpm", "-i", "--nodeps", "--nosignature"]).args(&rpms);
+    run("rpm --root -i", tmp, &mut cmd, Duration::from_secs(1800)).await?;
+    Ok(())
+}
+
+/// Builds `dbuild-base-provides` inside the root and installs it there.
+async fn install_base_provides(root: &Path) -> Result<(), RootfsError> {
+    let mut dpkg = tokio::process::Command::new("chroot");
+    dpkg.arg(root).args(["dpkg-query", "-W", "-f", "${Package}\\n"]);
+    let names = run("dpkg-query", root, &mut dpkg, Duration::from_secs(120)).await?;
+    let mut provides: Vec<&str> = names.lines().map(str::trim).filter(|n| !n.is_empty()).chain(RPM_ALIASES.iter().copied()).collect();
+    provides.sort_unstable();
+    provides.dedup();
+    let mut spec = String::from(
+        "Name: dbuild-base-provides\nVersion: 1\nRelease: 1\nSummary: What the Debian builder root provides\nLicense: Apache-2.0\nBuildArch: noarch\n",
+    );
+    for p in &provides {
+        spec.push_str(&format!("Provides: {p}\n"));
+    }
+    spec.push_str("%description\nMakes rpm's database know the Debian packages of the dbuild builder root.\n%files\n");
+    let work = root.join("var/tmp/dbuild-base-provides");
+    let io = |source| RootfsError::Io { path: work.clone(), source };
+    std::fs::create_dir_all(&work).map_err(io)?;
+    std::fs::write(work.join("base.spec"), spec).map_err(io)?;
+    let script = "set -e; rpmbuild -bb --define '_topdir /var/tmp/dbuild-base-provides' /var/tmp/dbuild-base-provides/base.spec; \
+                  rpm -i --nodeps /var/tmp/dbuild-base-provides/RPMS/noarch/*.rpm; rpm -q dbuild-base-provides";
+    let argv: Vec<String> = ["chroot", &root.to_string_lossy(), "/usr/bin/env", "-i", "HOME=/root", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "/bin/sh", "-c", script]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    // Not under /tmp: the sandbox mounts a tmpfs there.
+    let mut cmd = mounts::sandboxed(root, &RootLayout::Copy, &[], &argv).map_err(|e| RootfsError::Step {
+        step: "base provides",
+        root: root.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    run("building dbuild-base-provides", root, &mut cmd, Duration::from_secs(300)).await?;
+    crate::chroot::remove_tree(&work).await.map_err(|source| RootfsError::Io { path: work.clone(), source })?;
+    tracing::info!(root = %root.display(), provides = provides.len(), "rpm database knows the base packages");
+    Ok(())
+}
+
+/// `du -sb`, 0 when unknown.
+pub async fn disk_usage(path: &Path) -> u64 {
+    let out = tokio::process::Command::new("du").arg("-sb").arg(path).output().await;
+    out.ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().next().and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}

@@ -1,0 +1,293 @@
+//! Real rpmbuild in real chroots (overlayfs over a debootstrapped builder root).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use dbuild_worker::job::BuildError;
+use dbuild_worker::publish::PublishError;
+use dbuild_worker::sources::SourceError;
+use sha2::{Digest, Sha256, Sha512};
+use std::time::{Duration, Instant};
+use support::{dep_spec, Env};
+
+fn sha256_hex(path: &std::path::Path) -> String {
+    hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buildrequires_installed_host_invisible_rpms_published() {
+    let env = Env::new().await;
+    // Something only on the host: the chroot must not see it.
+    let host_marker = format!("/var/tmp/dbuild-host-marker-{}", std::process::id());
+    std::fs::write(&host_marker, "host").unwrap();
+    let crate_dir = env!("CARGO_MANIFEST_DIR");
+
+    let dep = env.spec("testdep", &dep_spec("testdep", "/usr/share/testdep/only-in-testdep"), &[]);
+    let r = env.run(&env.job("testdep", &dep, &[], "slot-0")).await;
+    let files = r.result.unwrap_or_else(|e| panic!("testdep: {e}\n{}", std::fs::read_to_string(r.log.unwrap()).unwrap_or_default()));
+    let rpm = files.iter().find(|f| f.rel_path.starts_with("stage/RPMS/noarch/testdep-1-1.ph5")).expect("testdep binary RPM").clone();
+    assert!(files.iter().any(|f| f.rel_path.starts_with("stage/SRPMS/testdep-1-1.ph5.src.rpm")));
+    for f in &files {
+        assert_eq!(f.sha256, sha256_hex(&env.share.path().join(&f.rel_path)), "{}", f.rel_path);
+    }
+
+    let app = format!(
+        r#"Name: testapp
+Version: 2
+Release: 1%{{?dist}}
+Summary: proves its BuildRequires and isolation
+License: MIT
+BuildRequires: testdep
+BuildRequires: gcc make
+%description
+test
+%prep
+%build
+test "$(cat /usr/share/testdep/only-in-testdep)" = from-testdep
+test ! -e {host_marker}
+test ! -e {crate_dir}
+test -z "$(ls -A /.dbuild-rpms/0 2>/dev/null)"
+rpm -q testdep
+# a private PID namespace: only this build's processes
+test "$(ls /proc | grep -c '^[0-9]')" -lt 20
+printf '#include <stdio.h>\nint main(void) {{ puts("hello"); return 0; }}\n' > hello.c
+gcc -o hello hello.c
+./hello
+%install
+mkdir -p %{{buildroot}}/usr/bin
+install -m 755 hello %{{buildroot}}/usr/bin/testapp-hello
+%files
+/usr/bin/testapp-hello
+"#
+    );
+    let app = env.spec("testapp", &app, &[]);
+    let r = env.run(&env.job("testapp", &app, std::slice::from_ref(&rpm.rel_path), "slot-0")).await;
+    let log = env.log_of(&r);
+    let files = r.result.unwrap_or_else(|e| panic!("testapp: {e}\n{log}"));
+    assert!(files.iter().any(|f| f.rel_path.starts_with("stage/RPMS/x86_64/testapp-2-1.ph5.x86_64.rpm")), "{files:?}");
+    assert!(log.contains("hello"), "{log}");
+    assert!(r.phases.rpmbuild > Duration::ZERO && r.phases.install > Duration::ZERO);
+    // The base root was not modified.
+    assert!(!env.cfg.base_root.join("usr/share/testdep").exists());
+    std::fs::remove_file(&host_marker).unwrap();
+    env.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_buildrequires_fail_in_rpmbuild() {
+    let env = Env::new().await;
+    let spec = env.spec(
+        "needy",
+        "Name: needy\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\nBuildRequires: not-installed-anywhere\n%description\nd\n%files\n",
+        &[],
+    );
+    let r = env.run(&env.job("needy", &spec, &[], "slot-0")).await;
+    let log = env.log_of(&r);
+    assert!(matches!(r.result, Err(BuildError::Rpmbuild { exit_status: Some(_), .. })), "{:?}", r.result);
+    assert!(log.contains("not-installed-anywhere"), "{log}");
+    env.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_build_gives_failure_and_log() {
+    let env = Env::new().await;
+    let spec = env.spec(
+        "broken",
+        "Name: broken\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\n%description\nd\n%build\necho this-is-the-broken-build >&2\nexit 3\n%files\n",
+        &[],
+    );
+    let r = env.run(&env.job("broken", &spec, &[], "slot-0")).await;
+    let err = r.result.as_ref().expect_err("must fail");
+    assert!(matches!(err, BuildError::Rpmbuild { exit_status: Some(1), .. }), "{err}");
+    assert!(err.to_string().contains("broken"), "{err}");
+    let log_path = r.log.clone().unwrap();
+    assert!(log_path.ends_with("stage/LOGS/broken/1.log"));
+    let log = env.log_of(&r);
+    assert!(log.contains("this-is-the-broken-build"), "{log}");
+    assert!(log.contains("failed: package broken: rpmbuild exited with status 1"), "{log}");
+    assert!(std::fs::read_dir(env.share.path().join("stage/SRPMS")).unwrap().next().is_none(), "nothing published");
+    env.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_hang_is_killed() {
+    let mut env = Env::new().await;
+    env.cfg.build_limits.silent = Duration::from_secs(3);
+    let spec = env.spec(
+        "hangs",
+        "Name: hangs\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\n%description\nd\n%build\necho going-quiet\n(sleep 1000; echo never) &\nsleep 1000\n%files\n",
+        &[],
+    );
+    let t = Instant::now();
+    let r = env.run(&env.job("hangs", &spec, &[], "slot-0")).await;
+    assert!(t.elapsed() < Duration::from_secs(60), "took {:?}", t.elapsed());
+    let err = r.result.as_ref().expect_err("must fail");
+    assert!(err.to_string().contains("no output for 3s"), "{err}");
+    let log = env.log_of(&r);
+    assert!(log.contains("going-quiet") && log.contains("silent-time limit"), "{log}");
+    env.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wall_time_limit_kills() {
+    let mut env = Env::new().await;
+    env.cfg.build_limits.wall = Duration::from_secs(4);
+    let spec = env.spec(
+        "chatty",
+        "Name: chatty\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\n%description\nd\n%build\nwhile true; do echo tick; sleep 0.5; done\n%files\n",
+        &[],
+    );
+    let r = env.run(&env.job("chatty", &spec, &[], "slot-0")).await;
+    let err = r.result.as_ref().expect_err("must fail");
+    assert!(err.to_string().contains("wall-time limit of 4s"), "{err}");
+    env.assert_clean();
+}
+
+const SOURCED: &str = "Name: sourced\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\nSource0: https://example.org/sourced-%{version}.tar\nPatch0: fix.patch\n%description\nd\n%prep\ntest -f %{SOURCE0}\ntest -f %{PATCH0}\n%files\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_verified_against_config_yaml() {
+    let env = Env::new().await;
+    let tarball: &[u8] = b"pretend tarball";
+    let good = hex::encode(Sha512::digest(tarball));
+    let wrong = hex::encode(Sha512::digest(b"something else"));
+
+    // Right checksum: builds.
+    let yaml = format!("sources:\n    - archive: sourced-1.tar\n      archive_sha512sum: {good}\n      skip_validation: true\n");
+    let spec = env.spec("sourced", SOURCED, &[("config.yaml", yaml.as_bytes()), ("fix.patch", b"--- a\n+++ b\n")]);
+    std::fs::write(env.share.path().join("SOURCES/sourced-1.tar"), tarball).unwrap();
+    let r = env.run(&env.job("sourced", &spec, &[], "slot-0")).await;
+    let log = env.log_of(&r);
+    r.result.unwrap_or_else(|e| panic!("{e}\n{log}"));
+    assert!(log.contains("1 verified against config.yaml"), "{log}");
+
+    // Wrong checksum: fails before rpmbuild, naming the file and both hashes.
+    let yaml = format!("sources:\n    - archive: sourced-1.tar\n      archive_sha512sum: {wrong}\n");
+    std::fs::write(env.share.path().join("SPECS/sourced/config.yaml"), yaml).unwrap();
+    let r = env.run(&env.job("sourced", &spec, &[], "slot-0")).await;
+    match &r.result {
+        Err(BuildError::Sources(e @ SourceError::Checksum { file, expected, actual, .. })) => {
+            assert_eq!((file.as_str(), expected, actual), ("sourced-1.tar", &wrong, &good));
+            let msg = e.to_string();
+            assert!(msg.contains("sourced-1.tar") && msg.contains(&wrong) && msg.contains(&good), "{msg}");
+        }
+        other => panic!("expected a checksum error, got {other:?}"),
+    }
+    assert_eq!(r.phases.rpmbuild, Duration::ZERO);
+
+    // Missing source: fails naming it.
+    std::fs::remove_file(env.share.path().join("SOURCES/sourced-1.tar")).unwrap();
+    let r = env.run(&env.job("sourced", &spec, &[], "slot-0")).await;
+    let err = r.result.expect_err("must fail").to_string();
+    assert!(err.contains("source sourced-1.tar not found"), "{err}");
+    env.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_builds_do_not_see_each_other() {
+    let env = Env::new().await;
+    let spec_for = |me: &str, other: &str| {
+        format!(
+            "Name: {me}\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\n%description\nd\n%build\n\
+             mkdir -p /var/lib/isolation && echo {me} > /var/lib/isolation/{me}\necho {me} > /tmp/{me}\n\
+             for i in $(seq 1 40); do test -e /var/lib/isolation/{other} && exit 7; test -e /tmp/{other} && exit 8; test -e /usr/src/dbuild/SPECS/{other}.spec && exit 9; sleep 0.1; done\n\
+             %files\n"
+        )
+    };
+    let a = env.spec("iso-a", &spec_for("iso-a", "iso-b"), &[]);
+    let b = env.spec("iso-b", &spec_for("iso-b", "iso-a"), &[]);
+    let (ja, jb) = (env.job("iso-a", &a, &[], "slot-0"), env.job("iso-b", &b, &[], "slot-1"));
+    let t = Instant::now();
+    let (ra, rb) = tokio::join!(env.run(&ja), env.run(&jb));
+    let wall = t.elapsed();
+    let la = env.log_of(&ra);
+    ra.result.unwrap_or_else(|e| panic!("{e}\n{la}"));
+    let lb = env.log_of(&rb);
+    rb.result.unwrap_or_else(|e| panic!("{e}\n{lb}"));
+    // They really overlapped (each %build lasts at least 4 s).
+    assert!(wall < ra.duration + rb.duration, "not concurrent: {wall:?}");
+    assert!(!env.cfg.base_root.join("var/lib/isolation").exists());
+    env.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancellation_kills_and_cleans_up() {
+    let env = Env::new().await;
+    let spec = env.spec(
+        "forever",
+        "Name: forever\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\n%description\nd\n%build\nwhile true; do echo tick; sleep 0.2; done\n%files\n",
+        &[],
+    );
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let job = env.job("forever", &spec, &[], "slot-0");
+    let cfg = env.cfg.clone();
+    let handle = tokio::spawn(async move { dbuild_worker::job::run_job(&cfg, &job, rx).await });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    tx.send(true).unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(30), handle).await.expect("stops promptly").unwrap();
+    assert!(matches!(r.result, Err(BuildError::Cancelled { .. })), "{:?}", r.result);
+    env.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_never_overwrites_another_packages_rpm() {
+    let env = Env::new().await;
+    let first = env.spec("owner", &dep_spec("owner", "/usr/share/owner/f"), &[]);
+    let r = env.run(&env.job("owner", &first, &[], "slot-0")).await;
+    let files = r.result.unwrap();
+    let rpm = env.share.path().join(&files[0].rel_path);
+    let before = sha256_hex(&rpm);
+
+    // A rebuild of the same source package replaces its own file.
+    std::thread::sleep(Duration::from_millis(1100)); // a different build time, so different bytes
+    let r = env.run(&env.job("owner", &first, &[], "slot-0")).await;
+    let again = r.result.unwrap();
+    assert_ne!(before, again[0].sha256);
+    assert_eq!(sha256_hex(&rpm), again[0].sha256);
+
+    // Another source package producing the same file name is refused.
+    let thief = env.spec(
+        "thief",
+        "Name: thief\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\n%description\nd\n\
+         %package -n owner\nVersion: 1\nRelease: 1.ph5\nSummary: same name\n%description -n owner\nd\n%files -n owner\n",
+        &[],
+    );
+    let mut job = env.job("thief", &thief, &[], "slot-0");
+    job.macros.clear();
+    let r = env.run(&job).await;
+    match &r.result {
+        Err(BuildError::Publish(e @ PublishError::Conflict { .. })) => {
+            let msg = e.to_string();
+            assert!(msg.contains("owner-1-1.ph5.noarch.rpm") && msg.contains("owner-1-1.ph5.src.rpm") && msg.contains("thief-1-1.src.rpm"), "{msg}");
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(sha256_hex(&rpm), again[0].sha256, "the owner's RPM is untouched");
+    env.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leftovers_of_a_crashed_worker_are_cleaned() {
+    let env = Env::new().await;
+    // A "crashed" build: a chroot with a process still running in it, its handle forgotten.
+    let chroot = dbuild_worker::chroot::Chroot::create(&env.cfg.slots_dir(), "slot-0", &env.cfg.base_root, true).await.unwrap();
+    let mut cmd = chroot.chrooted(&[], &["sleep".into(), "1000".into()]).unwrap();
+    cmd.kill_on_drop(false);
+    let child = cmd.spawn().unwrap();
+    let pid = child.id().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while dbuild_worker::mounts::processes_rooted_under(env.work.path()).is_empty() {
+        assert!(Instant::now() < deadline, "the build never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    std::mem::forget(child);
+    let removed = dbuild_worker::mounts::clean_leftovers(&env.cfg.slots_dir()).await.unwrap();
+    assert_eq!(removed, 1);
+    // The unshare process is gone too (its PID namespace died with the build).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false) {
+        assert!(Instant::now() < deadline, "unshare {pid} still running");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    env.assert_clean();
+}
