@@ -43,7 +43,7 @@ fn durations_of(plan: &Plan, file: Option<&PathBuf>) -> anyhow::Result<Vec<f64>>
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let opts = args.spec.parse_options()?;
+    let opts = args.spec.parse_options();
     let weights = args.weights.as_deref().map(Weights::load).transpose()?;
     let (plan, notes) = Plan::from_spec_tree(&args.spec.specs, &opts, weights.as_ref())
         .with_context(|| format!("reading the spec tree {}", args.spec.specs.display()))?;
