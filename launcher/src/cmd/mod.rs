@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod graph;
+pub mod local;
 pub mod rootfs;
 pub mod simulate;
 pub mod spec_args;
