@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 use dbuild_common::dispatch::PkgState;
 use dbuild_common::spec::{parse_tree, ParseOptions};
 use dbuild_common::wire::{PackageInfo, Summary};
-use processes::{locate, scheduler_url, Managed};
+use processes::{last_line, locate, scheduler_url, Managed};
 use progress::Progress;
 use settings::Settings;
 use std::io::IsTerminal;
@@ -252,7 +252,7 @@ async fn start(plan: &Plan, token: &Path, root: &Path) -> anyhow::Result<Service
         cmd.arg("--define").arg(format!("{name} {value}"));
     }
     for f in &plan.macro_files {
-        cmd.arg("--macro-file").arg(f);
+        cmd.arg("--macros-file").arg(f);
     }
     if let Some(w) = &plan.weights {
         cmd.arg("--weights").arg(w);
@@ -322,7 +322,8 @@ async fn run_build(plan: Plan, tty: bool) -> anyhow::Result<ExitCode> {
         }
         if let Ok(Some(status)) = services.scheduler.child.try_wait() {
             stop_all(&mut services).await;
-            bail!("the scheduler exited ({status}); see {}", services.scheduler.log.display());
+            let s = &services.scheduler;
+            bail!("the scheduler exited ({status}): {} (log: {})", last_line(&s.log), s.log.display());
         }
         let summary: Summary = match get(&http, &summary_url).await {
             Ok(s) => s,
@@ -341,7 +342,8 @@ async fn run_build(plan: Plan, tty: bool) -> anyhow::Result<ExitCode> {
             if let Ok(Some(status)) = services.workers[i].child.try_wait() {
                 if restarts >= WORKER_RESTARTS {
                     stop_all(&mut services).await;
-                    bail!("worker {} exited ({status}) too often; see {}", services.workers[i].name, services.workers[i].log.display());
+                    let w = &services.workers[i];
+                    bail!("worker {} exited ({status}) too often: {} (log: {})", w.name, last_line(&w.log), w.log.display());
                 }
                 restarts += 1;
                 eprintln!("dbuild local: worker {} exited ({status}); starting it again", services.workers[i].name);

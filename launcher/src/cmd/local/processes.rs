@@ -51,13 +51,21 @@ impl Managed {
     }
 }
 
+/// The last non-empty line of a log, to quote in an error.
+pub fn last_line(log: &Path) -> String {
+    std::fs::read_to_string(log)
+        .ok()
+        .and_then(|t| t.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_string))
+        .unwrap_or_default()
+}
+
 /// Reads the scheduler's first stdout line, `dbuild-scheduler listening on URL`.
 pub async fn scheduler_url(scheduler: &mut Managed, timeout: Duration) -> anyhow::Result<String> {
     let stdout = scheduler.child.stdout.take().context("scheduler stdout")?;
     let mut lines = BufReader::new(stdout).lines();
     let line = match tokio::time::timeout(timeout, lines.next_line()).await {
         Ok(Ok(Some(line))) => line,
-        Ok(_) => bail!("the scheduler exited before listening; see {}", scheduler.log.display()),
+        Ok(_) => bail!("the scheduler exited before listening: {} (log: {})", last_line(&scheduler.log), scheduler.log.display()),
         Err(_) => bail!("the scheduler did not start within {:?}; see {}", timeout, scheduler.log.display()),
     };
     let url = line.rsplit(' ').next().unwrap_or_default().to_string();
