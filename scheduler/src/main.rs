@@ -33,7 +33,7 @@ struct Args {
     #[arg(long = "define", value_name = "'NAME VALUE'")]
     defines: Vec<String>,
     /// rpm macro file to load when parsing (repeatable).
-    #[arg(long = "macro-file")]
+    #[arg(long = "macros-file", alias = "macro-file")]
     macro_files: Vec<PathBuf>,
     /// Target architecture.
     #[arg(long, default_value = "x86_64")]

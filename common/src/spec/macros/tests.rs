@@ -1,0 +1,120 @@
+//! Expansion checked against what `rpm --eval` prints.
+
+#![allow(clippy::unwrap_used)]
+use super::*;
+
+fn table() -> MacroTable {
+    let mut t = MacroTable::default();
+    t.define("_bindir", None, "/usr/bin");
+    t.load_macro_text(
+        "%with() %{expand:%%{?with_%{1}:1}%%{!?with_%{1}:0}}\n%without() %{expand:%%{?with_%{1}:0}%%{!?with_%{1}:1}}\n",
+    )
+    .unwrap();
+    t
+}
+
+fn ex(t: &mut MacroTable, s: &str) -> String {
+    Expander::new(t).expand(s).unwrap()
+}
+
+#[test]
+fn conditional_forms_match_rpm() {
+    let mut t = table();
+    for (input, want) in [
+        ("%{!?nope}", ""),
+        ("%{!?nope:X}", "X"),
+        ("%{?nope:X}", ""),
+        ("%{nope}", "%{nope}"),
+        ("%nope", "%nope"),
+        ("%{?!nope:Y}", "Y"),
+        ("%{!?_bindir:A}B", "B"),
+        ("%{?_bindir}", "/usr/bin"),
+        ("%{expand:%%{_bindir}}", "/usr/bin"),
+        ("%_bindir/x", "/usr/bin/x"),
+        ("%{with foo}", "0"),
+        ("%[1+2]", "3"),
+        ("%{foo bar}", "%{foo bar}"),
+        ("a%{}b", "a%{}b"),
+        ("%%a", "%a"),
+        ("%{dirname:/a/b/c}", "/a/b"),
+        ("%(echo hi)", ""),
+        ("[%{lua: print(\"a\") print(\"b\")}]", "[ab]"),
+        ("[%{lua: return \"x\"}]", "[x]"),
+        ("[%{lua: rpm.define(\"zzz 5\") print(rpm.expand(\"%zzz\"))}]", "[5]"),
+        ("[%{lua: print(rpm.isdefined(\"_bindir\"))}]", "[true\tfalse]"),
+        ("[%{lua: print(macros._bindir)}]", "[/usr/bin]"),
+        ("[%{lua: print(string.gsub(\"a-b\", \"-\", \"_\"))}]", "[a_b\t1]"),
+    ] {
+        assert_eq!(ex(&mut t, input), want, "{input}");
+    }
+}
+
+#[test]
+fn parametric_macros_take_options_and_arguments() {
+    let mut t = table();
+    let mut e = Expander::new(&mut t);
+    e.define_from(" ppp(n:) Q[%{-n*}|%1|%*|%#|%{?-n:has}]", false).unwrap();
+    assert_eq!(e.expand("%{ppp -n N one two}").unwrap(), "Q[N|one|one two|2|has]");
+    assert_eq!(e.expand("%ppp -n M three\nnext").unwrap(), "Q[M|three|three|1|has]\nnext");
+    assert_eq!(e.expand("%{ppp}").unwrap(), "Q[|%1||0|]");
+    // Locals are gone after the call.
+    assert_eq!(e.expand("%{?-n:x}%1").unwrap(), "%1");
+}
+
+#[test]
+fn define_global_and_undefine() {
+    let mut t = table();
+    let mut e = Expander::new(&mut t);
+    e.expand("%define aaa 1\n%global bbb %{aaa}2\n%define ccc %{aaa}3").unwrap();
+    e.table.define("aaa", None, "9");
+    assert_eq!(e.expand("%bbb %ccc").unwrap(), "12 93");
+    e.expand("%undefine aaa").unwrap();
+    assert_eq!(e.expand("%aaa").unwrap(), "1");
+    assert!(e.define_from(" 1ab x", false).is_err());
+    assert!(e.define_from(" _ x", false).is_err());
+    e.define_from(" abc a\\\\b", false).unwrap();
+    assert_eq!(e.expand("X%{abc}Y").unwrap(), "Xa\\bY");
+}
+
+#[test]
+fn lua_is_sandboxed_and_bounded() {
+    let mut t = table();
+    let mut e = Expander::new(&mut t);
+    for escape in ["os.execute('true')", "io.open('/etc/passwd')", "posix.getpid()", "require('os')", "load('x=1')()"] {
+        assert!(matches!(e.expand(&format!("%{{lua: {escape}}}")), Err(MacroError::Lua(_))), "{escape}");
+    }
+    assert!(matches!(e.expand("%{lua: while true do end}"), Err(MacroError::Lua(_))));
+    assert!(matches!(e.expand("%{lua: local t = {} while true do t[#t+1] = string.rep('x', 1000) end}"), Err(MacroError::Lua(_))));
+    e.define_from(" pm(a) %{lua: print(opt.a, arg[1], #arg)}", false).unwrap();
+    assert_eq!(e.expand("[%pm -a 1 two]").unwrap(), "[\t1\t2");
+    // Nested: Lua expanding a macro that runs Lua.
+    e.define_from(" inner %{lua: print('in')}", false).unwrap();
+    assert_eq!(e.expand("%{lua: print(rpm.expand('%inner') .. '-out')}").unwrap(), "in-out");
+}
+
+#[test]
+fn recursion_is_an_error_not_a_hang() {
+    let mut t = table();
+    t.define("loop", None, "%{loop}x");
+    assert!(matches!(Expander::new(&mut t).expand("%loop"), Err(MacroError::Recursion(_))));
+    t.define("bomb", None, "%{expand:%{bomb}%{bomb}}");
+    assert!(Expander::new(&mut t).expand("%bomb").is_err());
+}
+
+#[test]
+fn exponential_expansion_is_bounded() {
+    let mut t = table();
+    t.define("lol0", None, "xxxxxxxx");
+    for i in 1..=40 {
+        t.define(&format!("lol{i}"), None, &format!("%{{lol{p}}}%{{lol{p}}}", p = i - 1));
+    }
+    let started = std::time::Instant::now();
+    assert!(matches!(Expander::new(&mut t).expand("%lol40"), Err(MacroError::TooLarge(_))));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn unterminated_brace_is_an_error() {
+    let mut t = table();
+    assert!(matches!(Expander::new(&mut t).expand("%{foo"), Err(MacroError::Unterminated('{', _))));
+}
