@@ -122,15 +122,12 @@ pub async fn run(cc: ClientConfig, wc: WorkerConfig, stop: watch::Receiver<bool>
         .build()
         .map_err(|e| ClientError::Http { url: cc.scheduler.clone(), detail: e.to_string() })?;
     let api = Arc::new(Api { http, base: cc.scheduler.trim_end_matches('/').to_string(), token: cc.token.clone() });
-    let reg: RegisterReply = api
-        .post("/v1/workers", &RegisterRequest { name: cc.name.clone(), arch: cc.arch.clone(), slots: cc.slots }, Duration::from_secs(30))
-        .await?;
-    tracing::info!(worker_id = %reg.worker_id, slots = cc.slots, heartbeat_secs = reg.heartbeat_secs, "registered");
-    let (cc, wc, reg) = (Arc::new(cc), Arc::new(wc), Arc::new(reg));
+    let session = Arc::new(Session { reg: tokio::sync::Mutex::new(register(&api, &cc).await?) });
+    let (cc, wc) = (Arc::new(cc), Arc::new(wc));
     let mut tasks = tokio::task::JoinSet::new();
     for slot in 0..cc.slots.max(1) as usize {
-        let (api, cc, wc, reg, stop) = (api.clone(), cc.clone(), wc.clone(), reg.clone(), stop.clone());
-        tasks.spawn(async move { slot_loop(slot, &api, &cc, &wc, &reg, stop).await });
+        let (api, cc, wc, session, stop) = (api.clone(), cc.clone(), wc.clone(), session.clone(), stop.clone());
+        tasks.spawn(async move { slot_loop(slot, &api, &cc, &wc, &session, stop).await });
     }
     let mut ended = Ended::Finished;
     let mut first_error = None;
@@ -148,12 +145,41 @@ pub async fn run(cc: ClientConfig, wc: WorkerConfig, stop: watch::Receiver<bool>
     }
 }
 
-async fn slot_loop(slot: usize, api: &Api, cc: &ClientConfig, wc: &WorkerConfig, reg: &RegisterReply, mut stop: watch::Receiver<bool>) -> Result<Ended, ClientError> {
+async fn register(api: &Api, cc: &ClientConfig) -> Result<RegisterReply, ClientError> {
+    let req = RegisterRequest { name: cc.name.clone(), arch: cc.arch.clone(), slots: cc.slots };
+    let reg: RegisterReply = api.post("/v1/workers", &req, Duration::from_secs(30)).await?;
+    tracing::info!(worker_id = %reg.worker_id, name = %cc.name, slots = cc.slots, heartbeat_secs = reg.heartbeat_secs, "registered");
+    Ok(reg)
+}
+
+/// The current registration, shared by the slots.
+struct Session {
+    reg: tokio::sync::Mutex<RegisterReply>,
+}
+
+impl Session {
+    async fn current(&self) -> RegisterReply {
+        self.reg.lock().await.clone()
+    }
+
+    /// Registers again unless another slot already replaced `stale_id`.
+    async fn reregister(&self, api: &Api, cc: &ClientConfig, stale_id: &str) -> Result<(), ClientError> {
+        let mut reg = self.reg.lock().await;
+        if reg.worker_id == stale_id {
+            tracing::warn!(worker_id = %stale_id, "the scheduler does not know us (restarted?): registering again");
+            *reg = register(api, cc).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn slot_loop(slot: usize, api: &Api, cc: &ClientConfig, wc: &WorkerConfig, session: &Session, mut stop: watch::Receiver<bool>) -> Result<Ended, ClientError> {
     let mut backoff = Duration::from_secs(1);
     loop {
         if *stop.borrow() {
             return Ok(Ended::Stopped);
         }
+        let reg = session.current().await;
         let req = LeaseRequest { worker_id: reg.worker_id.clone(), wait_secs: cc.wait_secs };
         let poll = api.post::<_, LeaseReply>("/v1/lease", &req, Duration::from_secs(cc.wait_secs + 30));
         let reply = tokio::select! {
@@ -166,6 +192,10 @@ async fn slot_loop(slot: usize, api: &Api, cc: &ClientConfig, wc: &WorkerConfig,
                 r
             }
             Err(e) if e.status() == Some(StatusCode::UNAUTHORIZED) => return Err(e),
+            Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => {
+                session.reregister(api, cc, &reg.worker_id).await?;
+                continue;
+            }
             Err(e) => {
                 tracing::warn!(slot, error = %e, retry_in_secs = backoff.as_secs(), "lease request failed");
                 tokio::time::sleep(backoff).await;
@@ -178,7 +208,7 @@ async fn slot_loop(slot: usize, api: &Api, cc: &ClientConfig, wc: &WorkerConfig,
             return Ok(Ended::Finished);
         }
         if let Some(lease) = reply.lease {
-            build_lease(slot, api, cc, wc, reg, &lease, stop.clone()).await;
+            build_lease(slot, api, cc, wc, &reg, &lease, stop.clone()).await;
         }
     }
 }

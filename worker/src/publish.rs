@@ -18,10 +18,22 @@ use thiserror::Error;
 pub enum PublishError {
     #[error("package {package}: {path}: {source}")]
     Io { package: String, path: PathBuf, source: std::io::Error },
-    #[error("package {package}: {path} exists with different content (sha256 {existing}, built from {existing_src}) than the new build (sha256 {new}, from {new_src}); not overwriting")]
-    Conflict { package: String, path: PathBuf, existing: String, existing_src: String, new: String, new_src: String },
+    #[error(transparent)]
+    Conflict(Box<Conflict>),
     #[error("package {package}: rpmbuild produced no RPM")]
     Nothing { package: String },
+}
+
+/// A file of the same name from another source package is already published.
+#[derive(Debug, Error)]
+#[error("package {package}: {path} exists with different content (sha256 {existing}, built from {existing_src}) than the new build (sha256 {new}, from {new_src}); not overwriting")]
+pub struct Conflict {
+    pub package: String,
+    pub path: PathBuf,
+    pub existing: String,
+    pub existing_src: String,
+    pub new: String,
+    pub new_src: String,
 }
 
 /// One published file.
@@ -88,6 +100,39 @@ fn fsync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// What is already at a publication's destination.
+enum Existing {
+    Absent,
+    /// Identical content.
+    Same,
+    /// An earlier build of the same source package (its sha256).
+    Rebuild(String),
+}
+
+/// Compares `dest` with `src` (sha256 `sha256`); a file of another source package is a conflict.
+fn existing_state(package: &str, src: &Path, dest: &Path, sha256: &str) -> Result<Existing, PublishError> {
+    match sha256_file(dest) {
+        Ok((existing, _)) if existing == sha256 => Ok(Existing::Same),
+        Ok((existing, _)) => {
+            let (old_src, new_src) = (source_rpm_of(dest), source_rpm_of(src));
+            if old_src != new_src {
+                let show = |s: Option<String>| s.unwrap_or_else(|| "itself (a source RPM)".into());
+                return Err(PublishError::Conflict(Box::new(Conflict {
+                    package: package.into(),
+                    path: dest.to_path_buf(),
+                    existing,
+                    existing_src: show(old_src),
+                    new: sha256.to_string(),
+                    new_src: show(new_src),
+                })));
+            }
+            Ok(Existing::Rebuild(existing))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Existing::Absent),
+        Err(e) => Err(PublishError::Io { package: package.into(), path: dest.to_path_buf(), source: e }),
+    }
+}
+
 /// Publishes one file into `dest_dir` (see the module doc).
 pub fn publish_file(package: &str, src: &Path, dest_dir: &Path, build_dir: &Path) -> Result<Published, PublishError> {
     let io = |path: &Path| {
@@ -100,26 +145,13 @@ pub fn publish_file(package: &str, src: &Path, dest_dir: &Path, build_dir: &Path
     let (sha256, bytes) = sha256_file(src).map_err(io(src))?;
     let rel_path = dest.strip_prefix(build_dir).unwrap_or(&dest).to_string_lossy().into_owned();
     let published = Published { rel_path, sha256: sha256.clone(), bytes };
-    let replace = match sha256_file(&dest) {
-        Ok((existing, _)) if existing == sha256 => return Ok(published),
-        Ok((existing, _)) => {
-            let (old_src, new_src) = (source_rpm_of(&dest), source_rpm_of(src));
-            if old_src != new_src {
-                let show = |s: Option<String>| s.unwrap_or_else(|| "itself (a source RPM)".into());
-                return Err(PublishError::Conflict {
-                    package: package.into(),
-                    path: dest,
-                    existing,
-                    existing_src: show(old_src),
-                    new: sha256,
-                    new_src: show(new_src),
-                });
-            }
-            tracing::warn!(package, file = %dest.display(), old_sha256 = %existing, new_sha256 = %sha256, "replacing an earlier build of the same source package");
+    let replace = match existing_state(package, src, &dest, &sha256)? {
+        Existing::Same => return Ok(published),
+        Existing::Rebuild(old) => {
+            tracing::warn!(package, file = %dest.display(), old_sha256 = %old, new_sha256 = %sha256, "replacing an earlier build of the same source package");
             true
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-        Err(e) => return Err(PublishError::Io { package: package.into(), path: dest, source: e }),
+        Existing::Absent => false,
     };
     let tmp = dest_dir.join(format!(".{name}.tmp-{}-{}", std::process::id(), unique()));
     let copy = || -> std::io::Result<()> {
@@ -176,6 +208,12 @@ pub fn publish_outputs(package: &str, topdir: &Path, build_dir: &Path) -> Result
         return Err(PublishError::Nothing { package: package.into() });
     }
     files.sort();
+    // Refuse before publishing anything when one of the files conflicts.
+    for (src, dest_dir) in &files {
+        let name = src.file_name().unwrap_or_default();
+        let (sha256, _) = sha256_file(src).map_err(io(src))?;
+        existing_state(package, src, &dest_dir.join(name), &sha256)?;
+    }
     for (src, dest_dir) in files {
         out.push(publish_file(package, &src, &dest_dir, build_dir)?);
     }

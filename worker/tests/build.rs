@@ -263,6 +263,7 @@ async fn publish_never_overwrites_another_packages_rpm() {
         other => panic!("expected a conflict, got {other:?}"),
     }
     assert_eq!(sha256_hex(&rpm), again[0].sha256, "the owner's RPM is untouched");
+    assert!(!env.share.path().join("stage/SRPMS/thief-1-1.src.rpm").exists(), "nothing of a conflicting build is published");
     env.assert_clean();
 }
 
@@ -289,5 +290,43 @@ async fn leftovers_of_a_crashed_worker_are_cleaned() {
         assert!(Instant::now() < deadline, "unshare {pid} still running");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    env.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_mode_builds_without_touching_the_base() {
+    let mut env = Env::new().await;
+    env.cfg.overlay = false;
+    let spec = env.spec(
+        "copied",
+        "Name: copied\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\n%description\nd\n%build\necho x > /etc/written-by-copied\n%files\n",
+        &[],
+    );
+    let r = env.run(&env.job("copied", &spec, &[], "slot-0")).await;
+    let log = env.log_of(&r);
+    r.result.unwrap_or_else(|e| panic!("{e}\n{log}"));
+    assert!(!env.cfg.base_root.join("etc/written-by-copied").exists());
+    env.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buildrequires_from_a_prebuilt_repository() {
+    let mut env = Env::new().await;
+    let dep = env.spec("prebuilt-dep", &dep_spec("prebuilt-dep", "/usr/share/prebuilt-dep/f"), &[]);
+    let files = env.run(&env.job("prebuilt-dep", &dep, &[], "slot-0")).await.result.unwrap();
+    let rpm = files.iter().find(|f| f.rel_path.contains("/RPMS/")).unwrap();
+    // Move it off the share into a "PUBLISHRPMS"-like directory.
+    let repo = tempfile::Builder::new().prefix("dbuild-repo-").tempdir_in("/var/tmp").unwrap();
+    let name = std::path::Path::new(&rpm.rel_path).file_name().unwrap();
+    std::fs::rename(env.share.path().join(&rpm.rel_path), repo.path().join(name)).unwrap();
+    env.cfg.prebuilt = vec![repo.path().to_path_buf()];
+    let user = env.spec(
+        "prebuilt-user",
+        "Name: prebuilt-user\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\nBuildRequires: prebuilt-dep\n%description\nd\n%build\ngrep -q from-prebuilt-dep /usr/share/prebuilt-dep/f\n%files\n",
+        &[],
+    );
+    let r = env.run(&env.job("prebuilt-user", &user, std::slice::from_ref(&rpm.rel_path), "slot-0")).await;
+    let log = env.log_of(&r);
+    r.result.unwrap_or_else(|e| panic!("{e}\n{log}"));
     env.assert_clean();
 }

@@ -1,0 +1,230 @@
+//! The worker binary against the real scheduler binary: leases, heartbeats,
+//! reports, exit 0 when the build is over; SIGTERM hands a running build back.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::dep_spec;
+
+const TOKEN: &str = "worker-test-token-0123456789";
+
+/// The scheduler binary of this workspace (built on demand next to this test's binary).
+fn scheduler_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf(); // target/<profile>
+    let bin = dir.join("dbuild-scheduler");
+    if !bin.exists() {
+        let target = dir.parent().unwrap();
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "dbuild-scheduler", "--bin", "dbuild-scheduler"])
+            .env("CARGO_TARGET_DIR", target)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "building dbuild-scheduler");
+    }
+    bin
+}
+
+struct Sched {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Sched {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_scheduler(build_dir: &Path) -> Sched {
+    let log = std::fs::File::create(build_dir.join("scheduler.log")).unwrap();
+    let mut child = Command::new(scheduler_bin())
+        .arg("--build-dir")
+        .arg(build_dir)
+        .args(["--listen", "127.0.0.1:0", "--token", TOKEN, "--define", "dist .ph5", "--lease-ttl", "3s", "--max-attempts", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().strip_prefix("dbuild-scheduler listening on ").unwrap_or_else(|| {
+        panic!("scheduler: {line:?}\n{}", std::fs::read_to_string(build_dir.join("scheduler.log")).unwrap_or_default())
+    });
+    Sched { url: url.to_string(), child }
+}
+
+fn worker(sched: &Sched, build_dir: &Path, work: &Path, base: &Path, extra: &[&str]) -> Child {
+    std::fs::write(build_dir.join("token"), TOKEN).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_dbuild-worker"))
+        .args(["--scheduler", &sched.url, "--wait", "5"])
+        .arg("--token-file")
+        .arg(build_dir.join("token"))
+        .arg("--share")
+        .arg(build_dir)
+        .arg("--base-root")
+        .arg(base)
+        .arg("--work-dir")
+        .arg(work)
+        .args(extra)
+        .stderr(std::fs::File::create(work.with_extension("log")).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("worker still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+async fn get(sched: &Sched, path: &str) -> serde_json::Value {
+    reqwest::Client::new().get(format!("{}{path}", sched.url)).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap()
+}
+
+fn setup(specs: &[(&str, String)]) -> (tempfile::TempDir, tempfile::TempDir) {
+    let share = tempfile::Builder::new().prefix("dbuild-e2e-share-").tempdir_in("/var/tmp").unwrap();
+    let work = tempfile::Builder::new().prefix("dbuild-e2e-work-").tempdir_in("/var/tmp").unwrap();
+    for (name, text) in specs {
+        let dir = share.path().join("SPECS").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.spec")), text).unwrap();
+    }
+    (share, work)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_builds_a_graph_with_two_slots_and_exits_zero() {
+    let base = support::base_root().await;
+    let consumer = |name: &str| {
+        format!(
+            "Name: {name}\nVersion: 1\nRelease: 1%{{?dist}}\nSummary: s\nLicense: MIT\nBuildArch: noarch\nBuildRequires: e2edep\n\
+             %description\nd\n%build\ngrep -q from-e2edep /usr/share/e2edep/file\nsleep 2\n%files\n"
+        )
+    };
+    let (share, work) = setup(&[
+        ("e2edep", dep_spec("e2edep", "/usr/share/e2edep/file")),
+        ("e2e-one", consumer("e2e-one")),
+        ("e2e-two", consumer("e2e-two")),
+    ]);
+    let sched = start_scheduler(share.path());
+    let mut w = worker(&sched, share.path(), work.path(), &base, &["--slots", "2"]);
+    let status = wait_exit(&mut w, Duration::from_secs(240));
+    let wlog = std::fs::read_to_string(work.path().with_extension("log")).unwrap_or_default();
+    assert!(status.success(), "worker: {status}\n{wlog}");
+    let summary = get(&sched, "/v1/summary").await;
+    assert_eq!(summary["outcome"], "succeeded", "{summary}\n{wlog}");
+    assert_eq!(summary["packages"], 3);
+    let detail = get(&sched, "/v1/packages/e2edep").await;
+    let rpms = detail["rpms"].as_array().unwrap();
+    assert_eq!(rpms.len(), 2, "{detail}");
+    for r in rpms {
+        let path = share.path().join(r["path"].as_str().unwrap());
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(std::fs::read(&path).unwrap()));
+        assert_eq!(r["sha256"], sha);
+    }
+    assert!(share.path().join("stage/LOGS/e2e-two/1.log").exists());
+    assert!(wlog.contains("overhead_secs"), "{wlog}");
+    support::assert_clean(work.path());
+    let _ = std::fs::remove_file(work.path().with_extension("log"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_hands_the_running_build_back_and_cleans_up() {
+    let base = support::base_root().await;
+    let slow = "Name: slow\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\n%description\nd\n%build\nwhile true; do echo working; sleep 0.5; done\n%files\n";
+    let (share, work) = setup(&[("slow", slow.to_string())]);
+    let sched = start_scheduler(share.path());
+    let mut w = worker(&sched, share.path(), work.path(), &base, &["--grace", "2"]);
+    let log = share.path().join("stage/LOGS/slow/1.log");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("working") {
+        assert!(Instant::now() < deadline, "the build never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let t = Instant::now();
+    let kill = Command::new("kill").args(["-TERM", &w.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let status = wait_exit(&mut w, Duration::from_secs(60));
+    let wlog = std::fs::read_to_string(work.path().with_extension("log")).unwrap_or_default();
+    assert!(status.success(), "worker: {status}\n{wlog}");
+    assert!(t.elapsed() < Duration::from_secs(30), "stopping took {:?}", t.elapsed());
+    let detail = get(&sched, "/v1/packages/slow").await;
+    let history = detail["history"].to_string();
+    assert!(history.contains("handed back") || detail["info"]["reason"].to_string().contains("handed back"), "{detail}");
+    support::assert_clean(work.path());
+    let _ = std::fs::remove_file(work.path().with_extension("log"));
+}
+
+fn wait_for_log(path: &Path, needle: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while !std::fs::read_to_string(path).unwrap_or_default().contains(needle) {
+        assert!(Instant::now() < deadline, "{needle:?} never appeared in {}", path.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_short_build_finish_within_the_grace_period() {
+    let base = support::base_root().await;
+    let spec = "Name: brief\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\n%description\nd\n%build\nfor i in 1 2 3 4 5 6; do echo working; sleep 0.5; done\n%files\n";
+    let (share, work) = setup(&[("brief", spec.to_string())]);
+    let sched = start_scheduler(share.path());
+    let mut w = worker(&sched, share.path(), work.path(), &base, &["--grace", "120"]);
+    wait_for_log(&share.path().join("stage/LOGS/brief/1.log"), "working", Duration::from_secs(60));
+    let kill = Command::new("kill").args(["-TERM", &w.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let status = wait_exit(&mut w, Duration::from_secs(60));
+    let wlog = std::fs::read_to_string(work.path().with_extension("log")).unwrap_or_default();
+    assert!(status.success(), "worker: {status}\n{wlog}");
+    let detail = get(&sched, "/v1/packages/brief").await;
+    assert_eq!(detail["info"]["state"], "succeeded", "{detail}\n{wlog}");
+    assert!(share.path().join("stage/RPMS/noarch/brief-1-1.noarch.rpm").exists());
+    support::assert_clean(work.path());
+    let _ = std::fs::remove_file(work.path().with_extension("log"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_lease_kills_the_build_and_discards_it() {
+    let base = support::base_root().await;
+    let spec = "Name: orphan\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\n%description\nd\n%build\nfor i in $(seq 1 12); do echo working; sleep 0.5; done\n%files\n";
+    let (share, work) = setup(&[("orphan", spec.to_string())]);
+    let sched = start_scheduler(share.path());
+    let mut w = worker(&sched, share.path(), work.path(), &base, &["--grace", "0", "--name", "orphan-worker"]);
+    wait_for_log(&share.path().join("stage/LOGS/orphan/1.log"), "working", Duration::from_secs(60));
+    // Someone registers under our name: the scheduler gives our lease up.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/workers", sched.url))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"name": "orphan-worker", "arch": "x86_64", "slots": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    wait_for_log(&work.path().with_extension("log"), "output discarded", Duration::from_secs(30));
+    let kill = Command::new("kill").args(["-TERM", &w.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let status = wait_exit(&mut w, Duration::from_secs(60));
+    let wlog = std::fs::read_to_string(work.path().with_extension("log")).unwrap_or_default();
+    assert!(status.success(), "worker: {status}\n{wlog}");
+    assert!(wlog.contains("lease lost: killing the build"), "{wlog}");
+    assert!(!share.path().join("stage/RPMS/noarch/orphan-1-1.noarch.rpm").exists(), "a lost build must not publish");
+    let log1 = std::fs::read_to_string(share.path().join("stage/LOGS/orphan/1.log")).unwrap();
+    assert!(log1.contains("cancelled"), "{log1}");
+    support::assert_clean(work.path());
+    let _ = std::fs::remove_file(work.path().with_extension("log"));
+}
