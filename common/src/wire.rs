@@ -112,6 +112,11 @@ impl RpmFile {
     }
 }
 
+/// Where the log of one attempt at a package goes, relative to the build directory.
+pub fn log_path(package: &str, attempt: u32) -> String {
+    format!("stage/LOGS/{package}/{attempt}.log")
+}
+
 /// `foo-devel` from `.../foo-devel-1.2-3.ph5.x86_64.rpm`.
 pub fn rpm_binary_name(path: &str) -> Option<&str> {
     let file = path.rsplit('/').next()?;

@@ -2,7 +2,8 @@
 
 pub mod bench;
 pub mod graph;
+pub mod local;
 pub mod rootfs;
-pub mod spec_args;
 pub mod simulate;
+pub mod spec_args;
 pub mod spec_dump;

@@ -136,7 +136,7 @@ impl Build {
             macros: self.plan.macros.iter().map(|(n, v)| Define { name: n.clone(), value: v.clone() }).collect(),
             arch: self.plan.arch.clone(),
             deadline_unix_ms: deadline_ms,
-            log_path: format!("stage/LOGS/{}/{}.log", p.name, attempt),
+            log_path: dbuild_common::wire::log_path(&p.name, attempt),
         };
         self.ops.push(DbOp::LeaseGranted {
             id: id.clone(),

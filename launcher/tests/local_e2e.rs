@@ -1,0 +1,158 @@
+//! `dbuild local` end to end, as a user runs it: the real `dbuild` binary
+//! starting the real scheduler and two real workers, which build the
+//! example distribution with rpmbuild in chroots. Needs root, debootstrap
+//! and rpm (the builder root is made once per machine, cached in /var/tmp).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use dbuild_worker::rootfs::{self, RootfsSpec};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/SPECS")
+}
+
+/// The builder root the worker's tests use too (same cache key).
+fn base_root() -> PathBuf {
+    let spec = RootfsSpec::default();
+    let dest = PathBuf::from(format!("/var/tmp/dbuild-test-rootfs-{}", spec.key()));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(rootfs::ensure(&spec, &dest)).expect("making the builder root");
+    dest
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn dbuild_local(specs: &Path, state: &Path, root: &Path) -> Run {
+    let Output { status, stdout, stderr } = Command::new(env!("CARGO_BIN_EXE_dbuild"))
+        .args(["local", "--workers", "2", "--plain", "--define", "dist .ex"])
+        .arg("--specs")
+        .arg(specs)
+        .arg("--state-dir")
+        .arg(state)
+        .arg("--base-root")
+        .arg(root)
+        .output()
+        .unwrap();
+    let run = Run { code: status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&stdout).into(), stderr: String::from_utf8_lossy(&stderr).into() };
+    eprintln!("--- dbuild local exited {}\n{}\n{}", run.code, run.stdout, run.stderr.lines().rev().take(15).collect::<Vec<_>>().join("\n"));
+    run
+}
+
+/// The names on a summary line such as `  built (3): a, b, c`.
+fn listed(stdout: &str, label: &str) -> BTreeSet<String> {
+    let prefix = format!("  {label} (");
+    stdout
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .and_then(|l| l.split_once("): "))
+        .map(|(_, names)| names.split(", ").filter(|n| !n.is_empty()).map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+fn rpms(state: &Path) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for arch in ["x86_64", "noarch"] {
+        if let Ok(dir) = std::fs::read_dir(state.join("local/stage/RPMS").join(arch)) {
+            names.extend(dir.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()));
+        }
+    }
+    names
+}
+
+#[test]
+fn builds_the_examples_installs_them_and_rebuilds_only_what_changed() {
+    let root = base_root();
+    let tmp = tempfile::Builder::new().prefix("dbuild-local-e2e-").tempdir_in("/var/tmp").unwrap();
+    let specs = tmp.path().join("SPECS");
+    copy_tree(&examples(), &specs);
+    let state = tmp.path().join("state");
+
+    let first = dbuild_local(&specs, &state, &root);
+    assert_eq!(first.code, 0, "first build failed");
+    assert_eq!(listed(&first.stdout, "built").len(), 19);
+    let built = rpms(&state);
+    for expected in [
+        "libgreet-1.2.0-1.ex.x86_64.rpm",
+        "libgreet-devel-1.2.0-1.ex.x86_64.rpm",
+        "libhash-3.1.0-1.ex.x86_64.rpm",
+        "greet-data-1.0-1.ex.noarch.rpm",
+        "libvec-devel-1.1.0-1.ex.noarch.rpm",
+        "polyglot-0.5.0-1.ex.x86_64.rpm",
+        "mathx-tests-0.9.3-1.ex.x86_64.rpm",
+        "dbuild-examples-1.0-1.ex.noarch.rpm",
+        "dbuild-examples-doc-1.0-1.ex.noarch.rpm",
+    ] {
+        assert!(built.contains(expected), "{expected} missing from {built:?}");
+    }
+    assert_eq!(built.len(), 24, "{built:?}");
+    assert!(!built.iter().any(|r| r.starts_with("libvec-1.1.0")), "libvec has no %files: not built");
+
+    // Everything installs into an empty root, with no missing dependency.
+    let empty = tmp.path().join("empty-root");
+    std::fs::create_dir_all(&empty).unwrap();
+    let files: Vec<PathBuf> = ["x86_64", "noarch"]
+        .iter()
+        .flat_map(|a| std::fs::read_dir(state.join("local/stage/RPMS").join(a)).unwrap().map(|e| e.unwrap().path()))
+        .collect();
+    let install = Command::new("rpm").arg("--root").arg(&empty).args(["-i", "--nosignature"]).args(&files).output().unwrap();
+    assert!(install.status.success(), "rpm -i: {}", String::from_utf8_lossy(&install.stderr));
+    assert!(empty.join("usr/bin/polyglot").exists());
+
+    // Unchanged tree: nothing is rebuilt.
+    let second = dbuild_local(&specs, &state, &root);
+    assert_eq!(second.code, 0);
+    assert_eq!(listed(&second.stdout, "up-to-date").len(), 19, "{}", second.stdout);
+    assert!(listed(&second.stdout, "built").is_empty());
+
+    // One spec changed: it and exactly what builds against it are rebuilt.
+    let spec = specs.join("libstrutil/libstrutil.spec");
+    let text = std::fs::read_to_string(&spec).unwrap().replace("Release:        1%{?dist}", "Release:        2%{?dist}");
+    std::fs::write(&spec, text).unwrap();
+    let third = dbuild_local(&specs, &state, &root);
+    assert_eq!(third.code, 0);
+    let rebuilt = listed(&third.stdout, "built");
+    let expected: BTreeSet<String> = ["libstrutil", "libcfg", "wordcount", "shout", "cfgget"].iter().map(|s| s.to_string()).collect();
+    assert_eq!(rebuilt, expected);
+}
+
+#[test]
+fn a_broken_package_fails_with_its_log_and_its_dependents_are_dep_failed() {
+    let root = base_root();
+    let tmp = tempfile::Builder::new().prefix("dbuild-local-fail-").tempdir_in("/var/tmp").unwrap();
+    let specs = tmp.path().join("SPECS");
+    for p in ["libmathx", "primes", "mathx-tests", "banner"] {
+        copy_tree(&examples().join(p), &specs.join(p));
+    }
+    let spec = specs.join("libmathx/libmathx.spec");
+    let text = std::fs::read_to_string(&spec).unwrap().replace("%build\n", "%build\necho 'deliberately broken' >&2\nexit 3\n");
+    std::fs::write(&spec, text).unwrap();
+    let state = tmp.path().join("state");
+    let run = dbuild_local(&specs, &state, &root);
+    assert_eq!(run.code, 1, "a failed package must make dbuild local fail");
+    assert_eq!(listed(&run.stdout, "built"), BTreeSet::from(["banner".to_string()]));
+    let failed_line = run.stdout.lines().find(|l| l.trim_start().starts_with("libmathx:")).expect("libmathx in the failed list");
+    let log = failed_line.rsplit("log: ").next().unwrap().trim_end_matches(')');
+    assert!(std::fs::read_to_string(log).unwrap().contains("deliberately broken"), "the log {log} has the build output");
+    for dependent in ["primes", "mathx-tests"] {
+        assert!(run.stdout.contains(&format!("    {dependent}: needs libmathx, which failed")), "{}", run.stdout);
+    }
+}
