@@ -103,7 +103,7 @@ fn builds_the_examples_installs_them_and_rebuilds_only_what_changed() {
     ] {
         assert!(built.contains(expected), "{expected} missing from {built:?}");
     }
-    assert_eq!(built.len(), 24, "{built:?}");
+    assert_eq!(built.len(), 25, "{built:?}");
     assert!(!built.iter().any(|r| r.starts_with("libvec-1.1.0")), "libvec has no %files: not built");
 
     // Everything installs into an empty root, with no missing dependency.

@@ -68,6 +68,11 @@ struct Args {
     /// Retry packages recorded as failed for good in an earlier run.
     #[arg(long)]
     retry_failed: bool,
+    /// If the build recorded in the state file had finished, start a new one:
+    /// unchanged packages are up-to-date, failed ones are tried again (an
+    /// interrupted build is resumed either way). `dbuild local` uses this.
+    #[arg(long)]
+    restart_finished: bool,
     /// Keep state in memory only (benchmark baseline; nothing survives a restart, no lock).
     #[arg(long)]
     memory_state: bool,
@@ -168,6 +173,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         max_lease_losses: args.max_lease_losses.max(1),
         max_build_ms: u64::try_from(args.max_build_time.as_millis()).unwrap_or(u64::MAX).max(1),
         retry_failed: args.retry_failed,
+        restart_finished: args.restart_finished,
     };
     let snap = db::load(&mut conn).await?;
     let bd = build_dir.clone();

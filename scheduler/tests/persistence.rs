@@ -110,6 +110,34 @@ async fn up_to_date_across_builds_and_failed_kept_unless_retried() {
 }
 
 #[tokio::test]
+async fn restart_finished_starts_a_new_build_but_resumes_an_interrupted_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_plan(tmp.path(), &[("a", &[], None), ("b", &["a"], None), ("c", &[], None)]);
+    let flags = ["--max-attempts", "1", "--restart-finished"];
+    let s = Sched::start(tmp.path(), &flags);
+    let w = s.register("w1", 1).await;
+    let la = s.lease_pkg(&w, "a").await;
+    s.succeed(&w, &la).await;
+    s.kill();
+    // Interrupted (b and c never built): resumed, a stays succeeded.
+    let s = Sched::start(tmp.path(), &flags);
+    assert_eq!(s.state_of("a").await, "succeeded");
+    let w = s.register("w1", 1).await;
+    let lb = s.lease_pkg(&w, "b").await;
+    s.fail(&w, &lb, "broken").await;
+    let lc = s.lease_pkg(&w, "c").await;
+    s.succeed(&w, &lc).await;
+    assert_eq!(s.summary().await["outcome"], "failed");
+    s.kill();
+    // Finished: a new build; unchanged successes are up to date, b is tried again.
+    let s = Sched::start(tmp.path(), &flags);
+    assert_eq!(s.state_of("a").await, "up-to-date");
+    assert_eq!(s.state_of("c").await, "up-to-date");
+    assert_eq!(s.state_of("b").await, "ready");
+    s.kill();
+}
+
+#[tokio::test]
 async fn second_scheduler_on_the_same_state_file_refuses_to_start() {
     let tmp = tempfile::tempdir().unwrap();
     write_plan(tmp.path(), &[("a", &[], None)]);

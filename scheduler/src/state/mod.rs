@@ -28,6 +28,8 @@ pub struct Config {
     pub max_lease_losses: u32,
     /// Forget recorded final failures (retry them) on start.
     pub retry_failed: bool,
+    /// When the recorded build ran to its end, start a new one (see `Build::new`).
+    pub restart_finished: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -98,12 +100,24 @@ impl Build {
         let prio = critical_path(&plan, &weights);
         let live_by_pkg: HashMap<&str, usize> =
             snap.live_leases.iter().enumerate().map(|(k, l)| (l.package.as_str(), k)).collect();
+        // With `restart_finished`, a file whose build ran to its end starts a
+        // new build: what it built is up to date (if unchanged), what failed
+        // gets fresh attempts. A build that was interrupted is always resumed.
+        let previous_finished = cfg.restart_finished
+            && !snap.packages.is_empty()
+            && snap.live_leases.is_empty()
+            && snap.packages.values().all(|r| {
+                matches!(
+                    PkgState::parse(&r.state),
+                    Some(PkgState::Succeeded | PkgState::UpToDate | PkgState::Failed | PkgState::DepFailed)
+                )
+            });
         let mut initial = Vec::with_capacity(n);
         for (i, p) in plan.packages.iter().enumerate() {
             let row = snap.packages.get(&p.name);
             let last = snap.last_success.get(&p.name);
             let rec = Recorded {
-                state: row.and_then(|r| PkgState::parse(&r.state)),
+                state: row.filter(|_| !previous_finished).and_then(|r| PkgState::parse(&r.state)),
                 hash: row.map(|r| r.input_hash.clone()),
                 last_success_hash: last.map(|l| l.0.clone()),
                 rpms_present: last.is_some_and(|l| l.1.iter().all(rpm_exists)),
@@ -118,7 +132,7 @@ impl Build {
         let mut disp = Dispatcher::with_initial(&plan, prio, cfg.max_attempts, &initial);
         let mut pkgs = vec![PkgRt::default(); n];
         for (i, p) in plan.packages.iter().enumerate() {
-            let Some(row) = snap.packages.get(&p.name) else { continue };
+            let Some(row) = snap.packages.get(&p.name).filter(|_| !previous_finished) else { continue };
             if row.input_hash == hashes[i] && !(cfg.retry_failed && initial[i] == Initial::Failed) {
                 pkgs[i].attempts = row.attempts;
                 pkgs[i].losses = row.losses;

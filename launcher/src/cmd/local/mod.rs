@@ -247,7 +247,7 @@ async fn start(plan: &Plan, token: &Path, root: &Path) -> anyhow::Result<Service
     let logs = plan.state_dir.join("logs");
     std::fs::create_dir_all(&logs)?;
     let mut cmd = Command::new(locate("dbuild-scheduler"));
-    cmd.arg("--build-dir").arg(&plan.build_dir).args(["--listen", "127.0.0.1:0", "--arch", &plan.arch]).arg("--token-file").arg(token);
+    cmd.arg("--build-dir").arg(&plan.build_dir).args(["--listen", "127.0.0.1:0", "--restart-finished", "--arch", &plan.arch]).arg("--token-file").arg(token);
     for (name, value) in &plan.defines {
         cmd.arg("--define").arg(format!("{name} {value}"));
     }
@@ -289,7 +289,7 @@ async fn get<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) 
     if !status.is_success() {
         bail!("GET {url}: {status}");
     }
-    Ok(resp.json().await.with_context(|| format!("GET {url}: bad body"))?)
+    resp.json().await.with_context(|| format!("GET {url}: bad body"))
 }
 
 /// How many times a worker that died is started again.
