@@ -9,18 +9,23 @@ use dbuild_worker::rootfs::{self, RootfsSpec};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/SPECS")
 }
 
-/// The builder root the worker's tests use too (same cache key).
+/// The builder root the worker's tests use too (same cache key), made once.
 fn base_root() -> PathBuf {
-    let spec = RootfsSpec::default();
-    let dest = PathBuf::from(format!("/var/tmp/dbuild-test-rootfs-{}", spec.key()));
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(rootfs::ensure(&spec, &dest)).expect("making the builder root");
-    dest
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let spec = RootfsSpec::default();
+        let dest = PathBuf::from(format!("/var/tmp/dbuild-test-rootfs-{}", spec.key()));
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(rootfs::ensure(&spec, &dest)).expect("making the builder root");
+        dest
+    })
+    .clone()
 }
 
 fn copy_tree(from: &Path, to: &Path) {

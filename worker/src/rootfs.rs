@@ -106,6 +106,10 @@ pub struct RootfsReport {
 /// Makes the root at `dest` unless a complete one is there already. Builds in
 /// `dest.tmp-<pid>` and renames, so an interrupted run never leaves a root that looks complete.
 pub async fn ensure(spec: &RootfsSpec, dest: &Path) -> Result<RootfsReport, RootfsError> {
+    // One maker per process: two calls would share `dest.tmp-<pid>`. (Other
+    // processes use their own temporary directory; the first rename wins.)
+    static MAKING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _making = MAKING.lock().await;
     let started = Instant::now();
     if dest.join(MARKER).exists() {
         return Ok(RootfsReport { path: dest.to_path_buf(), reused: true, seconds: 0.0, bytes: disk_usage(dest).await });

@@ -306,7 +306,8 @@ async fn run_build(plan: Plan, tty: bool) -> anyhow::Result<ExitCode> {
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
     let mut progress = Progress::new(tty);
     let mut restarts = 0u32;
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    // Loopback polls are cheap; a short period ends the run promptly.
+    let mut ticker = tokio::time::interval(Duration::from_millis(250));
     let summary_url = format!("{}/v1/summary", services.url);
     let building_url = format!("{}/v1/packages?state=building", services.url);
     let ctrl_c = tokio::signal::ctrl_c();

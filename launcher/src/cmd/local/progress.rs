@@ -81,7 +81,13 @@ pub fn print_summary(summary: &Summary, packages: &[PackageInfo], build_dir: &Pa
     let names = |state: PkgState| of(state).map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ");
     let mut out = String::new();
     let ok = summary.finished && of(PkgState::Failed).count() == 0 && of(PkgState::DepFailed).count() == 0;
-    let _ = writeln!(out, "dbuild local: {} in {}", if ok { "build succeeded" } else { "build FAILED" }, clock(wall_secs));
+    let _ = writeln!(
+        out,
+        "dbuild local: {} in {} (build {:.2} s as the scheduler measured it)",
+        if ok { "build succeeded" } else { "build FAILED" },
+        clock(wall_secs),
+        summary.elapsed_secs
+    );
     let _ = writeln!(out, "  built ({}): {}", of(PkgState::Succeeded).count(), names(PkgState::Succeeded));
     let _ = writeln!(out, "  up-to-date ({}): {}", of(PkgState::UpToDate).count(), names(PkgState::UpToDate));
     let failed: Vec<&PackageInfo> = of(PkgState::Failed).collect();
