@@ -161,3 +161,80 @@ fn a_broken_package_fails_with_its_log_and_its_dependents_are_dep_failed() {
         assert!(run.stdout.contains(&format!("    {dependent}: needs libmathx, which failed")), "{}", run.stdout);
     }
 }
+
+/// Processes whose command line mentions `needle` (our children, by their state dir).
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push(cmdline);
+        }
+    }
+    found
+}
+
+#[test]
+fn ctrl_c_stops_everything_and_the_next_run_resumes() {
+    let root = base_root();
+    let tmp = tempfile::Builder::new().prefix("dbuild-local-int-").tempdir_in("/var/tmp").unwrap();
+    let specs = tmp.path().join("SPECS");
+    for p in ["libgreet", "greet", "banner"] {
+        copy_tree(&examples().join(p), &specs.join(p));
+    }
+    let spec = specs.join("greet/greet.spec");
+    let original = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, original.replace("%build\n", "%build\nsleep 300\n")).unwrap();
+    let state = tmp.path().join("state");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dbuild"))
+        .args(["local", "--workers", "2", "--plain", "--define", "dist .ex"])
+        .arg("--specs")
+        .arg(&specs)
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("--base-root")
+        .arg(&root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until greet is building (its log has started).
+    let log = state.join("local/stage/LOGS/greet/1.log");
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("running rpmbuild")) {
+        assert!(started.elapsed() < std::time::Duration::from_secs(120), "greet never started building");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let stopped = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(stopped.elapsed() < std::time::Duration::from_secs(60), "dbuild local did not stop after Ctrl-C");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(status.code(), Some(130));
+    let needle = state.display().to_string();
+    assert!(processes_mentioning(&needle).is_empty(), "left running: {:?}", processes_mentioning(&needle));
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&needle), "a mount under the state dir was left behind");
+
+    // Fixed and run again: the build resumes; what was built before Ctrl-C
+    // is not built again (one log each), greet is.
+    std::fs::write(&spec, original).unwrap();
+    let again = dbuild_local(&specs, &state, &root);
+    assert_eq!(again.code, 0);
+    assert_eq!(listed(&again.stdout, "built").len(), 3);
+    for done_before in ["libgreet", "banner"] {
+        let logs = std::fs::read_dir(state.join("local/stage/LOGS").join(done_before)).unwrap().count();
+        assert_eq!(logs, 1, "{done_before} was built again");
+    }
+    let greet_logs: String = std::fs::read_dir(state.join("local/stage/LOGS/greet"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(greet_logs.contains("handed back") || greet_logs.contains("stopping"), "the interrupted attempt is in the log");
+    assert!(greet_logs.contains("succeeded"), "greet was built after the resume");
+}

@@ -279,7 +279,9 @@ fn spawn_worker(plan: &Plan, url: &str, token: &Path, root: &Path, i: u32) -> an
         .arg(root)
         .arg("--work-dir")
         .arg(plan.state_dir.join("work").join(&name))
-        .args(["--slots", &plan.slots.to_string()]);
+        .args(["--slots", &plan.slots.to_string()])
+        // On Ctrl-C a running build gets this long to finish before it is handed back.
+        .args(["--grace", &WORKER_GRACE.as_secs().to_string()]);
     Managed::spawn(&name, cmd, &plan.state_dir.join("logs").join(format!("{name}.log")), false)
 }
 
@@ -291,6 +293,9 @@ async fn get<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) 
     }
     resp.json().await.with_context(|| format!("GET {url}: bad body"))
 }
+
+/// How long workers may finish running builds after Ctrl-C.
+const WORKER_GRACE: Duration = Duration::from_secs(10);
 
 /// How many times a worker that died is started again.
 const WORKER_RESTARTS: u32 = 3;
@@ -368,7 +373,7 @@ async fn run_build(plan: Plan, tty: bool) -> anyhow::Result<ExitCode> {
 
 async fn stop_all(services: &mut Services) {
     for w in &mut services.workers {
-        w.stop(Duration::from_secs(90)).await;
+        w.stop(WORKER_GRACE + Duration::from_secs(20)).await;
     }
     services.scheduler.stop(Duration::from_secs(10)).await;
 }
