@@ -20,21 +20,31 @@ fn count(summary: &Summary, state: PkgState) -> usize {
     summary.counts.get(state.as_str()).copied().unwrap_or(0)
 }
 
-/// One line of counts.
-pub fn status_line(summary: &Summary) -> String {
+/// The counts, and the failures with the times.
+fn status_parts(summary: &Summary) -> (String, String) {
     let done = count(summary, PkgState::Succeeded) + count(summary, PkgState::UpToDate);
-    format!(
-        "{done}/{} done ({} built, {} up-to-date), {} building, {} waiting, {} failed, {} dep-failed; elapsed {}, about {} left",
+    let counts = format!(
+        "{done}/{} done ({} built, {} up-to-date), {} building, {} waiting",
         summary.packages,
         count(summary, PkgState::Succeeded),
         count(summary, PkgState::UpToDate),
         count(summary, PkgState::Building),
         count(summary, PkgState::Waiting) + count(summary, PkgState::Ready),
+    );
+    let rest = format!(
+        "{} failed, {} dep-failed; elapsed {}, about {} left",
         count(summary, PkgState::Failed),
         count(summary, PkgState::DepFailed),
         clock(summary.elapsed_secs),
         clock(summary.estimate_left_secs),
-    )
+    );
+    (counts, rest)
+}
+
+/// One line of counts and times (for logs).
+pub fn status_line(summary: &Summary) -> String {
+    let (counts, rest) = status_parts(summary);
+    format!("{counts}, {rest}")
 }
 
 /// Renders progress: redraws a block on a terminal, prints a line per change otherwise.
@@ -61,7 +71,10 @@ impl Progress {
             }
             return;
         }
-        let mut block = format!("dbuild local: {}\n", status_line(summary));
+        // Two short lines rather than one long one: a line wider than the
+        // terminal wraps, and the redraw would no longer erase all of it.
+        let (counts, times) = status_parts(summary);
+        let mut block = format!("dbuild local: {counts}\n              {times}\n");
         for p in building {
             let since = p.since_unix_ms.map(|t| now_ms.saturating_sub(t) as f64 / 1000.0).unwrap_or(0.0);
             let _ = writeln!(block, "  building {:<28} on {:<12} {}", p.name, p.worker.as_deref().unwrap_or("?"), clock(since));
