@@ -7,10 +7,11 @@ mod processes;
 mod progress;
 mod selection;
 mod settings;
+mod staging;
 
 use anyhow::{bail, Context};
 use dbuild_common::dispatch::PkgState;
-use dbuild_common::spec::{parse_tree, ParseOptions};
+use dbuild_common::spec::ParseOptions;
 use dbuild_common::wire::{PackageInfo, Summary};
 use processes::{last_line, locate, scheduler_url, Managed};
 use progress::Progress;
@@ -156,58 +157,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     rt.block_on(run_build(plan, tty))
 }
 
-/// Copies the spec directories to build into `<build-dir>/SPECS` (the share's
-/// read-only spec tree), replacing what an earlier run left there.
-fn stage_specs(plan: &Plan) -> anyhow::Result<usize> {
-    let opts = ParseOptions {
-        defines: plan.defines.clone(),
-        arch: plan.arch.clone(),
-        macro_files: plan.macro_files.clone(),
-        ..ParseOptions::default()
-    };
-    let parsed = parse_tree(&plan.specs, &opts)?;
-    let mut errors = Vec::new();
-    let mut specs = Vec::new();
-    for (rel, result) in parsed {
-        match result {
-            Ok(spec) => specs.push((rel, spec)),
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
-    if !errors.is_empty() {
-        bail!("{} spec(s) cannot be parsed:\n  {}", errors.len(), errors.join("\n  "));
-    }
-    let chosen: Vec<PathBuf> = match &plan.packages {
-        Some(list) => selection::select(specs, &selection::requested_names(list)?, &plan.arch)?.into_iter().collect(),
-        None => specs.into_iter().map(|(rel, _)| rel).collect(),
-    };
-    let target = plan.build_dir.join("SPECS");
-    if target.exists() {
-        std::fs::remove_dir_all(&target).with_context(|| format!("clearing {}", target.display()))?;
-    }
-    for rel in &chosen {
-        let from_dir = plan.specs.join(rel).parent().map(Path::to_path_buf).unwrap_or_else(|| plan.specs.clone());
-        let rel_dir = rel.parent().unwrap_or(Path::new(""));
-        copy_dir(&from_dir, &target.join(rel_dir))?;
-    }
-    Ok(chosen.len())
-}
-
-fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
-    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        let dest = to.join(entry.file_name());
-        if kind.is_dir() {
-            copy_dir(&entry.path(), &dest)?;
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), &dest).with_context(|| format!("copying {}", entry.path().display()))?;
-        }
-    }
-    Ok(())
-}
-
 fn token_file(plan: &Plan) -> anyhow::Result<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let path = plan.state_dir.join("token");
@@ -303,7 +252,7 @@ const WORKER_RESTARTS: u32 = 3;
 async fn run_build(plan: Plan, tty: bool) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     std::fs::create_dir_all(&plan.build_dir).with_context(|| format!("creating {}", plan.build_dir.display()))?;
-    let staged = stage_specs(&plan)?;
+    let staged = staging::stage_specs(&plan)?;
     eprintln!("dbuild local: {staged} spec(s) from {} into {}", plan.specs.display(), plan.build_dir.display());
     let token = token_file(&plan)?;
     let root = base_root(&plan).await?;
