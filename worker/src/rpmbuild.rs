@@ -50,13 +50,15 @@ pub struct Log {
 }
 
 impl Log {
-    /// Creates (truncates) the log, creating its directory.
+    /// Opens the log for appending, creating it and its directory. A lease
+    /// granted again for the same attempt (after a lost lease or a hand-back)
+    /// continues the same file, so the interrupted run's output survives.
     pub async fn create(path: PathBuf) -> Result<Log, RunError> {
         let err = |source| RunError::Log { path: path.clone(), source };
         if let Some(parent) = path.parent() {
             tokio::fs::create_dir_all(parent).await.map_err(err)?;
         }
-        let file = tokio::fs::File::create(&path).await.map_err(err)?;
+        let file = tokio::fs::OpenOptions::new().create(true).append(true).open(&path).await.map_err(err)?;
         Ok(Log { path, file })
     }
 
