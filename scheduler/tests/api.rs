@@ -44,14 +44,7 @@ async fn token_from_a_file_or_generated() {
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(tmp.path().join("state/token")).unwrap().permissions().mode() & 0o777, 0o600);
     let http = reqwest::Client::new();
-    let resp = http
-        .post(format!("{url}/v1/workers"))
-        .bearer_auth(token.trim())
-        .json(&json!({"name": "w", "arch": "x86_64", "slots": 1}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(register_status(&http, &url, token.trim()).await, 200);
     child.kill().unwrap();
     child.wait().unwrap();
     // --token-file is read.
@@ -63,16 +56,21 @@ async fn token_from_a_file_or_generated() {
     let mut line = String::new();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
     let url = line.trim().strip_prefix("dbuild-scheduler listening on ").unwrap().to_string();
+    assert_eq!(register_status(&http, &url, "file-token").await, 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// Registers a worker with `token`; the HTTP status.
+async fn register_status(http: &reqwest::Client, url: &str, token: &str) -> u16 {
     let resp = http
         .post(format!("{url}/v1/workers"))
-        .bearer_auth("file-token")
+        .bearer_auth(token)
         .json(&json!({"name": "w", "arch": "x86_64", "slots": 1}))
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    resp.status().as_u16()
 }
 
 #[tokio::test]
