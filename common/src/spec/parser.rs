@@ -258,7 +258,7 @@ fn parse_once(path: &Path, text: &str, base: &MacroTable, target_cpu: Option<&st
     };
     while let Some(line) = reader.next_line(&mut expander)? {
         if let Some(keyword) = section_of(&line.text) {
-            parser.start_section(keyword, &line, &mut expander)?;
+            parser.start_section(keyword, &line)?;
             continue;
         }
         match parser.part {
@@ -333,7 +333,7 @@ impl SpecParser {
         }
     }
 
-    fn start_section(&mut self, keyword: &str, line: &Line, ex: &mut Expander<'_>) -> Result<(), SpecError> {
+    fn start_section(&mut self, keyword: &str, line: &Line) -> Result<(), SpecError> {
         let kw = keyword.to_ascii_lowercase();
         let args = section_args(line, keyword)?;
         self.part = Part::Other;
@@ -370,7 +370,6 @@ impl SpecParser {
                 self.find_package(target.as_deref(), line)?;
             }
         }
-        let _ = ex;
         Ok(())
     }
 
