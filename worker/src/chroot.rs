@@ -6,7 +6,8 @@
 //! - `build/` rpm's `%_topdir` (SPECS, SOURCES, RPMS, SRPMS, BUILD, BUILDROOT), bind-mounted
 //!   at [`crate::TOPDIR_IN_CHROOT`] so that the worker reads results without entering the namespace.
 
-use crate::mounts::{self, Bind, MountError, RootLayout};
+use crate::mounts::{Bind, MountError, RootLayout};
+use crate::sandbox::{Plan as SandboxPlan, Step};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use thiserror::Error;
@@ -98,20 +99,37 @@ impl Chroot {
         Bind { host: self.topdir.clone(), target: crate::TOPDIR_IN_CHROOT.to_string(), read_only: false }
     }
 
-    /// `argv` run in fresh namespaces with this chroot mounted, plus `binds`.
-    pub fn command(&self, binds: &[Bind], argv: &[String]) -> Result<tokio::process::Command, ChrootError> {
-        Ok(mounts::sandboxed(&self.root, &self.layout, binds, argv)?)
+    /// A sandbox over this chroot running `steps`, with `binds` mounted and
+    /// its status file in the slot directory.
+    pub fn sandbox(&self, binds: Vec<Bind>, steps: Vec<Step>, network: bool) -> SandboxPlan {
+        SandboxPlan {
+            root: self.root.clone(),
+            layout: self.layout.clone(),
+            binds,
+            network,
+            steps,
+            status_file: Some(self.status_file()),
+        }
     }
 
-    /// `argv` run chrooted (a clean environment, `HOME=/root`).
+    /// Where the sandbox reports how its steps ended.
+    pub fn status_file(&self) -> PathBuf {
+        self.dir.join("sandbox.status")
+    }
+
+    /// `argv` run chrooted in a sandbox of its own (one step, `command`), private network.
     pub fn chrooted(&self, binds: &[Bind], argv: &[String]) -> Result<tokio::process::Command, ChrootError> {
-        let mut full: Vec<String> = vec!["chroot".into(), self.root.to_string_lossy().into_owned(), "/usr/bin/env".into(), "-i".into()];
-        full.extend(
-            ["HOME=/root", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "TERM=dumb", "SHELL=/bin/sh"]
-                .map(String::from),
-        );
-        full.extend(argv.iter().cloned());
-        self.command(binds, &full)
+        let step = Step { name: "command".into(), argv: argv.to_vec(), unmount_after: vec![] };
+        Ok(self.sandbox(binds.to_vec(), vec![step], false).command()?)
+    }
+
+    /// Where files can be added to the chroot's root before a sandbox starts:
+    /// the overlay's upper directory, or the copy itself.
+    pub fn writable_root(&self) -> &Path {
+        match &self.layout {
+            RootLayout::Overlay { upper, .. } => upper,
+            RootLayout::Copy => &self.root,
+        }
     }
 
     /// Removes the slot directory (every process using it must have ended).

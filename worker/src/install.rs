@@ -3,8 +3,8 @@
 //! The RPMs are installed by the chroot's own `rpm` (`chroot ROOT rpm -i`,
 //! equivalent to `rpm --root ROOT -i` but with the base root's rpm, so the
 //! database format always matches and the worker host needs no rpm), from
-//! read-only bind mounts of the directories that hold them; those binds exist
-//! only in the install command's namespace, never during rpmbuild.
+//! read-only bind mounts of the directories that hold them; those binds are
+//! unmounted once the install step is done, so rpmbuild never sees them.
 //!
 //! `--nodeps`: the scheduler computed the closure from the spec graph, and the
 //! binary RPMs' automatic requirements (sonames, `/bin/sh`) are met by the
@@ -12,8 +12,8 @@
 //! BuildRequires check still runs without `--nodeps`: it is satisfied by these
 //! installed RPMs and by `dbuild-base-provides` (see [`crate::rootfs`]).
 
-use crate::chroot::Chroot;
 use crate::mounts::Bind;
+use crate::sandbox::Step;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -73,17 +73,22 @@ pub fn binds_for(rpms: &[PathBuf]) -> (Vec<Bind>, Vec<String>) {
     (binds, inside)
 }
 
-/// The install command for `rpms` in `chroot`: `rpm -i --nodeps`, then
-/// `ldconfig` (the packages' own ldconfig scriptlets may be missing, and the
-/// loader cache must know the new libraries for `%check` and build tools).
-pub fn install_command(chroot: &Chroot, rpms: &[PathBuf]) -> Result<tokio::process::Command, crate::chroot::ChrootError> {
+/// The sandbox step that installs `rpms`, and the binds it needs (unmounted
+/// again when it succeeded, so rpmbuild never sees them): `rpm -i --nodeps`,
+/// then `ldconfig` (the packages' own ldconfig scriptlets may be missing, and
+/// the loader cache must know the new libraries for `%check` and build tools).
+pub fn install_step(rpms: &[PathBuf]) -> (Vec<Bind>, Step) {
     let (binds, inside) = binds_for(rpms);
     let script = r#"rpm -i -v --nodeps --nosignature "$@" || exit $?
 if command -v ldconfig >/dev/null 2>&1; then ldconfig; fi"#;
     let mut argv: Vec<String> = vec!["/bin/sh".into(), "-c".into(), script.into(), "dbuild-install".into()];
     argv.extend(inside);
-    chroot.chrooted(&binds, &argv)
+    let unmount_after = binds.iter().map(|b| b.target.clone()).collect();
+    (binds, Step { name: INSTALL_STEP.into(), argv, unmount_after })
 }
+
+/// The name of the install step in the sandbox's status.
+pub const INSTALL_STEP: &str = "install";
 
 #[cfg(test)]
 mod tests {

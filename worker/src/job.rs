@@ -1,11 +1,13 @@
 //! The build pipeline for one package, driven by a [`BuildJob`]:
-//! chroot → install BuildRequires → stage sources → rpmbuild → publish → cleanup.
+//! chroot → stage spec, sources and macro files → one sandbox running the
+//! BuildRequires install and then rpmbuild → publish → cleanup.
 //! The chroot is removed on every path (success, failure, cancellation).
 
 use crate::chroot::{Chroot, ChrootError};
 use crate::install::{self, InstallError};
 use crate::publish::{self, PublishError, Published};
 use crate::rpmbuild::{self, Limits, Log, RunEnd, RunError};
+use crate::sandbox::{Outcome, Step, StepEnd};
 use crate::sources::{self, SourceError};
 use dbuild_common::spec::ParseOptions;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,9 @@ pub struct WorkerConfig {
     pub overlay: bool,
     /// Extra directories of RPMs (like Photon's PUBLISHRPMS).
     pub prebuilt: Vec<PathBuf>,
+    /// Directories where sources are looked up after the spec's own directory
+    /// (`--sources`, in order; `<build-dir>/SOURCES` is always last).
+    pub sources: Vec<PathBuf>,
     /// Limits of the install step and of rpmbuild.
     pub install_limits: Limits,
     pub build_limits: Limits,
@@ -52,11 +57,16 @@ pub struct BuildJob {
     pub log_path: String,
     /// Name of the slot directory (unique among concurrent jobs of this worker).
     pub slot: String,
+    /// Run `%check` (else rpmbuild gets `--nocheck`).
+    pub check: bool,
+    /// Macro files for the parser and rpmbuild, relative to the build directory.
+    pub macro_files: Vec<String>,
+    /// Capabilities the build root is assumed to provide (see [`crate::provides`]).
+    pub assume_provided: Vec<String>,
 }
 
 /// Wall-clock durations of the phases. `chroot` is the slot's directories plus
-/// the namespace/mount setup of each sandboxed command (install, rpmbuild),
-/// which is subtracted from those phases.
+/// the sandbox's start and mounts (everything in the sandbox but its steps).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Phases {
     pub chroot: Duration,
@@ -80,6 +90,12 @@ pub enum BuildError {
     Chroot(#[from] ChrootError),
     #[error(transparent)]
     Install(#[from] InstallError),
+    #[error(transparent)]
+    Provides(#[from] crate::provides::ProvidesError),
+    #[error("package {package}: the build sandbox could not be set up: {detail}")]
+    Sandbox { package: String, detail: String },
+    #[error("package {package}: macro file {path}: {source}")]
+    MacroFile { package: String, path: PathBuf, source: std::io::Error },
     #[error("package {package}: installing BuildRequires: rpm -i {end}")]
     InstallFailed { package: String, end: String },
     #[error(transparent)]
@@ -203,6 +219,42 @@ pub async fn run_job(cfg: &WorkerConfig, job: &BuildJob, mut cancel: watch::Rece
     BuildResult { result, phases, duration: started.elapsed(), log: Some(log_path) }
 }
 
+/// The macro files (on the share) copied into the chroot's `/etc/rpm/`, where
+/// rpm loads `macros.*` after its own and the platform's files; returns their
+/// host paths for the spec parser.
+fn install_macro_files(job: &BuildJob, cfg: &WorkerConfig, chroot: &Chroot) -> Result<Vec<PathBuf>, BuildError> {
+    let etc_rpm = chroot.writable_root().join("etc/rpm");
+    let mut host_paths = Vec::new();
+    for (i, rel) in job.macro_files.iter().enumerate() {
+        let from = relative(&job.package, &cfg.build_dir, rel)?;
+        let name = from.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let to = etc_rpm.join(format!("macros.zz-dbuild-{i:02}-{name}"));
+        let err = |source| BuildError::MacroFile { package: job.package.clone(), path: from.clone(), source };
+        std::fs::create_dir_all(&etc_rpm).map_err(err)?;
+        std::fs::copy(&from, &to).map_err(err)?;
+        host_paths.push(from);
+    }
+    Ok(host_paths)
+}
+
+/// The limits of a sandbox that installs and then builds: one wall-time
+/// budget for both, and the longer of the silent-time limits.
+fn sandbox_limits(cfg: &WorkerConfig, installs: bool) -> Limits {
+    if !installs {
+        return cfg.build_limits;
+    }
+    Limits { wall: cfg.install_limits.wall + cfg.build_limits.wall, silent: cfg.install_limits.silent.max(cfg.build_limits.silent) }
+}
+
+fn describe_step(step: &StepEnd) -> String {
+    match (&step.spawn_error, step.code, step.signal) {
+        (Some(e), _, _) => format!("could not start: {e}"),
+        (None, Some(c), _) => format!("exited with status {c}"),
+        (None, None, Some(s)) => format!("was killed by signal {s}"),
+        (None, None, None) => "was killed by a signal".into(),
+    }
+}
+
 async fn build_in(
     cfg: &WorkerConfig,
     job: &BuildJob,
@@ -214,58 +266,79 @@ async fn build_in(
     let pkg = job.package.as_str();
     log.note(&format!("package {pkg} attempt {} in {}", job.attempt, chroot.dir.display())).await?;
 
-    // BuildRequires closure.
+    // Spec, includes, patches, sources, macro files.
     let t = Instant::now();
-    let mut install_setup = Duration::ZERO;
-    if !job.install.is_empty() {
-        let rpms = install::resolve(pkg, &cfg.build_dir, &job.install, &cfg.prebuilt)?;
-        log.note(&format!("installing {} RPM(s)", rpms.len())).await?;
-        let cmd = install::install_command(chroot, &rpms)?;
-        let ran = rpmbuild::run_logged("rpm -i", cmd, log, cfg.install_limits, cancel).await?;
-        install_setup = ran.setup.unwrap_or_default();
-        phases.chroot += install_setup;
-        let end = ran.end;
-        if end == RunEnd::Cancelled {
-            return Err(BuildError::Cancelled { package: pkg.into() });
-        }
-        if !end.success() {
-            return Err(BuildError::InstallFailed { package: pkg.into(), end: describe(&end) });
-        }
-    }
-    phases.install = t.elapsed().saturating_sub(install_setup);
-
-    // Spec, includes, patches, sources.
-    let t = Instant::now();
+    let macro_files = install_macro_files(job, cfg, chroot)?;
     let spec_path = relative(pkg, &cfg.build_dir, &job.spec)?;
-    let opts = ParseOptions { defines: job.macros.clone(), arch: job.arch.clone(), ..ParseOptions::default() };
-    let (build_dir, topdir, p) = (cfg.build_dir.clone(), chroot.topdir.clone(), pkg.to_string());
-    let staged = tokio::task::spawn_blocking(move || sources::stage(&p, &spec_path, &build_dir, &topdir, &opts))
+    let opts = ParseOptions { defines: job.macros.clone(), arch: job.arch.clone(), macro_files, ..ParseOptions::default() };
+    let mut source_dirs = cfg.sources.clone();
+    source_dirs.push(cfg.build_dir.join("SOURCES"));
+    let (topdir, p) = (chroot.topdir.clone(), pkg.to_string());
+    let staged = tokio::task::spawn_blocking(move || sources::stage(&p, &spec_path, &source_dirs, &topdir, &opts))
         .await
         .map_err(|e| BuildError::Run(RunError::Wait { what: "staging sources".into(), source: std::io::Error::other(e) }))??;
     log.note(&format!("staged {} file(s), {} bytes, {} verified against config.yaml", staged.files, staged.bytes, staged.verified))
         .await?;
+    if !job.macro_files.is_empty() {
+        log.note(&format!("macro files in /etc/rpm: {}", job.macro_files.join(" "))).await?;
+    }
     phases.sources = t.elapsed();
 
-    // rpmbuild.
+    // The BuildRequires closure (plus the assumed capabilities), then rpmbuild, in one sandbox.
     let t = Instant::now();
-    let argv = rpmbuild::rpmbuild_argv(&staged.spec_in_chroot, &job.macros);
-    log.note(&format!("running {}", argv.join(" "))).await?;
-    let cmd = chroot.chrooted(&[chroot.topdir_bind()], &argv)?;
-    let ran = rpmbuild::run_logged("rpmbuild", cmd, log, cfg.build_limits, cancel).await?;
-    phases.chroot += ran.setup.unwrap_or_default();
-    phases.rpmbuild = ran.after_setup(t.elapsed());
-    let end = ran.end;
-    match end {
-        RunEnd::Cancelled => return Err(BuildError::Cancelled { package: pkg.into() }),
-        RunEnd::Exited(Some(0)) => {}
-        other => {
-            let exit_status = match other {
-                RunEnd::Exited(c) => c,
-                _ => None,
-            };
-            let detail = rpm_error_summary(&log.path).map(|d| format!(": {d}")).unwrap_or_default();
-            return Err(BuildError::Rpmbuild { package: pkg.into(), end: describe(&other), exit_status, detail });
+    let mut rpms = install::resolve(pkg, &cfg.build_dir, &job.install, &cfg.prebuilt)?;
+    if !job.assume_provided.is_empty() {
+        rpms.push(crate::provides::assumed_provides_rpm(&cfg.base_root, &cfg.work_dir, cfg.overlay, &job.assume_provided).await?);
+    }
+    let mut binds = vec![chroot.topdir_bind()];
+    let mut steps = Vec::new();
+    if !rpms.is_empty() {
+        log.note(&format!("installing {} RPM(s)", rpms.len())).await?;
+        let (rpm_binds, step) = install::install_step(&rpms);
+        binds.extend(rpm_binds);
+        steps.push(step);
+    }
+    let argv = rpmbuild::rpmbuild_argv(&staged.spec_in_chroot, &job.macros, job.check);
+    log.note(&format!("then running {}", argv.join(" "))).await?;
+    steps.push(Step { name: RPMBUILD_STEP.into(), argv, unmount_after: vec![] });
+    let network = staged.network_required;
+    log.note(if network {
+        "network: the spec defines network_required, so the build shares the host's network"
+    } else {
+        "network: none (a private network namespace with only loopback)"
+    })
+    .await?;
+    let cmd = chroot.sandbox(binds, steps, network).command().map_err(crate::chroot::ChrootError::from)?;
+    let ran = rpmbuild::run_logged("build", cmd, log, sandbox_limits(cfg, !rpms.is_empty()), cancel).await?;
+    let outcome = Outcome::read(&chroot.status_file());
+    let install_end = outcome.step(install::INSTALL_STEP);
+    let build_end = outcome.step(RPMBUILD_STEP);
+    phases.install = install_end.map(|s| s.duration).unwrap_or_default();
+    phases.rpmbuild = build_end.map(|s| s.duration).unwrap_or_default();
+    phases.chroot += t.elapsed().saturating_sub(phases.install + phases.rpmbuild);
+    if ran.end == RunEnd::Cancelled {
+        return Err(BuildError::Cancelled { package: pkg.into() });
+    }
+    if let Some(detail) = outcome.setup_error.clone() {
+        return Err(BuildError::Sandbox { package: pkg.into(), detail });
+    }
+    let installing = !rpms.is_empty() && install_end.is_none();
+    match install_end {
+        Some(s) if !s.success() => return Err(BuildError::InstallFailed { package: pkg.into(), end: describe_step(s) }),
+        None if installing && !ran.end.success() => {
+            return Err(BuildError::InstallFailed { package: pkg.into(), end: describe(&ran.end) })
         }
+        _ => {}
+    }
+    let end = match (&ran.end, build_end) {
+        (RunEnd::Exited(_), Some(s)) if s.success() => None,
+        (RunEnd::Exited(_), Some(s)) => Some((describe_step(s), s.code)),
+        (RunEnd::Exited(c), None) => Some((format!("did not run (sandbox ended with {c:?})"), None)),
+        (other, _) => Some((describe(other), None)),
+    };
+    if let Some((end, exit_status)) = end {
+        let detail = rpm_error_summary(&log.path).map(|d| format!(": {d}")).unwrap_or_default();
+        return Err(BuildError::Rpmbuild { package: pkg.into(), end, exit_status, detail });
     }
     if *cancel.borrow() {
         return Err(BuildError::Cancelled { package: pkg.into() });
@@ -283,3 +356,6 @@ async fn build_in(
     }
     Ok(published)
 }
+
+/// The name of the rpmbuild step in the sandbox's status.
+const RPMBUILD_STEP: &str = "rpmbuild";

@@ -6,9 +6,11 @@
 //!
 //! | module | concern |
 //! |---|---|
-//! | [`mounts`] | the private namespaces a command runs in: overlay, proc, /dev, /tmp, binds; crash leftovers |
+//! | [`sandbox`] | the private namespaces a build runs in (PID 1 `dbuild-sandbox`: overlay, proc, /dev, /tmp, binds, steps) |
+//! | [`mounts`] | bind and root-layout types, the overlay probe, crash leftovers |
 //! | [`chroot`] | one slot's directories (overlay upper/work or a copy of the base) and their removal |
 //! | [`install`] | installing the BuildRequires closure into the chroot with rpm |
+//! | [`provides`] | provides-only packages: the base root's Debian packages, `--assume-provided` |
 //! | [`sources`] | staging spec, includes, patches and sources; `config.yaml` sha512 checks |
 //! | [`rpmbuild`] | running a command with a streamed log, wall-time and silent-time limits |
 //! | [`publish`] | atomic publication of RPMs/SRPMs with sha256 |
@@ -20,9 +22,11 @@ pub mod client;
 pub mod install;
 pub mod job;
 pub mod mounts;
+pub mod provides;
 pub mod publish;
 pub mod rootfs;
 pub mod rpmbuild;
+pub mod sandbox;
 pub mod sources;
 
 /// Where the build tree lives inside every chroot (rpm's `%_topdir`).

@@ -41,6 +41,10 @@ struct Args {
     /// Directory of prebuilt RPMs to install from when a lease's RPM is not on the share (repeatable).
     #[arg(long = "prebuilt-repo")]
     prebuilt: Vec<PathBuf>,
+    /// Directory to look up sources in, after the spec's own directory (repeatable, in order;
+    /// <build-dir>/SOURCES is always searched last).
+    #[arg(long = "sources", env = "DBUILD_SOURCES", value_delimiter = ',')]
+    sources: Vec<PathBuf>,
     /// Worker name [default: hostname-pid].
     #[arg(long, env = "DBUILD_WORKER_NAME")]
     name: Option<String>,
@@ -100,6 +104,7 @@ async fn run(args: Args) -> anyhow::Result<Ended> {
         work_dir: args.work_dir.clone(),
         overlay,
         prebuilt: args.prebuilt.clone(),
+        sources: args.sources.clone(),
         install_limits: Limits { wall: Duration::from_secs(1800), silent: Duration::from_secs(600) },
         build_limits: Limits { wall: Duration::from_secs(args.build_timeout), silent: Duration::from_secs(args.silent_timeout) },
     };

@@ -15,7 +15,8 @@
 //! `/etc/ld.so.conf.d/dbuild-rpm-libdir.conf` adds rpm's `%_libdir`
 //! (`/usr/lib64`) to the loader's path; the install step runs `ldconfig`.
 
-use crate::mounts::{self, RootLayout};
+use crate::mounts::RootLayout;
+use crate::sandbox::{Plan as SandboxPlan, Step};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -251,29 +252,17 @@ async fn install_base_provides(root: &Path) -> Result<(), RootfsError> {
     let mut provides: Vec<&str> = names.lines().map(str::trim).filter(|n| !n.is_empty()).chain(RPM_ALIASES.iter().copied()).collect();
     provides.sort_unstable();
     provides.dedup();
-    let mut spec = String::from(
-        "Name: dbuild-base-provides\nVersion: 1\nRelease: 1\nSummary: What the Debian builder root provides\nLicense: Apache-2.0\nBuildArch: noarch\n",
-    );
-    for p in &provides {
-        spec.push_str(&format!("Provides: {p}\n"));
-    }
-    spec.push_str("%description\nMakes rpm's database know the Debian packages of the dbuild builder root.\n%files\n");
+    let spec = crate::provides::provides_spec("dbuild-base-provides", "What the Debian builder root provides", &provides);
     let work = root.join("var/tmp/dbuild-base-provides");
     let io = |source| RootfsError::Io { path: work.clone(), source };
     std::fs::create_dir_all(&work).map_err(io)?;
     std::fs::write(work.join("base.spec"), spec).map_err(io)?;
     let script = "set -e; rpmbuild -bb --define '_topdir /var/tmp/dbuild-base-provides' /var/tmp/dbuild-base-provides/base.spec; \
                   rpm -i --nodeps /var/tmp/dbuild-base-provides/RPMS/noarch/*.rpm; rpm -q dbuild-base-provides";
-    let argv: Vec<String> = ["chroot", &root.to_string_lossy(), "/usr/bin/env", "-i", "HOME=/root", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "/bin/sh", "-c", script]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let step = Step { name: "base-provides".into(), argv: ["/bin/sh", "-c", script].map(String::from).to_vec(), unmount_after: vec![] };
+    let plan = SandboxPlan { root: root.to_path_buf(), layout: RootLayout::Copy, binds: vec![], network: false, steps: vec![step], status_file: None };
     // Not under /tmp: the sandbox mounts a tmpfs there.
-    let mut cmd = mounts::sandboxed(root, &RootLayout::Copy, &[], &argv).map_err(|e| RootfsError::Step {
-        step: "base provides",
-        root: root.to_path_buf(),
-        detail: e.to_string(),
-    })?;
+    let mut cmd = plan.command().map_err(|e| RootfsError::Step { step: "base provides", root: root.to_path_buf(), detail: e.to_string() })?;
     run("building dbuild-base-provides", root, &mut cmd, Duration::from_secs(300)).await?;
     crate::chroot::remove_tree(&work).await.map_err(|source| RootfsError::Io { path: work.clone(), source })?;
     tracing::info!(root = %root.display(), provides = provides.len(), "rpm database knows the base packages");

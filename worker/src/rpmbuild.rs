@@ -189,9 +189,14 @@ pub async fn run_logged(
     Ok(Ran { end, setup })
 }
 
-/// The argv of `rpmbuild -ba` for `spec_in_chroot` with the given macros.
-pub fn rpmbuild_argv(spec_in_chroot: &str, macros: &[(String, String)]) -> Vec<String> {
+/// The argv of `rpmbuild -ba` for `spec_in_chroot` with the given macros;
+/// `%check` runs only when `check` (like Photon, which builds `--nocheck`
+/// unless asked).
+pub fn rpmbuild_argv(spec_in_chroot: &str, macros: &[(String, String)], check: bool) -> Vec<String> {
     let mut argv = vec!["rpmbuild".to_string(), "-ba".to_string()];
+    if !check {
+        argv.push("--nocheck".into());
+    }
     let mut define = |name: &str, value: &str| {
         argv.push("--define".into());
         argv.push(format!("{name} {value}"));
@@ -210,7 +215,9 @@ mod tests {
 
     #[test]
     fn argv_has_topdir_then_macros_then_spec() {
-        let a = rpmbuild_argv("/x/SPECS/a.spec", &[("dist".into(), ".ph5".into())]);
+        let a = rpmbuild_argv("/x/SPECS/a.spec", &[("dist".into(), ".ph5".into())], true);
         assert_eq!(a, ["rpmbuild", "-ba", "--define", "_topdir /usr/src/dbuild", "--define", "dist .ph5", "/x/SPECS/a.spec"]);
+        let a = rpmbuild_argv("/x/SPECS/a.spec", &[], false);
+        assert_eq!(a, ["rpmbuild", "-ba", "--nocheck", "--define", "_topdir /usr/src/dbuild", "/x/SPECS/a.spec"]);
     }
 }

@@ -3,7 +3,10 @@
 //! verifying sources against the spec directory's `config.yaml` (Photon's
 //! format: `sources: [{archive: NAME, archive_sha512sum: HEX}]`).
 //!
-//! A file is looked for in the spec's directory, then in `<build>/SOURCES/`.
+//! A file is looked for by name in the spec's directory (Photon keeps small
+//! sources, `license.txt` and patches there), then in each configured source
+//! directory (`--sources`), then in `<build>/SOURCES/`. Every staged file that
+//! `config.yaml` lists is checked against its sha512 before the build starts.
 //! Photon's `skip_validation` flag is about its upstream-source audit, not the
 //! archive checksum, so checksums are always verified.
 
@@ -67,6 +70,8 @@ pub struct Staged {
     pub files: usize,
     pub bytes: u64,
     pub verified: usize,
+    /// The spec asks for the network (Photon's `network_required`).
+    pub network_required: bool,
 }
 
 /// Copies `from` to `to`, returning (bytes, lowercase hex sha512).
@@ -88,13 +93,13 @@ fn copy_hashing(from: &Path, to: &Path) -> std::io::Result<(u64, String)> {
     Ok((total, hex::encode(hasher.finalize())))
 }
 
-/// Stages the inputs of `package` (spec at `spec_path`) into `topdir`.
-pub fn stage(package: &str, spec_path: &Path, build_dir: &Path, topdir: &Path, opts: &ParseOptions) -> Result<Staged, SourceError> {
+/// Stages the inputs of `package` (spec at `spec_path`) into `topdir`,
+/// looking for sources in the spec's directory, then in `source_dirs` in order.
+pub fn stage(package: &str, spec_path: &Path, source_dirs: &[PathBuf], topdir: &Path, opts: &ParseOptions) -> Result<Staged, SourceError> {
     let spec = parse_spec_file(spec_path, opts)
         .map_err(|e| SourceError::Spec { package: package.into(), spec: spec_path.to_path_buf(), detail: e.to_string() })?;
     let spec_dir = spec_path.parent().unwrap_or(Path::new("."));
     let checksums = expected_checksums(package, spec_dir)?;
-    let shared_sources = build_dir.join("SOURCES");
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| SourceError::Io { package: package.into(), path, source }
@@ -102,7 +107,13 @@ pub fn stage(package: &str, spec_path: &Path, build_dir: &Path, topdir: &Path, o
     let spec_name = spec_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| format!("{package}.spec"));
     let spec_dest = topdir.join("SPECS").join(&spec_name);
     let (mut bytes, _) = copy_hashing(spec_path, &spec_dest).map_err(io(spec_path))?;
-    let mut staged = Staged { spec_in_chroot: format!("{}/SPECS/{spec_name}", crate::TOPDIR_IN_CHROOT), files: 1, bytes: 0, verified: 0 };
+    let mut staged = Staged {
+        spec_in_chroot: format!("{}/SPECS/{spec_name}", crate::TOPDIR_IN_CHROOT),
+        files: 1,
+        bytes: 0,
+        verified: 0,
+        network_required: spec.network_required,
+    };
 
     let mut wanted: Vec<(&'static str, String)> = Vec::new();
     wanted.extend(spec.sources.iter().map(|s| ("source", s.file_name().to_string())));
@@ -117,16 +128,12 @@ pub fn stage(package: &str, spec_path: &Path, build_dir: &Path, topdir: &Path, o
         if name.is_empty() || name.contains('/') || name == ".." || !seen.insert(name.clone()) {
             continue;
         }
-        let candidates = [spec_dir.join(&name), shared_sources.join(&name)];
-        let Some(found) = candidates.iter().find(|p| p.is_file()) else {
-            return Err(SourceError::Missing {
-                package: package.into(),
-                kind,
-                file: name,
-                searched: format!("{}, {}", spec_dir.display(), shared_sources.display()),
-            });
+        let dirs = || std::iter::once(spec_dir).chain(source_dirs.iter().map(PathBuf::as_path));
+        let Some(found) = dirs().map(|d| d.join(&name)).find(|p| p.is_file()) else {
+            let searched: Vec<String> = dirs().map(|d| d.display().to_string()).collect();
+            return Err(SourceError::Missing { package: package.into(), kind, file: name, searched: searched.join(", ") });
         };
-        let (n, sha512) = copy_hashing(found, &topdir.join("SOURCES").join(&name)).map_err(io(found))?;
+        let (n, sha512) = copy_hashing(&found, &topdir.join("SOURCES").join(&name)).map_err(io(&found))?;
         bytes += n;
         staged.files += 1;
         if let Some(expected) = checksums.get(&name) {

@@ -33,6 +33,7 @@ fn spec(name: &str, version: &str) -> Spec {
         patches: Vec::new(),
         includes: Vec::new(),
         warnings: Vec::new(),
+        network_required: false,
     }
 }
 

@@ -155,6 +155,9 @@ pub struct Spec {
     pub includes: Vec<PathBuf>,
     /// Non-fatal notes, e.g. a `%(...)` shell expansion that was not run.
     pub warnings: Vec<String>,
+    /// The spec defines Photon's `network_required` to a non-zero number: its
+    /// build may use the network (every other build runs without one).
+    pub network_required: bool,
 }
 
 impl Spec {

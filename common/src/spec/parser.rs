@@ -267,8 +267,12 @@ fn parse_once(path: &Path, text: &str, base: &MacroTable, target_cpu: Option<&st
             Part::Other => {}
         }
     }
+    // Photon's flag for builds that may use the network (see `Spec::network_required`).
+    let network_required = expander.expand("%{?network_required}").map(|v| flag_is_set(&v)).unwrap_or(false);
     let warnings = std::mem::take(&mut expander.warnings);
-    parser.finish(reader.includes, warnings)
+    let mut spec = parser.finish(reader.includes, warnings)?;
+    spec.network_required = network_required;
+    Ok(spec)
 }
 
 fn syntax(line: &Line, message: impl Into<String>) -> SpecError {
@@ -548,8 +552,14 @@ impl SpecParser {
             patches: self.patches,
             includes,
             warnings,
+            network_required: false,
         })
     }
+}
+
+/// rpm's reading of a numeric flag macro: a number other than 0.
+fn flag_is_set(value: &str) -> bool {
+    value.trim().parse::<i64>().map(|n| n != 0).unwrap_or(false)
 }
 
 fn tag_len(tag: Tag) -> usize {

@@ -50,6 +50,7 @@ impl Env {
             work_dir: work.path().to_path_buf(),
             overlay: true,
             prebuilt: Vec::new(),
+            sources: Vec::new(),
             install_limits: Limits { wall: Duration::from_secs(300), silent: Duration::from_secs(120) },
             build_limits: Limits { wall: Duration::from_secs(300), silent: Duration::from_secs(60) },
         };
@@ -77,6 +78,9 @@ impl Env {
             arch: "x86_64".into(),
             log_path: format!("stage/LOGS/{name}/1.log"),
             slot: slot.into(),
+            check: true,
+            macro_files: Vec::new(),
+            assume_provided: Vec::new(),
         }
     }
 

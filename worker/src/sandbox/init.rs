@@ -1,0 +1,162 @@
+//! PID 1 of a build sandbox (the `dbuild-sandbox` executable): prepares the
+//! chroot with direct system calls (no helper processes, which made up most
+//! of a sandbox's start-up time), then runs the plan's steps in order.
+
+use super::{Plan, Status, Step, ROOT_ENV_FILE, STEP_ENV};
+use crate::mounts::{Bind, RootLayout};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::{makedev, mknod, umask, Mode, SFlag};
+use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::time::Instant;
+
+/// Exit code when the sandbox itself could not be set up.
+pub const SETUP_FAILED: i32 = 125;
+
+fn err(what: &str, path: &Path, e: impl std::fmt::Display) -> String {
+    format!("{what} {}: {e}", path.display())
+}
+
+fn mount_fs(fstype: &str, target: &Path, flags: MsFlags, data: &str) -> Result<(), String> {
+    mount(Some(fstype), target, Some(fstype), flags, Some(data)).map_err(|e| err(&format!("mounting {fstype} on"), target, e))
+}
+
+/// The device nodes of a minimal /dev: (name, major, minor).
+const DEVICES: &[(&str, u64, u64)] = &[("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
+
+fn make_dev(root: &Path) -> Result<(), String> {
+    let dev = root.join("dev");
+    mount_fs("tmpfs", &dev, MsFlags::MS_NOSUID, "mode=755,size=16m")?;
+    for (name, major, minor) in DEVICES {
+        let p = dev.join(name);
+        mknod(&p, SFlag::S_IFCHR, Mode::from_bits_truncate(0o666), makedev(*major, *minor)).map_err(|e| err("mknod", &p, e))?;
+    }
+    for d in ["pts", "shm"] {
+        std::fs::create_dir(dev.join(d)).map_err(|e| err("mkdir", &dev.join(d), e))?;
+    }
+    mount_fs("devpts", &dev.join("pts"), MsFlags::empty(), "newinstance,ptmxmode=0666,mode=0620")?;
+    mount_fs("tmpfs", &dev.join("shm"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, "mode=1777")?;
+    for (link, to) in [("ptmx", "pts/ptmx"), ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+        std::os::unix::fs::symlink(to, dev.join(link)).map_err(|e| err("symlink", &dev.join(link), e))?;
+    }
+    Ok(())
+}
+
+fn bind(root: &Path, b: &Bind) -> Result<(), String> {
+    let target = root.join(b.target.trim_start_matches('/'));
+    std::fs::create_dir_all(&target).map_err(|e| err("mkdir", &target, e))?;
+    mount(Some(&b.host), &target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .map_err(|e| err(&format!("bind-mounting {} on", b.host.display()), &target, e))?;
+    if b.read_only {
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+        mount(None::<&str>, &target, None::<&str>, flags, None::<&str>).map_err(|e| err("remounting read-only", &target, e))?;
+    }
+    Ok(())
+}
+
+/// Brings up loopback in the private network namespace (the host's `ip`:
+/// an ioctl would need `unsafe`).
+fn loopback_up() -> Result<(), String> {
+    let status = std::process::Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .stdin(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("ip link set lo up: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("ip link set lo up: {status}"))
+    }
+}
+
+/// Mounts everything and enters the chroot.
+fn prepare(plan: &Plan) -> Result<(), String> {
+    umask(Mode::from_bits_truncate(0o022));
+    let root = plan.root.as_path();
+    if let RootLayout::Overlay { lower, upper, work } = &plan.layout {
+        let data = format!("lowerdir={},upperdir={},workdir={}", lower.display(), upper.display(), work.display());
+        mount_fs("overlay", root, MsFlags::empty(), &data)?;
+    }
+    mount_fs("proc", &root.join("proc"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, "")?;
+    make_dev(root)?;
+    mount_fs("tmpfs", &root.join("tmp"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, "mode=1777")?;
+    for b in &plan.binds {
+        bind(root, b)?;
+    }
+    if !plan.network {
+        loopback_up()?;
+    }
+    nix::unistd::chroot(root).map_err(|e| err("chroot", root, e))?;
+    std::env::set_current_dir("/").map_err(|e| err("chdir", Path::new("/"), e))?;
+    Ok(())
+}
+
+/// `KEY=VALUE` lines of the root's build environment file (already chrooted).
+fn root_env() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(Path::new("/").join(ROOT_ENV_FILE)).unwrap_or_default();
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+        .collect()
+}
+
+struct StatusFile(Option<std::fs::File>);
+
+impl StatusFile {
+    fn write(&mut self, status: &Status) {
+        if let (Some(f), Ok(line)) = (self.0.as_mut(), serde_json::to_string(status)) {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
+fn run_step(step: &Step, env: &[(String, String)]) -> Status {
+    let started = Instant::now();
+    let Some((program, args)) = step.argv.split_first() else {
+        return Status::Step { name: step.name.clone(), code: None, signal: None, spawn_error: Some("empty command".into()), secs: 0.0 };
+    };
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args).env_clear().current_dir("/").stdin(std::process::Stdio::null());
+    cmd.envs(STEP_ENV.iter().copied());
+    cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let (code, signal, spawn_error) = match cmd.status() {
+        Ok(s) => (s.code(), s.signal(), None),
+        Err(e) => (None, None, Some(format!("{program}: {e}"))),
+    };
+    Status::Step { name: step.name.clone(), code, signal, spawn_error, secs: started.elapsed().as_secs_f64() }
+}
+
+/// Runs the sandbox; returns the process exit code (the failing step's, or 0).
+pub fn run(plan: &Plan) -> i32 {
+    let started = Instant::now();
+    // Opened before the chroot: the file stays outside the build's reach.
+    let mut status = StatusFile(plan.status_file.as_ref().and_then(|p| std::fs::File::create(p).ok()));
+    if let Err(e) = prepare(plan) {
+        eprintln!("== dbuild: sandbox setup failed: {e}");
+        status.write(&Status::SetupFailed { error: e });
+        return SETUP_FAILED;
+    }
+    status.write(&Status::Ready { secs: started.elapsed().as_secs_f64() });
+    eprintln!("{}", String::from_utf8_lossy(crate::mounts::READY_MARKER));
+    let env = root_env();
+    for step in &plan.steps {
+        let end = run_step(step, &env);
+        status.write(&end);
+        let Status::Step { code, signal, spawn_error, .. } = &end else { continue };
+        if *code != Some(0) {
+            if let Some(e) = spawn_error {
+                eprintln!("== dbuild: {}: cannot start: {e}", step.name);
+            }
+            return code.unwrap_or(128 + signal.unwrap_or(0));
+        }
+        for target in &step.unmount_after {
+            if let Err(e) = umount2(target.as_str(), MntFlags::MNT_DETACH) {
+                eprintln!("== dbuild: unmounting {target} after {}: {e}", step.name);
+                return SETUP_FAILED;
+            }
+        }
+    }
+    0
+}
