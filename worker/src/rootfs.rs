@@ -289,8 +289,7 @@ pub async fn rpmdb_provides(root: &Path) -> Result<Vec<String>, RootfsError> {
     let mut cmd = tokio::process::Command::new("chroot");
     cmd.arg(root)
         .args(["/usr/bin/env", "-i", "HOME=/root", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "rpm", "-qa", "--qf"])
-        .arg("%{NAME}\n[%{PROVIDENAME}\n]")
-        .env_clear();
+        .arg("%{NAME}\n[%{PROVIDENAME}\n]");
     let out = run("rpm -qa (provides)", root, &mut cmd, Duration::from_secs(120)).await?;
     let mut names: Vec<String> = out.lines().map(str::trim).filter(|n| !n.is_empty() && *n != "(none)").map(str::to_string).collect();
     names.sort_unstable();
