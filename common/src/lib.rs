@@ -8,6 +8,7 @@ pub mod dispatch;
 pub mod evr;
 pub mod graph;
 pub mod plan;
+pub mod provided;
 pub mod simulate;
 pub mod spec;
 pub mod weights;

@@ -242,8 +242,9 @@ pub fn hex(bytes: &[u8]) -> String {
 pub struct PlanNotes {
     /// Specs that could not be parsed: file and error.
     pub parse_errors: Vec<(PathBuf, String)>,
-    /// Dependencies nothing provides: `dependency (wanted by a, b)`.
-    pub unresolved: Vec<String>,
+    /// Dependencies nothing provides (specs, base root, assumed names), with
+    /// their kind and the packages that want them.
+    pub unresolved: Vec<crate::graph::Unresolved>,
     /// Cycles found (and cut by the graph's policy), as package lists.
     pub cycles: Vec<Vec<String>>,
     /// Specs that do not build on the target arch.
@@ -299,12 +300,16 @@ impl Plan {
         Plan { packages, arch: arch.to_string(), macros }
     }
 
-    /// Parses `specs_dir`, builds the graph and its plan. Unparsable specs,
-    /// unresolved dependencies and cycles are returned as notes.
+    /// Parses `specs_dir`, builds the graph (with what the build root
+    /// `provided`) and its plan. Unparsable specs, unresolved dependencies
+    /// and cycles are returned as notes; deciding whether unresolved
+    /// BuildRequires stop the build is the caller's business
+    /// ([`crate::provided::check_build_requires`]).
     pub fn from_spec_tree(
         specs_dir: &Path,
         opts: &crate::spec::ParseOptions,
         weights: Option<&crate::weights::Weights>,
+        provided: &crate::provided::Provided,
     ) -> Result<(Plan, PlanNotes), crate::spec::SpecError> {
         let mut notes = PlanNotes::default();
         let mut specs = Vec::new();
@@ -314,10 +319,8 @@ impl Plan {
                 Err(e) => notes.parse_errors.push((file, e.to_string())),
             }
         }
-        let gopts = crate::graph::GraphOptions { arch: opts.arch.clone(), ..Default::default() };
-        let graph = crate::graph::BuildGraph::build(specs, &gopts);
-        notes.unresolved =
-            graph.unresolved.iter().map(|u| format!("{} (wanted by {})", u.dependency, u.wanted_by.join(", "))).collect();
+        let graph = crate::graph::BuildGraph::build(specs, &provided.graph_options(&opts.arch));
+        notes.unresolved = graph.unresolved.clone();
         notes.cycles = graph.cycles.iter().map(|c| c.nodes.iter().map(|&m| graph.nodes[m].key.clone()).collect()).collect();
         notes.excluded = graph.excluded.iter().map(|e| format!("{}: {}", e.spec.file.display(), e.reason)).collect();
         let plan = Plan::from_graph(&graph, specs_dir, &opts.arch, opts.defines.clone(), weights);
@@ -398,7 +401,7 @@ mod tests {
             "Name: app\nVersion: 2\nRelease: 1\nSummary: s\nLicense: MIT\nBuildRequires: lib-devel\n%description\nd\n%files\n/c\n",
         )?;
         let weights = crate::weights::Weights::from_map(HashMap::from([("app".to_string(), 7.0)]), 1.0);
-        let (plan, notes) = Plan::from_spec_tree(&dir, &crate::spec::ParseOptions::default(), Some(&weights))?;
+        let (plan, notes) = Plan::from_spec_tree(&dir, &crate::spec::ParseOptions::default(), Some(&weights), &Default::default())?;
         assert!(notes.parse_errors.is_empty(), "{notes:?}");
         assert_eq!(plan.validate(), Ok(()));
         let app = plan.index_of("app").ok_or("no app")?;

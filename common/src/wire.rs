@@ -74,6 +74,18 @@ pub struct Lease {
     pub deadline_unix_ms: u64,
     /// Where to write the build log, relative to the build directory.
     pub log_path: String,
+    /// Run `%check` (the worker omits rpmbuild's `--nocheck`); `dbuild local --check`.
+    #[serde(default)]
+    pub check: bool,
+    /// rpm macro files for rpmbuild, relative to the build directory
+    /// (`MACROS/NN-name`, copies of the scheduler's `--macros-file`s), in order.
+    #[serde(default)]
+    pub macro_files: Vec<String>,
+    /// The user's `--assume-provided` names, sorted and unique (not the base
+    /// root's own provides): the worker installs a generated package that
+    /// Provides them, so rpmbuild's BuildRequires check passes.
+    #[serde(default)]
+    pub assume_provided: Vec<String>,
 }
 
 /// The answer to a lease request.

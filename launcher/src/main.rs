@@ -30,8 +30,10 @@ enum Command {
     ///
     /// Exit status: 0 when every package asked for was built or is up to date,
     /// 1 when some failed (the summary names them and their logs), 2 on usage
-    /// errors, 130 when interrupted (run it again to resume).
-    Local(cmd::local::Args),
+    /// errors and when a BuildRequires is provided by no spec, the base root
+    /// or --assume-provided (nothing is built), 130 when interrupted (run it
+    /// again to resume).
+    Local(Box<cmd::local::Args>),
     /// Create (or reuse) the base builder root for the workers' chroots (debootstrap or RPMs).
     Rootfs(cmd::rootfs::Args),
 }
@@ -47,7 +49,7 @@ fn main() -> ExitCode {
         Command::SpecDump(args) => cmd::spec_dump::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Rootfs(args) => cmd::rootfs::run(args),
-        Command::Local(args) => cmd::local::run(args),
+        Command::Local(args) => cmd::local::run(*args),
         Command::Graph(args) => cmd::graph::run(args),
         Command::Simulate(args) => cmd::simulate::run(args),
     };

@@ -6,6 +6,7 @@ mod app;
 mod auth;
 mod db;
 mod error;
+mod macros_dir;
 mod metrics;
 mod plan_source;
 mod state;
@@ -79,6 +80,25 @@ struct Args {
     /// HTTP worker threads.
     #[arg(long, default_value_t = 2)]
     http_workers: usize,
+    /// Capabilities the build root provides (comma separated, repeatable): no
+    /// edge, never unresolved; also sent to workers in every lease.
+    #[arg(long, value_name = "NAME,...")]
+    assume_provided: Vec<String>,
+    /// File of names as for --assume-provided: one per line, `#` comments.
+    #[arg(long, value_name = "FILE")]
+    assume_provided_file: Option<PathBuf>,
+    /// Capabilities of the base builder root's rpm database, one per line:
+    /// they satisfy what no spec provides (`dbuild local` writes it).
+    #[arg(long, value_name = "FILE")]
+    base_provides_file: Option<PathBuf>,
+    /// Refuse to start when a BuildRequires is provided by no spec, the base
+    /// root or --assume-provided (without it such dependencies are warnings).
+    #[arg(long)]
+    fail_on_unresolved: bool,
+    /// Run `%check`: defines `with_check 1` for parsing, hashing and rpmbuild,
+    /// and tells workers to run `%check`.
+    #[arg(long)]
+    check: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -148,18 +168,39 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let token = load_token(&args, &state_dir)?;
 
     let specs = args.specs.clone().unwrap_or_else(|| build_dir.join("SPECS"));
+    let provided = plan_source::read_provided(
+        &args.assume_provided,
+        args.assume_provided_file.as_deref(),
+        args.base_provides_file.as_deref(),
+    )?;
+    let mut defines = args.defines.clone();
+    if args.check {
+        // Last, so it wins over a `--define 'with_check 0'`; part of the input hash.
+        defines.push("with_check 1".into());
+    }
+    let lease_assume_provided: Vec<String> = provided.assumed.iter().cloned().collect();
+    tracing::info!(
+        assumed = provided.assumed.len(),
+        base = provided.base.len(),
+        check = args.check,
+        fail_on_unresolved = args.fail_on_unresolved,
+        "provided capabilities"
+    );
     let source = plan_source::Source {
         specs: specs.clone(),
         plan_file: args.plan.clone(),
-        defines: args.defines.clone(),
+        defines,
         macro_files: args.macro_files.clone(),
         arch: args.arch.clone(),
         weights: args.weights.clone(),
+        provided,
+        fail_on_unresolved: args.fail_on_unresolved,
     };
     let started = std::time::Instant::now();
     let (plan, hash_extra) = plan_source::load(&source)?;
     plan.validate().context("the build plan cannot be scheduled")?;
     let hashes = plan.input_hashes(&specs, &hash_extra)?;
+    let macro_files = macros_dir::stage(&build_dir, &args.macro_files)?;
     tracing::info!(packages = plan.packages.len(), secs = started.elapsed().as_secs_f64(), "plan loaded");
 
     let specs_rel = match specs.strip_prefix(&build_dir) {
@@ -174,6 +215,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         max_build_ms: u64::try_from(args.max_build_time.as_millis()).unwrap_or(u64::MAX).max(1),
         retry_failed: args.retry_failed,
         restart_finished: args.restart_finished,
+        check: args.check,
+        macro_files,
+        assume_provided: lease_assume_provided,
     };
     let snap = db::load(&mut conn).await?;
     let bd = build_dir.clone();

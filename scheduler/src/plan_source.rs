@@ -1,9 +1,11 @@
 //! Where the build plan comes from: a JSON plan file, or the spec tree.
 
+use dbuild_common::graph::DepKind;
 use dbuild_common::plan::Plan;
+use dbuild_common::provided::{check_build_requires, parse_name_list, split_names, Provided, UnresolvedBuildRequires};
 use dbuild_common::spec::{ParseOptions, SpecError};
 use dbuild_common::weights::{Weights, WeightsError};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -13,6 +15,10 @@ pub struct Source {
     pub macro_files: Vec<PathBuf>,
     pub arch: String,
     pub weights: Option<PathBuf>,
+    /// What the build root provides (base rpmdb and `--assume-provided`).
+    pub provided: Provided,
+    /// Unresolved BuildRequires are an error, not a warning.
+    pub fail_on_unresolved: bool,
 }
 
 /// Why no plan could be made; names the file concerned.
@@ -28,6 +34,26 @@ pub enum PlanSourceError {
     Specs { dir: PathBuf, source: SpecError },
     #[error(transparent)]
     Weights(#[from] WeightsError),
+    #[error("spec tree {dir}: {source}; refusing to start")]
+    Unresolved { dir: PathBuf, source: UnresolvedBuildRequires },
+}
+
+/// What the build root provides: `--assume-provided` names (comma lists)
+/// and `--assume-provided-file`, and the base root's capabilities from
+/// `--base-provides-file` (one name per line, `#` comments).
+pub fn read_provided(
+    assume: &[String],
+    assume_file: Option<&Path>,
+    base_file: Option<&Path>,
+) -> Result<Provided, PlanSourceError> {
+    let mut provided = Provided { assumed: split_names(assume).into_iter().collect(), ..Provided::default() };
+    if let Some(f) = assume_file {
+        provided.assumed.extend(parse_name_list(&read("assume-provided file", &f.to_path_buf())?));
+    }
+    if let Some(f) = base_file {
+        provided.base.extend(parse_name_list(&read("base provides file", &f.to_path_buf())?));
+    }
+    Ok(provided)
 }
 
 fn read(what: &'static str, file: &PathBuf) -> Result<String, PlanSourceError> {
@@ -52,13 +78,18 @@ pub fn load(src: &Source) -> Result<(Plan, String), PlanSourceError> {
     let Some(file) = &src.plan_file else {
         let opts =
             ParseOptions { defines, arch: src.arch.clone(), macro_files: src.macro_files.clone(), ..ParseOptions::default() };
-        let (plan, notes) = Plan::from_spec_tree(&src.specs, &opts, weights.as_ref())
+        let (plan, notes) = Plan::from_spec_tree(&src.specs, &opts, weights.as_ref(), &src.provided)
             .map_err(|source| PlanSourceError::Specs { dir: src.specs.clone(), source })?;
         for (file, err) in &notes.parse_errors {
             tracing::warn!(file = %file.display(), error = %err, "spec not parsed; left out of the build");
         }
+        if src.fail_on_unresolved {
+            check_build_requires(&notes.unresolved)
+                .map_err(|source| PlanSourceError::Unresolved { dir: src.specs.clone(), source })?;
+        }
         for u in &notes.unresolved {
-            tracing::warn!(dependency = %u, "unresolved dependency");
+            let kind = if u.kind == DepKind::Build { "BuildRequires" } else { "Requires" };
+            tracing::warn!(dependency = %u.dependency, kind, wanted_by = %u.wanted_by.join(","), "unresolved dependency");
         }
         for c in &notes.cycles {
             tracing::warn!(packages = %c.join(" "), "dependency cycle (cut by the graph's policy)");

@@ -269,6 +269,24 @@ async fn install_base_provides(root: &Path) -> Result<(), RootfsError> {
     Ok(())
 }
 
+/// Every capability name the root's rpm database knows: each installed
+/// package's name and Provides (for the Debian root that includes
+/// `dbuild-base-provides`, so `gcc`, `make`, `/bin/sh`), sorted and unique.
+/// Runs the root's own rpm inside it (its database format, its
+/// `/etc/rpm/macros.dbuild` `%_dbpath`) with a clean environment.
+pub async fn rpmdb_provides(root: &Path) -> Result<Vec<String>, RootfsError> {
+    let mut cmd = tokio::process::Command::new("chroot");
+    cmd.arg(root)
+        .args(["/usr/bin/env", "-i", "HOME=/root", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "rpm", "-qa", "--qf"])
+        .arg("%{NAME}\n[%{PROVIDENAME}\n]");
+    let out = run("rpm -qa (provides)", root, &mut cmd, Duration::from_secs(120)).await?;
+    let mut names: Vec<String> = out.lines().map(str::trim).filter(|n| !n.is_empty() && *n != "(none)").map(str::to_string).collect();
+    names.sort_unstable();
+    names.dedup();
+    tracing::debug!(root = %root.display(), names = names.len(), "rpm database capabilities");
+    Ok(names)
+}
+
 /// `du -sb`, 0 when unknown.
 pub async fn disk_usage(path: &Path) -> u64 {
     let out = tokio::process::Command::new("du").arg("-sb").arg(path).output().await;

@@ -91,7 +91,7 @@ pub(super) fn build_graph(specs: Vec<Spec>, opts: &GraphOptions) -> BuildGraph {
     let by_key = nodes.iter().enumerate().map(|(i, n)| (n.key.clone(), i)).collect();
 
     let index = ProviderIndex::new(&nodes, isa(&opts.arch).as_deref());
-    let resolver = Resolver { index: &index, assumed: &opts.assume_provided };
+    let resolver = Resolver { index: &index, assumed: &opts.assume_provided, base: &opts.base_provides };
     let mut warnings = Vec::new();
     let mut unresolved: BTreeMap<(String, DepKind), BTreeSet<NodeId>> = BTreeMap::new();
 

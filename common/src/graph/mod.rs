@@ -24,7 +24,9 @@
 //!   package also satisfies it, that one is preferred;
 //! * names in [`GraphOptions::assume_provided`] come from the build root: no
 //!   edge, never unresolved, even if a spec in the tree provides them too
-//!   (that is how a toolchain bootstrap is cut out of the graph).
+//!   (that is how a toolchain bootstrap is cut out of the graph);
+//! * names in [`GraphOptions::base_provides`] (the base root's rpm database)
+//!   satisfy only what no spec provides.
 //!
 //! Cycles are reported as strongly connected components and made
 //! schedulable by the policy described in `cycles.rs`; [`SourceNode::needs`]
@@ -84,11 +86,15 @@ pub struct GraphOptions {
     pub arch: String,
     /// Capabilities the build root provides (package names, Provides, files).
     pub assume_provided: BTreeSet<String>,
+    /// Capabilities of the base builder root's rpm database: they satisfy a
+    /// dependency only when no spec of the tree provides it (no edge, never
+    /// unresolved); a spec that provides it still wins.
+    pub base_provides: BTreeSet<String>,
 }
 
 impl Default for GraphOptions {
     fn default() -> Self {
-        GraphOptions { arch: "x86_64".into(), assume_provided: BTreeSet::new() }
+        GraphOptions { arch: "x86_64".into(), assume_provided: BTreeSet::new(), base_provides: BTreeSet::new() }
     }
 }
 

@@ -35,6 +35,8 @@ pub(crate) struct Resolver<'a> {
     pub index: &'a ProviderIndex,
     /// Capabilities of the build root: they satisfy a dependency without an edge.
     pub assumed: &'a BTreeSet<String>,
+    /// Capabilities of the base root: they satisfy what no spec provides.
+    pub base: &'a BTreeSet<String>,
 }
 
 impl Resolver<'_> {
@@ -60,6 +62,7 @@ impl Resolver<'_> {
         let chosen = candidates.iter().find(|p| Some(p.bin.node) != avoid).or(candidates.first());
         match chosen {
             Some(p) => out.add(p.bin),
+            None if self.base.contains(&dep.name) => {}
             None => out.missing = true,
         }
     }

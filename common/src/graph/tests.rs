@@ -226,7 +226,11 @@ fn assume_provided_and_arch_exclusion() {
     let mut only_arm = spec("grub-arm", "1");
     only_arm.exclusive_arch = vec!["aarch64".into()];
     let specs = vec![spec("gcc", "12"), br(spec("x", "1"), &["gcc", "kernel-headers", "grub-arm"]), only_arm];
-    let opts = GraphOptions { arch: "x86_64".into(), assume_provided: ["gcc".to_string(), "kernel-headers".to_string()].into() };
+    let opts = GraphOptions {
+        arch: "x86_64".into(),
+        assume_provided: ["gcc".to_string(), "kernel-headers".to_string()].into(),
+        ..GraphOptions::default()
+    };
     let g = BuildGraph::build(specs, &opts);
     assert_eq!(g.nodes.len(), 2);
     assert_eq!(g.excluded.len(), 1);
@@ -234,6 +238,17 @@ fn assume_provided_and_arch_exclusion() {
     assert!(needs_of(&g, "x").is_empty());
     assert_eq!(g.unresolved.len(), 1);
     assert_eq!(g.unresolved[0].dependency, "grub-arm");
+}
+
+#[test]
+fn base_provides_satisfy_only_what_no_spec_provides() {
+    // The base root has gcc and make; the tree builds its own make.
+    let specs = vec![spec("make", "4"), br(spec("x", "1"), &["gcc", "make", "python3-foo"])];
+    let opts = GraphOptions { base_provides: ["gcc".to_string(), "make".to_string()].into(), ..GraphOptions::default() };
+    let g = BuildGraph::build(specs, &opts);
+    assert_eq!(needs_of(&g, "x"), vec!["make"]);
+    let deps: Vec<(&str, DepKind)> = g.unresolved.iter().map(|u| (u.dependency.as_str(), u.kind)).collect();
+    assert_eq!(deps, vec![("python3-foo", DepKind::Build)]);
 }
 
 #[test]

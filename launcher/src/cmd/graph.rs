@@ -155,7 +155,7 @@ pub fn run(args: GraphArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let graph_opts = GraphOptions { arch: opts.arch.clone(), assume_provided: args.assume_provided.iter().cloned().collect() };
+    let graph_opts = GraphOptions { arch: opts.arch.clone(), assume_provided: args.assume_provided.iter().cloned().collect(), ..GraphOptions::default() };
     let started = Instant::now();
     let graph = BuildGraph::build(specs, &graph_opts);
     let (path, weight) = graph.critical_path(|n| weights.get(&graph.nodes[n].spec.name))?;

@@ -45,7 +45,7 @@ fn durations_of(plan: &Plan, file: Option<&PathBuf>) -> anyhow::Result<Vec<f64>>
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opts = args.spec.parse_options();
     let weights = args.weights.as_deref().map(Weights::load).transpose()?;
-    let (plan, notes) = Plan::from_spec_tree(&args.spec.specs, &opts, weights.as_ref())
+    let (plan, notes) = Plan::from_spec_tree(&args.spec.specs, &opts, weights.as_ref(), &Default::default())
         .with_context(|| format!("reading the spec tree {}", args.spec.specs.display()))?;
     if !notes.parse_errors.is_empty() {
         eprintln!("dbuild simulate: {} spec(s) could not be parsed and are left out", notes.parse_errors.len());

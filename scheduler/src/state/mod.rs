@@ -30,6 +30,12 @@ pub struct Config {
     pub retry_failed: bool,
     /// When the recorded build ran to its end, start a new one (see `Build::new`).
     pub restart_finished: bool,
+    /// Every lease says: run `%check`.
+    pub check: bool,
+    /// Macro files for rpmbuild, relative to the build directory (`MACROS/NN-name`).
+    pub macro_files: Vec<String>,
+    /// The user's `--assume-provided` names, sorted and unique.
+    pub assume_provided: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]

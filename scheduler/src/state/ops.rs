@@ -137,6 +137,9 @@ impl Build {
             arch: self.plan.arch.clone(),
             deadline_unix_ms: deadline_ms,
             log_path: dbuild_common::wire::log_path(&p.name, attempt),
+            check: self.cfg.check,
+            macro_files: self.cfg.macro_files.clone(),
+            assume_provided: self.cfg.assume_provided.clone(),
         };
         self.ops.push(DbOp::LeaseGranted {
             id: id.clone(),

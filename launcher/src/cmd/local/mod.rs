@@ -5,6 +5,7 @@
 
 mod processes;
 mod progress;
+mod provided;
 mod selection;
 mod settings;
 mod staging;
@@ -66,6 +67,19 @@ pub struct Args {
     /// Package weights (Photon's packageWeights.json) for priorities before durations are known.
     #[arg(long, value_name = "FILE")]
     pub weights: Option<PathBuf>,
+    /// Capabilities the build root provides besides its rpm database
+    /// (comma separated, repeatable); workers get a package providing them.
+    #[arg(long = "assume-provided", value_name = "NAME,...")]
+    pub assume_provided: Vec<String>,
+    /// File of names as for --assume-provided: one per line, `#` comments.
+    #[arg(long, value_name = "FILE")]
+    pub assume_provided_file: Option<PathBuf>,
+    /// Run `%check` (defines `with_check 1`; switching rebuilds everything).
+    #[arg(long)]
+    pub check: bool,
+    /// Directory the workers look for sources in (repeatable).
+    #[arg(long = "sources", value_name = "DIR")]
+    pub sources: Vec<PathBuf>,
     /// Plain log lines even on a terminal.
     #[arg(long)]
     pub plain: bool,
@@ -85,6 +99,25 @@ struct Plan {
     packages: Option<String>,
     token: Option<String>,
     weights: Option<PathBuf>,
+    /// The user's assumed-provided names (entries may be comma lists).
+    assume_provided: Vec<String>,
+    /// Absolute.
+    assume_provided_file: Option<PathBuf>,
+    check: bool,
+    /// Absolute.
+    sources: Vec<PathBuf>,
+}
+
+impl Plan {
+    /// `--define`s for parsing, with `with_check 1` last in check mode (as
+    /// the scheduler adds it).
+    fn parse_defines(&self) -> Vec<(String, String)> {
+        let mut defines = self.defines.clone();
+        if self.check {
+            defines.push(("with_check".into(), "1".into()));
+        }
+        defines
+    }
 }
 
 fn flags(args: &Args) -> Settings {
@@ -102,7 +135,15 @@ fn flags(args: &Args) -> Settings {
         packages: args.packages.clone(),
         token: args.token.clone(),
         weights: args.weights.clone(),
+        assume_provided: non_empty(&args.assume_provided),
+        assume_provided_file: args.assume_provided_file.clone(),
+        check: args.check.then_some(true),
+        sources: (!args.sources.is_empty()).then(|| args.sources.clone()),
     }
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))
 }
 
 fn resolve(args: &Args) -> anyhow::Result<Plan> {
@@ -116,7 +157,7 @@ fn resolve(args: &Args) -> anyhow::Result<Plan> {
     s = s.overlay(Settings::from_env(std::env::vars())?).overlay(flags(args));
     let specs = s.specs.context("no SPECS tree: give --specs DIR (or `specs` in --config)")?;
     let state_dir = s.state_dir.unwrap_or_else(|| PathBuf::from("dbuild-state"));
-    let state_dir = std::path::absolute(&state_dir).with_context(|| format!("resolving {}", state_dir.display()))?;
+    let state_dir = absolute(&state_dir)?;
     let build_id = s.build_id.unwrap_or_else(|| "local".into());
     if build_id.is_empty() || build_id.contains('/') || build_id.starts_with('.') {
         bail!("build id {build_id:?} must be a plain directory name");
@@ -144,6 +185,10 @@ fn resolve(args: &Args) -> anyhow::Result<Plan> {
         packages: s.packages,
         token: s.token,
         weights: s.weights,
+        assume_provided: s.assume_provided.unwrap_or_default(),
+        assume_provided_file: s.assume_provided_file.as_deref().map(absolute).transpose()?,
+        check: s.check.unwrap_or(false),
+        sources: s.sources.unwrap_or_default().iter().map(|d| absolute(d)).collect::<anyhow::Result<_>>()?,
     })
 }
 
@@ -192,11 +237,22 @@ struct Services {
     url: String,
 }
 
-async fn start(plan: &Plan, token: &Path, root: &Path) -> anyhow::Result<Services> {
+async fn start(plan: &Plan, token: &Path, root: &Path, base_provides: &Path) -> anyhow::Result<Services> {
     let logs = plan.state_dir.join("logs");
     std::fs::create_dir_all(&logs)?;
     let mut cmd = Command::new(locate("dbuild-scheduler"));
     cmd.arg("--build-dir").arg(&plan.build_dir).args(["--listen", "127.0.0.1:0", "--restart-finished", "--arch", &plan.arch]).arg("--token-file").arg(token);
+    // The launcher checked already; the scheduler checks again on the staged tree.
+    cmd.arg("--fail-on-unresolved").arg("--base-provides-file").arg(base_provides);
+    for names in &plan.assume_provided {
+        cmd.arg("--assume-provided").arg(names);
+    }
+    if let Some(f) = &plan.assume_provided_file {
+        cmd.arg("--assume-provided-file").arg(f);
+    }
+    if plan.check {
+        cmd.arg("--check");
+    }
     for (name, value) in &plan.defines {
         cmd.arg("--define").arg(format!("{name} {value}"));
     }
@@ -231,6 +287,9 @@ fn spawn_worker(plan: &Plan, url: &str, token: &Path, root: &Path, i: u32) -> an
         .args(["--slots", &plan.slots.to_string()])
         // On Ctrl-C a running build gets this long to finish before it is handed back.
         .args(["--grace", &WORKER_GRACE.as_secs().to_string()]);
+    for dir in &plan.sources {
+        cmd.arg("--sources").arg(dir);
+    }
     Managed::spawn(&name, cmd, &plan.state_dir.join("logs").join(format!("{name}.log")), false)
 }
 
@@ -253,10 +312,17 @@ async fn run_build(plan: Plan, tty: bool) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     std::fs::create_dir_all(&plan.build_dir).with_context(|| format!("creating {}", plan.build_dir.display()))?;
     let staged = staging::stage_specs(&plan)?;
-    eprintln!("dbuild local: {staged} spec(s) from {} into {}", plan.specs.display(), plan.build_dir.display());
+    eprintln!("dbuild local: {} spec(s) from {} into {}", staged.len(), plan.specs.display(), plan.build_dir.display());
     let token = token_file(&plan)?;
     let root = base_root(&plan).await?;
-    let mut services = start(&plan, &token, &root).await?;
+    let base_provides = match provided::check(&plan, staged, &root).await? {
+        Ok(file) => file,
+        Err(unresolved) => {
+            eprintln!("dbuild local: {unresolved}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let mut services = start(&plan, &token, &root, &base_provides).await?;
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
     let mut progress = Progress::new(tty);
     let mut restarts = 0u32;

@@ -23,7 +23,18 @@ pub struct Settings {
     pub packages: Option<String>,
     pub token: Option<String>,
     pub weights: Option<PathBuf>,
+    /// Capabilities the build root provides (`NAME` or `NAME,NAME` entries).
+    pub assume_provided: Option<Vec<String>>,
+    /// File of such names, one per line (`#` comments).
+    pub assume_provided_file: Option<PathBuf>,
+    /// Run `%check`.
+    pub check: Option<bool>,
+    /// Directories the workers look for sources in.
+    pub sources: Option<Vec<PathBuf>>,
 }
+
+/// Options that are lists; a `DBUILD_*` variable gives them comma separated.
+const LIST_KEYS: [&str; 4] = ["defines", "macro_files", "assume_provided", "sources"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -49,6 +60,10 @@ impl Settings {
             packages: other.packages.or(self.packages),
             token: other.token.or(self.token),
             weights: other.weights.or(self.weights),
+            assume_provided: other.assume_provided.or(self.assume_provided),
+            assume_provided_file: other.assume_provided_file.or(self.assume_provided_file),
+            check: other.check.or(self.check),
+            sources: other.sources.or(self.sources),
         }
     }
 
@@ -67,9 +82,9 @@ impl Settings {
     /// `DBUILD_DEFINES="dist .ph5,with_check 0"`). Other `DBUILD_*`
     /// variables belong to other programs and are left alone.
     pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> Result<Settings, SettingsError> {
-        const KEYS: [&str; 12] = [
+        const KEYS: [&str; 16] = [
             "specs", "workers", "slots", "state_dir", "build_id", "base_root", "defines", "arch", "macro_files", "packages", "token",
-            "weights",
+            "weights", "assume_provided", "assume_provided_file", "check", "sources",
         ];
         let mut builder = config::Config::builder();
         for (name, value) in vars {
@@ -77,7 +92,7 @@ impl Settings {
             if !KEYS.contains(&key.as_str()) {
                 continue;
             }
-            builder = if matches!(key.as_str(), "defines" | "macro_files") {
+            builder = if LIST_KEYS.contains(&key.as_str()) {
                 let list: Vec<String> = value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
                 builder.set_override(key, list)
             } else {
@@ -154,6 +169,34 @@ mod tests {
         assert_eq!(merged.workers, Some(5));
         assert_eq!(merged.arch.as_deref(), Some("x86_64"));
         assert_eq!(merged.defines, Some(vec!["dist .ph5".to_string()]));
+    }
+
+    #[test]
+    fn provided_check_and_sources_from_every_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let toml = dir.path().join("dbuild.toml");
+        std::fs::write(
+            &toml,
+            "assume_provided = [\"python3-foo\", \"bar\"]\nassume_provided_file = \"names.txt\"\ncheck = true\nsources = [\"/srv/src\"]\n",
+        )
+        .unwrap();
+        let file = Settings::from_toml(&toml).unwrap();
+        assert_eq!(file.assume_provided, Some(vec!["python3-foo".to_string(), "bar".to_string()]));
+        assert_eq!(file.assume_provided_file, Some(PathBuf::from("names.txt")));
+        assert_eq!((file.check, file.sources.clone()), (Some(true), Some(vec![PathBuf::from("/srv/src")])));
+        let env = Settings::from_env([
+            ("DBUILD_ASSUME_PROVIDED".into(), "a, b".into()),
+            ("DBUILD_CHECK".into(), "false".into()),
+            ("DBUILD_SOURCES".into(), "/x,/y".into()),
+        ])
+        .unwrap();
+        assert_eq!(env.assume_provided, Some(vec!["a".to_string(), "b".to_string()]));
+        assert_eq!(env.check, Some(false));
+        assert_eq!(env.sources, Some(vec![PathBuf::from("/x"), PathBuf::from("/y")]));
+        let merged = file.overlay(env).overlay(Settings { check: Some(true), ..Settings::default() });
+        assert_eq!(merged.check, Some(true));
+        assert_eq!(merged.assume_provided, Some(vec!["a".to_string(), "b".to_string()]));
+        assert_eq!(merged.assume_provided_file, Some(PathBuf::from("names.txt")));
     }
 
     #[test]

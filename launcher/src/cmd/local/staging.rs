@@ -3,14 +3,16 @@
 
 use super::{selection, Plan};
 use anyhow::{bail, Context};
-use dbuild_common::spec::{parse_tree, ParseOptions};
+use dbuild_common::spec::{parse_tree, ParseOptions, Spec};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Copies the spec directories to build into `<build-dir>/SPECS` (the share's
-/// read-only spec tree), replacing what an earlier run left there.
-pub(super) fn stage_specs(plan: &Plan) -> anyhow::Result<usize> {
+/// read-only spec tree), replacing what an earlier run left there. Returns
+/// the parsed specs staged (as parsed from the original tree).
+pub(super) fn stage_specs(plan: &Plan) -> anyhow::Result<Vec<Spec>> {
     let opts = ParseOptions {
-        defines: plan.defines.clone(),
+        defines: plan.parse_defines(),
         arch: plan.arch.clone(),
         macro_files: plan.macro_files.clone(),
         ..ParseOptions::default()
@@ -27,6 +29,7 @@ pub(super) fn stage_specs(plan: &Plan) -> anyhow::Result<usize> {
     if !errors.is_empty() {
         bail!("{} spec(s) cannot be parsed:\n  {}", errors.len(), errors.join("\n  "));
     }
+    let mut by_rel: HashMap<PathBuf, Spec> = specs.iter().cloned().collect();
     let chosen: Vec<PathBuf> = match &plan.packages {
         Some(list) => selection::select(specs, &selection::requested_names(list)?, &plan.arch)?.into_iter().collect(),
         None => specs.into_iter().map(|(rel, _)| rel).collect(),
@@ -40,7 +43,7 @@ pub(super) fn stage_specs(plan: &Plan) -> anyhow::Result<usize> {
         let rel_dir = rel.parent().unwrap_or(Path::new(""));
         copy_dir(&from_dir, &target.join(rel_dir))?;
     }
-    Ok(chosen.len())
+    Ok(chosen.iter().filter_map(|rel| by_rel.remove(rel)).collect())
 }
 
 fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
