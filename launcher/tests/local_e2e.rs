@@ -46,9 +46,10 @@ struct Run {
     stderr: String,
 }
 
+/// `dbuild local` with `--check`, so the examples' `%check` sections run too.
 fn dbuild_local(specs: &Path, state: &Path, root: &Path) -> Run {
     let Output { status, stdout, stderr } = Command::new(env!("CARGO_BIN_EXE_dbuild"))
-        .args(["local", "--workers", "2", "--plain", "--define", "dist .ex"])
+        .args(["local", "--workers", "2", "--plain", "--check", "--define", "dist .ex"])
         .arg("--specs")
         .arg(specs)
         .arg("--state-dir")

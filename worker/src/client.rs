@@ -98,9 +98,9 @@ pub fn to_job(lease: &Lease, slot: usize) -> BuildJob {
         arch: lease.arch.clone(),
         log_path: lease.log_path.clone(),
         slot: format!("slot-{slot}"),
-        check: true,
-        macro_files: Vec::new(),
-        assume_provided: Vec::new(),
+        check: lease.check,
+        macro_files: lease.macro_files.clone(),
+        assume_provided: lease.assume_provided.clone(),
     }
 }
 
