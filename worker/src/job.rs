@@ -144,7 +144,13 @@ pub fn rpm_error_summary(log: &Path) -> Option<String> {
     let lines: Vec<&str> = text.lines().collect();
     let first = lines.iter().rposition(|l| l.starts_with("error: "))?;
     let mut parts = vec![lines[first].trim_start_matches("error: ").trim().to_string()];
-    parts.extend(lines[first + 1..].iter().take_while(|l| l.starts_with('\t') || l.starts_with("    ")).take(5).map(|l| l.trim().to_string()));
+    // rpmbuild repeats its errors under "RPM build errors:"; Debian's rpm adds a hostname warning.
+    let extra = lines[first + 1..].iter().take_while(|l| l.starts_with('\t') || l.starts_with("    ") || l.starts_with("RPM build errors:"));
+    for l in extra.map(|l| l.trim()) {
+        if parts.len() < 6 && !l.starts_with("RPM build errors:") && !l.starts_with("Could not canonicalize hostname") && !parts.iter().any(|p| p == l) {
+            parts.push(l.to_string());
+        }
+    }
     let mut out = parts.join(" ");
     out.truncate(400);
     Some(out)

@@ -36,6 +36,75 @@ const RPM_ALIASES: &[&str] = &[
     "/usr/bin/sh", "/usr/bin/bash", "/usr/bin/env",
 ];
 
+/// RPM names a Debian package stands in for when it is installed (a name
+/// ending in `*` matches any package with that prefix, e.g. the versioned
+/// `libpython3.11-stdlib`).
+const RPM_ALIASES_OF: &[(&str, &[&str])] = &[
+    ("python3", &["python3", "/usr/bin/python3"]),
+    ("python3-dev", &["python3-devel"]),
+    ("libpython3.*-stdlib", &["python3-libs", "python3-xml"]),
+    ("python3-pip", &["python3-pip"]),
+    ("libssl-dev", &["openssl-devel"]),
+    ("libcurl4-openssl-dev", &["curl-devel"]),
+    ("zlib1g-dev", &["zlib-devel"]),
+    ("libffi-dev", &["libffi-devel"]),
+    ("perl", &["perl", "/usr/bin/perl"]),
+];
+
+/// The RPM names the installed Debian packages `installed` stand in for.
+pub fn rpm_aliases(installed: &[&str]) -> Vec<&'static str> {
+    let matches = |pattern: &str, name: &str| match pattern.split_once('*') {
+        Some((prefix, suffix)) => name.starts_with(prefix) && name.ends_with(suffix) && name.len() >= prefix.len() + suffix.len(),
+        None => pattern == name,
+    };
+    let mut out: Vec<&'static str> = RPM_ALIASES.to_vec();
+    for (debian, rpm_names) in RPM_ALIASES_OF {
+        if installed.iter().any(|name| matches(debian, name)) {
+            out.extend_from_slice(rpm_names);
+        }
+    }
+    out
+}
+
+/// Debian's Python installs into `/usr/local` unless told otherwise; RPM
+/// specs expect the distribution's layout (`%python3_sitelib` under /usr,
+/// scripts in /usr/bin). When the root has python3, every build gets
+/// `DEB_PYTHON_INSTALL_LAYOUT=deb` (pip, sysconfig), `/root/.pydistutils.cfg`
+/// gets `install_layout = deb` (`setup.py install` ignores the variable), and
+/// `/usr/bin/pathfix.py`, which RPM python macros call and Debian ships only
+/// as an example, is linked in when `python3.*-examples` is installed.
+fn debian_python_layout(root: &Path) -> Result<(), RootfsError> {
+    if !root.join("usr/bin/python3").exists() {
+        return Ok(());
+    }
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RootfsError::Io { path, source }
+    };
+    let env_file = root.join(crate::sandbox::ROOT_ENV_FILE);
+    if let Some(dir) = env_file.parent() {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    std::fs::write(&env_file, "# Debian's Python: install like a distribution package, not into /usr/local\nDEB_PYTHON_INSTALL_LAYOUT=deb\n")
+        .map_err(io(&env_file))?;
+    let cfg = root.join("root/.pydistutils.cfg");
+    std::fs::create_dir_all(root.join("root")).map_err(io(&root.join("root")))?;
+    std::fs::write(&cfg, "[install]\ninstall_layout = deb\n").map_err(io(&cfg))?;
+    let docs = root.join("usr/share/doc");
+    let examples = std::fs::read_dir(&docs)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("examples/scripts/pathfix.py"))
+        .find(|p| p.is_file());
+    let link = root.join("usr/bin/pathfix.py");
+    if let (Some(script), false) = (examples, link.exists()) {
+        let target = Path::new("/").join(script.strip_prefix(root).unwrap_or(&script));
+        std::os::unix::fs::symlink(&target, &link).map_err(io(&link))?;
+    }
+    Ok(())
+}
+
 /// Marker written last: its presence means the root is complete.
 pub const MARKER: &str = ".dbuild-rootfs.json";
 
@@ -173,6 +242,7 @@ async fn populate(spec: &RootfsSpec, tmp: &Path) -> Result<(), RootfsError> {
         std::fs::create_dir_all(tmp.join(d)).map_err(io(&tmp.join(d)))?;
     }
     if spec.from_rpms.is_none() {
+        debian_python_layout(tmp)?;
         install_base_provides(tmp).await?;
     }
     Ok(())
@@ -249,7 +319,8 @@ async fn install_base_provides(root: &Path) -> Result<(), RootfsError> {
     let mut dpkg = tokio::process::Command::new("chroot");
     dpkg.arg(root).args(["dpkg-query", "-W", "-f", "${Package}\\n"]);
     let names = run("dpkg-query", root, &mut dpkg, Duration::from_secs(120)).await?;
-    let mut provides: Vec<&str> = names.lines().map(str::trim).filter(|n| !n.is_empty()).chain(RPM_ALIASES.iter().copied()).collect();
+    let installed: Vec<&str> = names.lines().map(str::trim).filter(|n| !n.is_empty()).collect();
+    let mut provides: Vec<&str> = installed.iter().copied().chain(rpm_aliases(&installed)).collect();
     provides.sort_unstable();
     provides.dedup();
     let spec = crate::provides::provides_spec("dbuild-base-provides", "What the Debian builder root provides", &provides);
@@ -293,4 +364,19 @@ pub async fn disk_usage(path: &Path) -> u64 {
     out.ok()
         .and_then(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().next().and_then(|n| n.parse().ok()))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rpm_names_only_for_installed_debian_packages() {
+        let aliases = rpm_aliases(&["bash", "python3-dev", "libpython3.11-stdlib"]);
+        for name in ["gcc", "/bin/sh", "python3-devel", "python3-libs", "python3-xml"] {
+            assert!(aliases.contains(&name), "{name}");
+        }
+        assert!(!aliases.contains(&"openssl-devel") && !aliases.contains(&"python3"));
+        assert!(!rpm_aliases(&["libpython3.11"]).contains(&"python3-libs"), "the pattern needs its suffix");
+    }
 }

@@ -374,3 +374,86 @@ async fn a_chroot_that_cannot_be_made_fails_cleanly() {
     assert!(env.log_of(&r).contains("failed: copying base root"), "the log says why");
     env.assert_clean();
 }
+
+/// `%build` records the network interfaces it sees and whether loopback answers
+/// (a refused connection on 127.0.0.1 means it is up; a down one is unreachable).
+const NET_PROBE: &str = "%build\n\
+    awk -F: 'NR > 2 { gsub(/ /, \"\", $1); print $1 }' /proc/net/dev | sort > %{_topdir}/ifaces.txt\n\
+    bash -c 'exec 3<>/dev/tcp/127.0.0.1/9' 2>&1 | sed 's/.*: //' > %{_topdir}/lo.txt || true\n\
+    cp %{_topdir}/ifaces.txt %{_topdir}/lo.txt /var/tmp/ 2>/dev/null; cat %{_topdir}/ifaces.txt %{_topdir}/lo.txt\n\
+    %files\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builds_have_only_loopback_unless_the_spec_requires_the_network() {
+    let env = Env::new().await;
+    let head = "Version: 1\nRelease: 1\nSummary: s\nLicense: MIT\n%description\nd\n";
+    let offline = env.spec("offline", &format!("Name: offline\n{head}{NET_PROBE}"), &[]);
+    let r = env.run(&env.job("offline", &offline, &[], "slot-0")).await;
+    r.result.as_ref().unwrap_or_else(|e| panic!("{e}"));
+    let log = env.log_of(&r);
+    assert!(log.contains("network: none (a private network namespace with only loopback)"), "{log}");
+    let seen: Vec<&str> = log.lines().skip_while(|l| !l.starts_with("+ cat ")).skip(1).take(2).collect();
+    assert_eq!(seen.first().copied(), Some("lo"), "only loopback: {log}");
+    assert!(seen.get(1).is_some_and(|l| l.contains("Connection refused")), "loopback is up: {log}");
+
+    let online = env.spec("online", &format!("%define network_required 1\nName: online\n{head}{NET_PROBE}"), &[]);
+    let r = env.run(&env.job("online", &online, &[], "slot-0")).await;
+    r.result.as_ref().unwrap_or_else(|e| panic!("{e}"));
+    let log = env.log_of(&r);
+    assert!(log.contains("network: the spec defines network_required"), "{log}");
+    let host: std::collections::BTreeSet<String> = std::fs::read_to_string("/proc/net/dev")
+        .unwrap()
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(|s| s.trim().to_string())
+        .collect();
+    let seen: std::collections::BTreeSet<String> =
+        log.lines().skip_while(|l| !l.starts_with("+ cat ")).skip(1).take(host.len()).map(str::to_string).collect();
+    assert_eq!(seen, host, "the host's interfaces: {log}");
+    env.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_mode_macro_files_and_source_directories() {
+    let mut env = Env::new().await;
+    let extra_sources = tempfile::tempdir().unwrap();
+    std::fs::write(extra_sources.path().join("data.txt"), "from the sources directory\n").unwrap();
+    env.cfg.sources = vec![extra_sources.path().to_path_buf()];
+    std::fs::create_dir_all(env.share.path().join("MACROS")).unwrap();
+    std::fs::write(env.share.path().join("MACROS/00-macros.test"), "%test_greeting %{expand:\\\nhello from\n  a macro file}\n").unwrap();
+    let spec = env.spec(
+        "checked",
+        "Name: checked\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nSource0: data.txt\n%description\nd\n\
+         %prep\ncp %{SOURCE0} .\n%build\necho 'greeting: %{test_greeting}'\n%check\necho check-section-ran\n%files\n",
+        &[],
+    );
+    let mut job = env.job("checked", &spec, &[], "slot-0");
+    job.check = false;
+    job.macro_files = vec!["MACROS/00-macros.test".into()];
+    let r = env.run(&job).await;
+    r.result.as_ref().unwrap_or_else(|e| panic!("{e}"));
+    let log = env.log_of(&r);
+    assert!(log.contains("hello from\n  a macro file\n"), "rpmbuild loaded the macro file: {log}");
+    assert!(log.contains("rpmbuild -ba --nocheck"), "{log}");
+    assert!(!log.contains("check-section-ran"), "%check is skipped by default: {log}");
+
+    job.check = true;
+    job.attempt = 2;
+    job.log_path = "stage/LOGS/checked/2.log".into();
+    std::fs::remove_dir_all(env.share.path().join("stage/SRPMS")).unwrap();
+    std::fs::create_dir_all(env.share.path().join("stage/SRPMS")).unwrap();
+    let r = env.run(&job).await;
+    r.result.as_ref().unwrap_or_else(|e| panic!("{e}"));
+    let log = env.log_of(&r);
+    assert!(log.contains("check-section-ran"), "{log}");
+
+    // Not in the spec directory nor in any source directory: named, with where it was looked for.
+    env.cfg.sources.clear();
+    job.attempt = 3;
+    job.log_path = "stage/LOGS/checked/3.log".into();
+    let r = env.run(&job).await;
+    let err = r.result.expect_err("data.txt is nowhere").to_string();
+    assert!(err.contains("source data.txt not found") && err.contains("SOURCES"), "{err}");
+    env.assert_clean();
+}

@@ -127,28 +127,68 @@ impl MacroTable {
         MacroTable { base: Arc::new(merged), own: HashMap::new() }
     }
 
-    /// Loads rpm macro-file text (`%name(opts) body`, `\` continuations).
+    /// Loads rpm macro-file text: `%name(opts) body` definitions, read as
+    /// rpm's `rdcl` reads them (see [`macro_file_definitions`]).
     pub fn load_macro_text(&mut self, text: &str) -> Result<(), MacroError> {
-        let mut logical = String::new();
-        for line in text.lines() {
-            if logical.is_empty() && !line.trim_start().starts_with('%') {
-                continue;
-            }
-            if let Some(stripped) = line.strip_suffix('\\') {
-                logical.push_str(stripped);
-                logical.push('\n');
-                continue;
-            }
-            logical.push_str(line);
-            let def = std::mem::take(&mut logical);
-            let def = def.trim_start().trim_start_matches('%');
-            let parsed = parse_define(def, false)?;
+        for def in macro_file_definitions(text) {
+            let parsed = parse_define(&def, false)?;
             if let Some(d) = parsed.def {
                 self.push(&d.name, d.opts.as_deref(), &d.body, 0);
             }
         }
         Ok(())
     }
+}
+
+/// The definitions of a macro file, without their leading `%`. Like rpm's
+/// `rdcl`, a line goes on to the next while it ends with `\` or while a
+/// `%{`, `%(` or `%[` opened on it is unclosed (an empty line always ends
+/// it); the backslashes and newlines stay in the text for `%define`'s own
+/// body rules. Lines not starting with `%` (after blanks) are comments.
+pub fn macro_file_definitions(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut logical = String::new();
+    let (mut braces, mut parens, mut brackets) = (0usize, 0usize, 0usize);
+    for line in text.lines() {
+        let line = line.trim_end_matches('\r');
+        let b = line.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'\\' => i += 1,
+                b'%' => match b.get(i + 1) {
+                    Some(b'{') => (i, braces) = (i + 1, braces + 1),
+                    Some(b'(') => (i, parens) = (i + 1, parens + 1),
+                    Some(b'[') => (i, brackets) = (i + 1, brackets + 1),
+                    Some(b'%') => i += 1,
+                    _ => {}
+                },
+                b'{' if braces > 0 => braces += 1,
+                b'}' if braces > 0 => braces -= 1,
+                b'(' if parens > 0 => parens += 1,
+                b')' if parens > 0 => parens -= 1,
+                b'[' if brackets > 0 => brackets += 1,
+                b']' if brackets > 0 => brackets -= 1,
+                _ => {}
+            }
+            i += 1;
+        }
+        logical.push_str(line);
+        let open = braces > 0 || parens > 0 || brackets > 0;
+        if line.is_empty() || (!line.ends_with('\\') && !open) {
+            let def = std::mem::take(&mut logical);
+            (braces, parens, brackets) = (0, 0, 0);
+            if let Some(rest) = def.trim_start_matches([' ', '\t']).strip_prefix('%') {
+                out.push(rest.to_string());
+            }
+        } else {
+            logical.push('\n');
+        }
+    }
+    if let Some(rest) = logical.trim_start_matches([' ', '\t']).strip_prefix('%') {
+        out.push(rest.to_string());
+    }
+    out
 }
 
 fn utf8_len(first: u8) -> usize {

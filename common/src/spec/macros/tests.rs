@@ -118,3 +118,17 @@ fn unterminated_brace_is_an_error() {
     let mut t = table();
     assert!(matches!(Expander::new(&mut t).expand("%{foo"), Err(MacroError::Unterminated('{', _))));
 }
+
+#[test]
+fn macro_files_continue_lines_inside_open_braces_like_rpm() {
+    // The shape of Photon's macros.python: `%{expand:\\\` and a body that
+    // runs over lines ending without a backslash until the brace closes.
+    let text = "# comment\n%py3_build() %{expand:\\\\\\\n  CFLAGS=\"${CFLAGS:-x}\"\\\\\\\n  %{__python3} setup.py build %{?*}\n}\n\n%plain one \\\n  two\n%last 1";
+    let mut t = table();
+    t.load_macro_text(text).unwrap();
+    // What `rpm --load FILE --eval '%{macrobody:py3_build}'` prints.
+    assert_eq!(t.get("py3_build").unwrap().body, "%{expand:\\\n  CFLAGS=\"${CFLAGS:-x}\"\\\n  %{__python3} setup.py build %{?*}\n}");
+    assert_eq!(t.get("plain").unwrap().body, "one \n  two");
+    assert_eq!(t.get("last").unwrap().body, "1");
+    assert_eq!(macro_file_definitions("%a {\n\n%b 2").len(), 2, "an empty line ends a definition");
+}

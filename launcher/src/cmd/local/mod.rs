@@ -46,7 +46,7 @@ pub struct Args {
     /// Build id: the build directory is <state-dir>/<build-id> [default: local].
     #[arg(long)]
     pub build_id: Option<String>,
-    /// Base builder root for the chroots [default: created once under <state-dir>/rootfs].
+    /// Base builder root for the chroots [default: created once under <state-dir>/rootfs-<key>].
     #[arg(long, value_name = "DIR")]
     pub base_root: Option<PathBuf>,
     /// Macro for parsing and rpmbuild: --define 'dist .ph5' (repeatable).
@@ -80,6 +80,10 @@ pub struct Args {
     /// Directory the workers look for sources in (repeatable).
     #[arg(long = "sources", value_name = "DIR")]
     pub sources: Vec<PathBuf>,
+    /// Debian packages to add to the base builder root dbuild makes (comma separated,
+    /// repeatable; e.g. python3-dev,python3-pip for Python specs). Ignored with --base-root.
+    #[arg(long = "base-packages", value_name = "NAME,...", value_delimiter = ',')]
+    pub base_packages: Vec<String>,
     /// Plain log lines even on a terminal.
     #[arg(long)]
     pub plain: bool,
@@ -106,6 +110,7 @@ struct Plan {
     check: bool,
     /// Absolute.
     sources: Vec<PathBuf>,
+    base_packages: Vec<String>,
 }
 
 impl Plan {
@@ -139,6 +144,7 @@ fn flags(args: &Args) -> Settings {
         assume_provided_file: args.assume_provided_file.clone(),
         check: args.check.then_some(true),
         sources: (!args.sources.is_empty()).then(|| args.sources.clone()),
+        base_packages: (!args.base_packages.is_empty()).then(|| args.base_packages.clone()),
     }
 }
 
@@ -189,6 +195,7 @@ fn resolve(args: &Args) -> anyhow::Result<Plan> {
         assume_provided_file: s.assume_provided_file.as_deref().map(absolute).transpose()?,
         check: s.check.unwrap_or(false),
         sources: s.sources.unwrap_or_default().iter().map(|d| absolute(d)).collect::<anyhow::Result<_>>()?,
+        base_packages: s.base_packages.unwrap_or_default().iter().flat_map(|p| p.split(',')).map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect(),
     })
 }
 
@@ -219,8 +226,10 @@ async fn base_root(plan: &Plan) -> anyhow::Result<PathBuf> {
     if let Some(root) = &plan.base_root {
         return Ok(root.clone());
     }
-    let dest = plan.state_dir.join("rootfs");
-    let spec = dbuild_worker::rootfs::RootfsSpec::default();
+    let mut spec = dbuild_worker::rootfs::RootfsSpec::default();
+    spec.packages.extend(plan.base_packages.iter().filter(|p| !p.is_empty()).cloned());
+    // One root per content: changing --base-packages makes a new one.
+    let dest = plan.state_dir.join(format!("rootfs-{}", spec.key()));
     if !dest.join(dbuild_worker::rootfs::MARKER).exists() {
         eprintln!("dbuild local: creating the base builder root {} (debootstrap; minutes, once) ...", dest.display());
     }

@@ -31,10 +31,12 @@ pub struct Settings {
     pub check: Option<bool>,
     /// Directories the workers look for sources in.
     pub sources: Option<Vec<PathBuf>>,
+    /// Debian packages added to the base builder root dbuild makes.
+    pub base_packages: Option<Vec<String>>,
 }
 
 /// Options that are lists; a `DBUILD_*` variable gives them comma separated.
-const LIST_KEYS: [&str; 4] = ["defines", "macro_files", "assume_provided", "sources"];
+const LIST_KEYS: [&str; 5] = ["defines", "macro_files", "assume_provided", "sources", "base_packages"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -64,6 +66,7 @@ impl Settings {
             assume_provided_file: other.assume_provided_file.or(self.assume_provided_file),
             check: other.check.or(self.check),
             sources: other.sources.or(self.sources),
+            base_packages: other.base_packages.or(self.base_packages),
         }
     }
 
@@ -82,9 +85,9 @@ impl Settings {
     /// `DBUILD_DEFINES="dist .ph5,with_check 0"`). Other `DBUILD_*`
     /// variables belong to other programs and are left alone.
     pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> Result<Settings, SettingsError> {
-        const KEYS: [&str; 16] = [
+        const KEYS: [&str; 17] = [
             "specs", "workers", "slots", "state_dir", "build_id", "base_root", "defines", "arch", "macro_files", "packages", "token",
-            "weights", "assume_provided", "assume_provided_file", "check", "sources",
+            "weights", "assume_provided", "assume_provided_file", "check", "sources", "base_packages",
         ];
         let mut builder = config::Config::builder();
         for (name, value) in vars {
