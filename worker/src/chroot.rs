@@ -10,7 +10,9 @@ use crate::mounts::{Bind, MountError, RootLayout};
 use crate::sandbox::{Plan as SandboxPlan, Step};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use thiserror::Error;
+use tokio::sync::Notify;
 
 /// How chroots are made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -135,6 +137,42 @@ impl Chroot {
     /// Removes the slot directory (every process using it must have ended).
     pub async fn remove(self) -> std::io::Result<()> {
         remove_tree(&self.dir).await
+    }
+
+    /// Moves the slot directory aside with one rename and removes it in the
+    /// background, so that reporting a build never waits for the deletion
+    /// (every process using it must have ended). [`removals_done`] waits for
+    /// these; a worker's start-up clean-up removes what a crash left.
+    pub fn discard(self) -> std::io::Result<()> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = self.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let aside = self.dir.with_file_name(format!(".discarded-{name}-{}", NEXT.fetch_add(1, Ordering::Relaxed)));
+        std::fs::rename(&self.dir, &aside)?;
+        REMOVING.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            if let Err(e) = remove_tree(&aside).await {
+                tracing::error!(dir = %aside.display(), error = %e, "could not remove a discarded chroot");
+            }
+            REMOVING.fetch_sub(1, Ordering::SeqCst);
+            REMOVED.notify_waiters();
+        });
+        Ok(())
+    }
+}
+
+/// Discarded slot directories still being removed.
+static REMOVING: AtomicUsize = AtomicUsize::new(0);
+static REMOVED: Notify = Notify::const_new();
+
+/// Waits until every [`Chroot::discard`]ed directory is gone.
+pub async fn removals_done() {
+    loop {
+        // Registered before the check, so a removal ending in between still wakes us.
+        let removed = REMOVED.notified();
+        if REMOVING.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        removed.await;
     }
 }
 

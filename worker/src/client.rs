@@ -142,6 +142,7 @@ pub async fn run(cc: ClientConfig, wc: WorkerConfig, stop: watch::Receiver<bool>
             Err(e) => tracing::error!(error = %e, "slot task panicked"),
         }
     }
+    crate::chroot::removals_done().await;
     match first_error {
         Some(e) => Err(e),
         None => Ok(ended),

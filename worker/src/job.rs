@@ -199,8 +199,9 @@ pub async fn run_job(cfg: &WorkerConfig, job: &BuildJob, mut cancel: watch::Rece
             let r = build_in(cfg, job, &chroot, &mut log, &mut phases, &mut cancel).await;
             let t = Instant::now();
             let dir = chroot.dir.clone();
-            if let Err(e) = chroot.remove().await {
-                tracing::error!(package = %job.package, dir = %dir.display(), error = %e, "could not remove the chroot");
+            if let Err(e) = chroot.discard() {
+                tracing::error!(package = %job.package, dir = %dir.display(), error = %e, "could not move the chroot aside");
+                let _ = crate::chroot::remove_tree(&dir).await;
             }
             phases.cleanup = t.elapsed();
             r

@@ -230,6 +230,7 @@ async fn cancellation_kills_and_cleans_up() {
     tx.send(true).unwrap();
     let r = tokio::time::timeout(Duration::from_secs(30), handle).await.expect("stops promptly").unwrap();
     assert!(matches!(r.result, Err(BuildError::Cancelled { .. })), "{:?}", r.result);
+    dbuild_worker::chroot::removals_done().await;
     env.assert_clean();
 }
 

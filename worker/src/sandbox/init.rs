@@ -55,18 +55,40 @@ fn bind(root: &Path, b: &Bind) -> Result<(), String> {
     Ok(())
 }
 
-/// Brings up loopback in the private network namespace (the host's `ip`:
-/// an ioctl would need `unsafe`).
+/// Brings up loopback (always interface 1) in the fresh network namespace:
+/// one rtnetlink `RTM_NEWLINK` request with `IFF_UP`, answered by an ack.
 fn loopback_up() -> Result<(), String> {
-    let status = std::process::Command::new("ip")
-        .args(["link", "set", "lo", "up"])
-        .stdin(std::process::Stdio::null())
-        .status()
-        .map_err(|e| format!("ip link set lo up: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("ip link set lo up: {status}"))
+    use nix::sys::socket::{recv, sendto, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType};
+    use std::os::fd::AsRawFd;
+    const RTM_NEWLINK: u16 = 16;
+    const NLM_F_REQUEST_ACK: u16 = 0x1 | 0x4;
+    const NLMSG_ERROR: u16 = 2;
+    const LOOPBACK_INDEX: i32 = 1;
+    const IFF_UP: u32 = 1;
+    let fail = |what: &str, e: nix::Error| format!("bringing up loopback: {what}: {e}");
+    let sock = socket(AddressFamily::Netlink, SockType::Raw, SockFlag::SOCK_CLOEXEC, SockProtocol::NetlinkRoute)
+        .map_err(|e| fail("socket", e))?;
+    // struct nlmsghdr (16 bytes) + struct ifinfomsg (16 bytes), native endian.
+    let mut msg = Vec::with_capacity(32);
+    msg.extend_from_slice(&32u32.to_ne_bytes());
+    msg.extend_from_slice(&RTM_NEWLINK.to_ne_bytes());
+    msg.extend_from_slice(&NLM_F_REQUEST_ACK.to_ne_bytes());
+    msg.extend_from_slice(&1u32.to_ne_bytes()); // sequence
+    msg.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel
+    msg.extend_from_slice(&[0, 0, 0, 0]); // family AF_UNSPEC, padding, device type
+    msg.extend_from_slice(&LOOPBACK_INDEX.to_ne_bytes());
+    msg.extend_from_slice(&IFF_UP.to_ne_bytes()); // flags
+    msg.extend_from_slice(&IFF_UP.to_ne_bytes()); // change mask
+    sendto(sock.as_raw_fd(), &msg, &NetlinkAddr::new(0, 0), MsgFlags::empty()).map_err(|e| fail("send", e))?;
+    let mut reply = [0u8; 1024];
+    let n = recv(sock.as_raw_fd(), &mut reply, MsgFlags::empty()).map_err(|e| fail("receive", e))?;
+    let field = |at: usize, len: usize| reply.get(at..at + len).filter(|_| at + len <= n);
+    let kind = field(4, 2).map(|b| u16::from_ne_bytes([b[0], b[1]]));
+    let error = field(16, 4).map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+    match (kind, error) {
+        (Some(NLMSG_ERROR), Some(0)) => Ok(()),
+        (Some(NLMSG_ERROR), Some(code)) => Err(fail("kernel answer", nix::Error::from_raw(-code))),
+        _ => Err(format!("bringing up loopback: unexpected answer of {n} bytes")),
     }
 }
 

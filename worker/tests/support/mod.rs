@@ -86,7 +86,10 @@ impl Env {
 
     pub async fn run(&self, job: &BuildJob) -> BuildResult {
         let (_tx, rx) = watch::channel(false);
-        run_job(&self.cfg, job, rx).await
+        let r = run_job(&self.cfg, job, rx).await;
+        // The slot directory is removed in the background; the tests check it is gone.
+        dbuild_worker::chroot::removals_done().await;
+        r
     }
 
     pub fn log_of(&self, r: &BuildResult) -> String {
