@@ -5,11 +5,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use dbuild_worker::rootfs::{self, RootfsSpec};
+mod support;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
+use support::{copy_tree, listed, Run};
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/SPECS")
@@ -18,60 +20,12 @@ fn examples() -> PathBuf {
 /// The builder root the worker's tests use too (same cache key), made once.
 fn base_root() -> PathBuf {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    ROOT.get_or_init(|| {
-        let spec = RootfsSpec::default();
-        let dest = PathBuf::from(format!("/var/tmp/dbuild-test-rootfs-{}", spec.key()));
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(rootfs::ensure(&spec, &dest)).expect("making the builder root");
-        dest
-    })
-    .clone()
+    ROOT.get_or_init(|| support::builder_root(&[])).clone()
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// `dbuild local` with `--check`, so the examples' `%check` sections run too.
+/// `dbuild local` with 2 workers and `--check`, so the examples' `%check` sections run too.
 fn dbuild_local(specs: &Path, state: &Path, root: &Path) -> Run {
-    let Output { status, stdout, stderr } = Command::new(env!("CARGO_BIN_EXE_dbuild"))
-        .args(["local", "--workers", "2", "--plain", "--check", "--define", "dist .ex"])
-        .arg("--specs")
-        .arg(specs)
-        .arg("--state-dir")
-        .arg(state)
-        .arg("--base-root")
-        .arg(root)
-        .output()
-        .unwrap();
-    let run = Run { code: status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&stdout).into(), stderr: String::from_utf8_lossy(&stderr).into() };
-    eprintln!("--- dbuild local exited {}\n{}\n{}", run.code, run.stdout, run.stderr.lines().rev().take(15).collect::<Vec<_>>().join("\n"));
-    run
-}
-
-/// The names on a summary line such as `  built (3): a, b, c`.
-fn listed(stdout: &str, label: &str) -> BTreeSet<String> {
-    let prefix = format!("  {label} (");
-    stdout
-        .lines()
-        .find(|l| l.starts_with(&prefix))
-        .and_then(|l| l.split_once("): "))
-        .map(|(_, names)| names.split(", ").filter(|n| !n.is_empty()).map(str::to_string).collect())
-        .unwrap_or_default()
+    support::dbuild_local(specs, state, root, &["--workers", "2", "--check", "--define", "dist .ex"])
 }
 
 fn rpms(state: &Path) -> BTreeSet<String> {
@@ -188,14 +142,8 @@ fn ctrl_c_stops_everything_and_the_next_run_resumes() {
     let original = std::fs::read_to_string(&spec).unwrap();
     std::fs::write(&spec, original.replace("%build\n", "%build\nsleep 300\n")).unwrap();
     let state = tmp.path().join("state");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dbuild"))
-        .args(["local", "--workers", "2", "--plain", "--define", "dist .ex"])
-        .arg("--specs")
-        .arg(&specs)
-        .arg("--state-dir")
-        .arg(&state)
-        .arg("--base-root")
-        .arg(&root)
+    let mut child = support::dbuild_local_command(&specs, &state, &root)
+        .args(["--workers", "2", "--define", "dist .ex"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -4,18 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use dbuild_worker::rootfs::{self, RootfsSpec};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod support;
 
-/// The builder root the other tests use (same cache key), made once.
-fn base_root() -> PathBuf {
-    let spec = RootfsSpec::default();
-    let dest = PathBuf::from(format!("/var/tmp/dbuild-test-rootfs-{}", spec.key()));
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(rootfs::ensure(&spec, &dest)).expect("making the builder root");
-    dest
-}
+use std::path::Path;
 
 fn spec(specs: &Path, name: &str, preamble: &str) {
     let dir = specs.join(name);
@@ -29,25 +20,13 @@ fn spec(specs: &Path, name: &str, preamble: &str) {
 }
 
 fn dbuild_local(specs: &Path, state: &Path, root: &Path, extra: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dbuild"))
-        .args(["local", "--workers", "1", "--plain"])
-        .arg("--specs")
-        .arg(specs)
-        .arg("--state-dir")
-        .arg(state)
-        .arg("--base-root")
-        .arg(root)
-        .args(extra)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    eprintln!("--- dbuild local exited {:?}\n{stderr}", out.status.code());
-    (out.status.code().unwrap_or(-1), stderr)
+    let run = support::dbuild_local(specs, state, root, &[&["--workers", "1"], extra].concat());
+    (run.code, run.stderr)
 }
 
 #[test]
 fn unresolved_buildrequires_stop_the_run_before_anything_is_built() {
-    let root = base_root();
+    let root = support::builder_root(&[]);
     let tmp = tempfile::Builder::new().prefix("dbuild-provided-").tempdir_in("/var/tmp").unwrap();
     let specs = tmp.path().join("SPECS");
     // gcc and make come from the base root (dbuild-base-provides), lib from the tree.

@@ -9,11 +9,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use dbuild_common::spec::{parse_spec_file, ParseOptions};
-use dbuild_worker::rootfs::{self, RootfsSpec};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use support::{listed, Run};
 
 /// Photon spec directories, in an order where each comes after what it
 /// BuildRequires: flit-core → pyparsing → packaging → hatchling → hatch-*,
@@ -40,29 +42,11 @@ fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/photon-5.0/SPECS")
 }
 
-fn python_root() -> PathBuf {
-    let mut spec = RootfsSpec::default();
-    spec.packages.extend(PYTHON_BASE.iter().map(|p| p.to_string()));
-    let dest = PathBuf::from(format!("/var/tmp/dbuild-test-rootfs-{}", spec.key()));
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(rootfs::ensure(&spec, &dest)).expect("making the python builder root");
-    dest
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        if e.file_type().unwrap().is_file() {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 /// A spec tree of the chosen directories (all, or without `leave_out`).
 fn spec_tree(dir: &Path, leave_out: Option<&str>) -> PathBuf {
     let specs = dir.join("SPECS");
     for d in CHOSEN.iter().filter(|d| Some(**d) != leave_out) {
-        copy_dir(&corpus().join(d), &specs.join(d));
+        support::copy_tree(&corpus().join(d), &specs.join(d));
     }
     specs
 }
@@ -78,35 +62,14 @@ fn fetch_sources(dest: &Path) {
     );
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+fn dbuild_local(specs: &Path, state: &Path, root: &Path, sources: &Path, extra: &[&str]) -> Run {
+    let macros = corpus().join("python3/macros.python");
+    let common = ["--workers", "2", "--define", "dist .ph5", "--macros-file", path(&macros), "--sources", path(sources)];
+    support::dbuild_local(specs, state, root, &[&common[..], extra].concat())
 }
 
-fn dbuild_local(specs: &Path, state: &Path, root: &Path, sources: &Path, extra: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_dbuild"))
-        .args(["local", "--workers", "2", "--plain", "--define", "dist .ph5"])
-        .arg("--macros-file")
-        .arg(corpus().join("python3/macros.python"))
-        .arg("--specs")
-        .arg(specs)
-        .arg("--state-dir")
-        .arg(state)
-        .arg("--base-root")
-        .arg(root)
-        .arg("--sources")
-        .arg(sources)
-        .args(extra)
-        .output()
-        .unwrap();
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    };
-    eprintln!("--- dbuild local exited {}\n{}\n{}", run.code, run.stdout, run.stderr);
-    run
+fn path(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
 }
 
 /// `(name, version, release)` of a spec, as the build sees it.
@@ -152,27 +115,9 @@ fn rpmbuild_secs(build_dir: &Path, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Names in the summary: `  built (N): a, b` on one line, or the
-/// `    name: ...` lines under `  failed (N):` and `  dep-failed (N):`.
-fn listed(stdout: &str, heading: &str) -> BTreeSet<String> {
-    let prefix = format!("  {heading} (");
-    let Some(at) = stdout.lines().position(|l| l.starts_with(&prefix)) else { return BTreeSet::new() };
-    let line = stdout.lines().nth(at).unwrap_or_default();
-    if let Some((_, names)) = line.split_once("): ") {
-        return names.split(", ").filter(|n| !n.is_empty()).map(str::to_string).collect();
-    }
-    stdout
-        .lines()
-        .skip(at + 1)
-        .map_while(|l| l.strip_prefix("    "))
-        .filter_map(|l| l.split(':').next())
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 fn photon_python_specs_build_with_their_real_sources() {
-    let root = python_root();
+    let root = support::builder_root(PYTHON_BASE);
     let tmp = tempfile::Builder::new().prefix("dbuild-photon-python-").tempdir_in("/var/tmp").unwrap();
     let sources = tmp.path().join("sources");
     fetch_sources(&sources);

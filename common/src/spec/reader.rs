@@ -3,7 +3,7 @@
 //! `%endif` (and the arch/os forms), and follows `%include`.
 
 use super::expr;
-use super::macros::Expander;
+use super::macros::{Expander, OpenMacros};
 use super::SpecError;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -111,47 +111,9 @@ fn directive(line: &str) -> Option<(Directive, &str)> {
 
 /// rpm's line-continuation test: an open `%{`, `%(`, `%[` or a trailing `\`.
 fn needs_more(buf: &str) -> bool {
-    let b = buf.as_bytes();
-    let (mut bc, mut pc, mut xc, mut nc) = (0i32, 0i32, 0i32, false);
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'\\' => match b.get(i + 1) {
-                Some(b'\n') => {
-                    i += 1;
-                    nc = true;
-                }
-                Some(_) => i += 1,
-                None => {}
-            },
-            b'\n' => nc = false,
-            b'%' => match b.get(i + 1) {
-                Some(b'{') => {
-                    i += 1;
-                    bc += 1;
-                }
-                Some(b'(') => {
-                    i += 1;
-                    pc += 1;
-                }
-                Some(b'[') => {
-                    i += 1;
-                    xc += 1;
-                }
-                Some(b'%') => i += 1,
-                _ => {}
-            },
-            b'{' if bc > 0 => bc += 1,
-            b'}' if bc > 0 => bc -= 1,
-            b'(' if pc > 0 => pc += 1,
-            b')' if pc > 0 => pc -= 1,
-            b'[' if xc > 0 => xc += 1,
-            b']' if xc > 0 => xc -= 1,
-            _ => {}
-        }
-        i += 1;
-    }
-    bc > 0 || pc > 0 || xc > 0 || nc
+    let mut open = OpenMacros::default();
+    open.scan(buf.as_bytes());
+    open.needs_more()
 }
 
 

@@ -148,36 +148,14 @@ impl MacroTable {
 pub fn macro_file_definitions(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut logical = String::new();
-    let (mut braces, mut parens, mut brackets) = (0usize, 0usize, 0usize);
+    let mut open = OpenMacros::default();
     for line in text.lines() {
         let line = line.trim_end_matches('\r');
-        let b = line.as_bytes();
-        let mut i = 0;
-        while i < b.len() {
-            match b[i] {
-                b'\\' => i += 1,
-                b'%' => match b.get(i + 1) {
-                    Some(b'{') => (i, braces) = (i + 1, braces + 1),
-                    Some(b'(') => (i, parens) = (i + 1, parens + 1),
-                    Some(b'[') => (i, brackets) = (i + 1, brackets + 1),
-                    Some(b'%') => i += 1,
-                    _ => {}
-                },
-                b'{' if braces > 0 => braces += 1,
-                b'}' if braces > 0 => braces -= 1,
-                b'(' if parens > 0 => parens += 1,
-                b')' if parens > 0 => parens -= 1,
-                b'[' if brackets > 0 => brackets += 1,
-                b']' if brackets > 0 => brackets -= 1,
-                _ => {}
-            }
-            i += 1;
-        }
+        open.scan(line.as_bytes());
         logical.push_str(line);
-        let open = braces > 0 || parens > 0 || brackets > 0;
-        if line.is_empty() || (!line.ends_with('\\') && !open) {
+        if line.is_empty() || (!line.ends_with('\\') && !open.any()) {
             let def = std::mem::take(&mut logical);
-            (braces, parens, brackets) = (0, 0, 0);
+            open = OpenMacros::default();
             if let Some(rest) = def.trim_start_matches([' ', '\t']).strip_prefix('%') {
                 out.push(rest.to_string());
             }
@@ -189,6 +167,61 @@ pub fn macro_file_definitions(text: &str) -> Vec<String> {
         out.push(rest.to_string());
     }
     out
+}
+
+/// What is still open in text rpm reads line by line (its `rdcl` and
+/// `copyNextLineFromOFI`): `%{`, `%(` and `%[` nesting, with `\\` escaping
+/// the next character, and whether the text ends in an escaped newline.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct OpenMacros {
+    braces: usize,
+    parens: usize,
+    brackets: usize,
+    escaped_newline: bool,
+}
+
+impl OpenMacros {
+    pub(crate) fn scan(&mut self, b: &[u8]) {
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'\\' => match b.get(i + 1) {
+                    Some(b'\n') => {
+                        i += 1;
+                        self.escaped_newline = true;
+                    }
+                    Some(_) => i += 1,
+                    None => {}
+                },
+                b'\n' => self.escaped_newline = false,
+                b'%' => match b.get(i + 1) {
+                    Some(b'{') => (i, self.braces) = (i + 1, self.braces + 1),
+                    Some(b'(') => (i, self.parens) = (i + 1, self.parens + 1),
+                    Some(b'[') => (i, self.brackets) = (i + 1, self.brackets + 1),
+                    Some(b'%') => i += 1,
+                    _ => {}
+                },
+                b'{' if self.braces > 0 => self.braces += 1,
+                b'}' if self.braces > 0 => self.braces -= 1,
+                b'(' if self.parens > 0 => self.parens += 1,
+                b')' if self.parens > 0 => self.parens -= 1,
+                b'[' if self.brackets > 0 => self.brackets += 1,
+                b']' if self.brackets > 0 => self.brackets -= 1,
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+
+    /// A `%{`, `%(` or `%[` is still open.
+    pub(crate) fn any(&self) -> bool {
+        self.braces > 0 || self.parens > 0 || self.brackets > 0
+    }
+
+    /// Open, or the text ends in `\\` + newline: rpm reads on.
+    pub(crate) fn needs_more(&self) -> bool {
+        self.any() || self.escaped_newline
+    }
 }
 
 fn utf8_len(first: u8) -> usize {
