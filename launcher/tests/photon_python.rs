@@ -118,6 +118,11 @@ fn rpmbuild_secs(build_dir: &Path, name: &str) -> f64 {
 #[test]
 fn photon_python_specs_build_with_their_real_sources() {
     let root = support::builder_root(PYTHON_BASE);
+    // The root has python3 and its build tools, but none of the modules built here.
+    for module in ["flit_core", "six", "pyparsing", "packaging", "pathspec", "hatchling", "hatch_vcs", "hatch_fancy_pypi_readme", "looseversion"] {
+        let st = Command::new("chroot").arg(&root).args(["/usr/bin/python3", "-c", &format!("import {module}")]).output().unwrap();
+        assert!(!st.status.success(), "the builder root must not have the Python module {module}");
+    }
     let tmp = tempfile::Builder::new().prefix("dbuild-photon-python-").tempdir_in("/var/tmp").unwrap();
     let sources = tmp.path().join("sources");
     fetch_sources(&sources);
