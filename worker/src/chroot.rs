@@ -111,6 +111,19 @@ impl Chroot {
             network,
             steps,
             status_file: Some(self.status_file()),
+            wait_for_go: false,
+            host_netns: None,
+        }
+    }
+
+    /// A sandbox over this chroot that mounts what every build needs (and
+    /// `%_topdir`), then waits for its [`crate::sandbox::Go`] line; `go`
+    /// may ask for the worker's own network.
+    pub fn waiting_sandbox(&self) -> SandboxPlan {
+        SandboxPlan {
+            wait_for_go: true,
+            host_netns: Some(PathBuf::from(format!("/proc/{}/ns/net", std::process::id()))),
+            ..self.sandbox(vec![self.topdir_bind()], vec![], false)
         }
     }
 

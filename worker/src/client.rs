@@ -7,7 +7,8 @@
 //! (SIGTERM) no new lease is taken; a running build gets `grace` to finish,
 //! then it is killed and handed back with a failure report saying so.
 
-use crate::job::{run_job, BuildJob, BuildResult, WorkerConfig};
+use crate::job::{run_job, run_prepared, BuildJob, BuildResult, WorkerConfig};
+use crate::prepared::Prepared;
 use dbuild_common::wire::{
     HeartbeatReply, HeartbeatRequest, Lease, LeaseReply, LeaseRequest, Outcome, RegisterReply, RegisterRequest, Report,
     ReportReply, RpmFile,
@@ -97,10 +98,23 @@ pub fn to_job(lease: &Lease, slot: usize) -> BuildJob {
         macros: lease.macros.iter().map(|d| (d.name.clone(), d.value.clone())).collect(),
         arch: lease.arch.clone(),
         log_path: lease.log_path.clone(),
-        slot: format!("slot-{slot}"),
+        slot: slot_name(slot),
         check: lease.check,
         macro_files: lease.macro_files.clone(),
         assume_provided: lease.assume_provided.clone(),
+    }
+}
+
+/// The directory name of slot `slot`.
+fn slot_name(slot: usize) -> String {
+    format!("slot-{slot}")
+}
+
+/// `job` in the prepared slot, or in one made now.
+async fn run_with_slot(wc: &WorkerConfig, job: &BuildJob, prepared: Option<Prepared>, cancel: watch::Receiver<bool>) -> BuildResult {
+    match prepared {
+        Some(p) => run_prepared(wc, job, p, cancel).await,
+        None => run_job(wc, job, cancel).await,
     }
 }
 
@@ -177,7 +191,42 @@ impl Session {
     }
 }
 
-async fn slot_loop(slot: usize, api: &Api, cc: &ClientConfig, wc: &WorkerConfig, session: &Session, mut stop: watch::Receiver<bool>) -> Result<Ended, ClientError> {
+async fn slot_loop(slot: usize, api: &Api, cc: &ClientConfig, wc: &WorkerConfig, session: &Session, stop: watch::Receiver<bool>) -> Result<Ended, ClientError> {
+    let mut prepared = None;
+    let ended = lease_loop(slot, api, cc, wc, session, stop, &mut prepared).await;
+    if let Some(p) = prepared.take() {
+        p.abandon().await;
+    }
+    ended
+}
+
+/// The slot's chroot and sandbox, made (again) unless a live one is waiting.
+async fn prepare(slot: usize, wc: &WorkerConfig, prepared: &mut Option<Prepared>) {
+    if let Some(p) = prepared.as_mut() {
+        if p.alive() {
+            return;
+        }
+        tracing::warn!(slot, "the waiting build sandbox ended; making another");
+    }
+    if let Some(p) = prepared.take() {
+        p.abandon().await;
+    }
+    match Prepared::start(wc, &slot_name(slot)).await {
+        Ok(p) => *prepared = Some(p),
+        // The build will make its own and report what fails.
+        Err(e) => tracing::warn!(slot, error = %e, "could not prepare the next build's sandbox"),
+    }
+}
+
+async fn lease_loop(
+    slot: usize,
+    api: &Api,
+    cc: &ClientConfig,
+    wc: &WorkerConfig,
+    session: &Session,
+    mut stop: watch::Receiver<bool>,
+    prepared: &mut Option<Prepared>,
+) -> Result<Ended, ClientError> {
     let mut backoff = Duration::from_secs(1);
     loop {
         if *stop.borrow() {
@@ -186,8 +235,9 @@ async fn slot_loop(slot: usize, api: &Api, cc: &ClientConfig, wc: &WorkerConfig,
         let reg = session.current().await;
         let req = LeaseRequest { worker_id: reg.worker_id.clone(), wait_secs: cc.wait_secs };
         let poll = api.post::<_, LeaseReply>("/v1/lease", &req, Duration::from_secs(cc.wait_secs + 30));
+        // The next build's sandbox gets ready while the scheduler answers.
         let reply = tokio::select! {
-            r = poll => r,
+            (r, ()) = async { tokio::join!(poll, prepare(slot, wc, prepared)) } => r,
             _ = crate::rpmbuild::cancelled(&mut stop) => return Ok(Ended::Stopped),
         };
         let reply = match reply {
@@ -214,12 +264,22 @@ async fn slot_loop(slot: usize, api: &Api, cc: &ClientConfig, wc: &WorkerConfig,
             return Ok(Ended::Finished);
         }
         if let Some(lease) = reply.lease {
-            build_lease(slot, api, cc, wc, &reg, &lease, stop.clone()).await;
+            build_lease(slot, api, cc, wc, &reg, &lease, prepared.take(), stop.clone()).await;
         }
     }
 }
 
-async fn build_lease(slot: usize, api: &Api, cc: &ClientConfig, wc: &WorkerConfig, reg: &RegisterReply, lease: &Lease, mut stop: watch::Receiver<bool>) {
+#[allow(clippy::too_many_arguments)]
+async fn build_lease(
+    slot: usize,
+    api: &Api,
+    cc: &ClientConfig,
+    wc: &WorkerConfig,
+    reg: &RegisterReply,
+    lease: &Lease,
+    prepared: Option<Prepared>,
+    mut stop: watch::Receiver<bool>,
+) {
     let job = to_job(lease, slot);
     tracing::info!(slot, package = %job.package, lease = %lease.lease_id, attempt = job.attempt, "building");
     let (cancel_tx, cancel_rx) = watch::channel(false);
@@ -261,7 +321,7 @@ async fn build_lease(slot: usize, api: &Api, cc: &ClientConfig, wc: &WorkerConfi
         }
     };
     let result = tokio::select! {
-        r = run_job(wc, &job, cancel_rx) => r,
+        r = run_with_slot(wc, &job, prepared, cancel_rx) => r,
         // Neither of these ever completes: they only cancel, and run_job then cleans up and returns.
         _ = hb => return,
         _ = grace => return,

@@ -7,7 +7,9 @@ use crate::chroot::{Chroot, ChrootError};
 use crate::install::{self, InstallError};
 use crate::publish::{self, PublishError, Published};
 use crate::rpmbuild::{self, Limits, Log, RunEnd, RunError};
-use crate::sandbox::{Outcome, Step, StepEnd};
+use crate::prepared::Prepared;
+use crate::sandbox::{Go, Outcome, Step, StepEnd};
+use tokio::process::Child;
 use crate::sources::{self, SourceError};
 use dbuild_common::spec::ParseOptions;
 use std::path::{Path, PathBuf};
@@ -174,35 +176,48 @@ fn relative(package: &str, build_dir: &Path, rel: &str) -> Result<PathBuf, Build
     Ok(build_dir.join(p))
 }
 
-/// Runs `job`. `cancel` turning true kills whatever runs and discards the output.
-pub async fn run_job(cfg: &WorkerConfig, job: &BuildJob, mut cancel: watch::Receiver<bool>) -> BuildResult {
+/// Runs `job` in a slot made for it. `cancel` turning true kills whatever
+/// runs and discards the output.
+pub async fn run_job(cfg: &WorkerConfig, job: &BuildJob, cancel: watch::Receiver<bool>) -> BuildResult {
+    run_with(cfg, job, None, cancel).await
+}
+
+/// Runs `job` in `prepared` (made for `job.slot` before the lease arrived).
+pub async fn run_prepared(cfg: &WorkerConfig, job: &BuildJob, prepared: Prepared, cancel: watch::Receiver<bool>) -> BuildResult {
+    run_with(cfg, job, Some(prepared), cancel).await
+}
+
+async fn run_with(cfg: &WorkerConfig, job: &BuildJob, prepared: Option<Prepared>, mut cancel: watch::Receiver<bool>) -> BuildResult {
     let started = Instant::now();
     let mut phases = Phases::default();
-    let log_path = match relative(&job.package, &cfg.build_dir, &job.log_path) {
-        Ok(p) => p,
-        Err(e) => return BuildResult { result: Err(e), phases, duration: started.elapsed(), log: None },
+    let log = match relative(&job.package, &cfg.build_dir, &job.log_path) {
+        Ok(path) => Log::create(path.clone()).await.map(|log| (path, log)).map_err(BuildError::from),
+        Err(e) => Err(e),
     };
-    let mut log = match Log::create(log_path.clone()).await {
+    let (log_path, mut log) = match log {
         Ok(l) => l,
-        Err(e) => return BuildResult { result: Err(e.into()), phases, duration: started.elapsed(), log: None },
+        Err(e) => {
+            if let Some(p) = prepared {
+                p.abandon().await;
+            }
+            return BuildResult { result: Err(e), phases, duration: started.elapsed(), log: None };
+        }
     };
     let t = Instant::now();
-    let chroot = Chroot::create(&cfg.slots_dir(), &job.slot, &cfg.base_root, cfg.overlay).await;
+    let prepared = match prepared {
+        Some(p) => Ok(p),
+        None => Prepared::start(cfg, &job.slot).await,
+    };
     phases.chroot = t.elapsed();
-    let result = match chroot {
-        Err(e) => {
-            // Whatever was half made.
-            let _ = crate::chroot::remove_tree(&cfg.slots_dir().join(&job.slot)).await;
-            Err(e.into())
-        }
-        Ok(chroot) => {
-            let r = build_in(cfg, job, &chroot, &mut log, &mut phases, &mut cancel).await;
+    let result = match prepared {
+        Err(e) => Err(e),
+        Ok(Prepared { chroot, mut sandbox }) => {
+            let r = build_in(cfg, job, &chroot, &mut sandbox, &mut log, &mut phases, &mut cancel).await;
             let t = Instant::now();
-            let dir = chroot.dir.clone();
-            if let Err(e) = chroot.discard() {
-                tracing::error!(package = %job.package, dir = %dir.display(), error = %e, "could not move the chroot aside");
-                let _ = crate::chroot::remove_tree(&dir).await;
-            }
+            // Ended already, unless the build stopped before the sandbox ran.
+            let _ = sandbox.start_kill();
+            let _ = sandbox.wait().await;
+            crate::prepared::discard(chroot).await;
             phases.cleanup = t.elapsed();
             r
         }
@@ -226,22 +241,21 @@ pub async fn run_job(cfg: &WorkerConfig, job: &BuildJob, mut cancel: watch::Rece
     BuildResult { result, phases, duration: started.elapsed(), log: Some(log_path) }
 }
 
-/// The macro files (on the share) copied into the chroot's `/etc/rpm/`, where
-/// rpm loads `macros.*` after its own and the platform's files; returns their
-/// host paths for the spec parser.
-fn install_macro_files(job: &BuildJob, cfg: &WorkerConfig, chroot: &Chroot) -> Result<Vec<PathBuf>, BuildError> {
-    let etc_rpm = chroot.writable_root().join("etc/rpm");
-    let mut host_paths = Vec::new();
+/// The macro files (on the share): their host paths, for the spec parser,
+/// and where they go in the chroot, `/etc/rpm/`, where rpm loads `macros.*`
+/// after its own and the platform's files.
+fn macro_files(job: &BuildJob, cfg: &WorkerConfig) -> Result<Vec<(PathBuf, String)>, BuildError> {
+    let mut out = Vec::new();
     for (i, rel) in job.macro_files.iter().enumerate() {
         let from = relative(&job.package, &cfg.build_dir, rel)?;
+        if !from.is_file() {
+            let source = std::io::Error::new(std::io::ErrorKind::NotFound, "not found");
+            return Err(BuildError::MacroFile { package: job.package.clone(), path: from, source });
+        }
         let name = from.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let to = etc_rpm.join(format!("macros.zz-dbuild-{i:02}-{name}"));
-        let err = |source| BuildError::MacroFile { package: job.package.clone(), path: from.clone(), source };
-        std::fs::create_dir_all(&etc_rpm).map_err(err)?;
-        std::fs::copy(&from, &to).map_err(err)?;
-        host_paths.push(from);
+        out.push((from, format!("/etc/rpm/macros.zz-dbuild-{i:02}-{name}")));
     }
-    Ok(host_paths)
+    Ok(out)
 }
 
 /// The limits of a sandbox that installs and then builds: one wall-time
@@ -266,6 +280,7 @@ async fn build_in(
     cfg: &WorkerConfig,
     job: &BuildJob,
     chroot: &Chroot,
+    sandbox: &mut Child,
     log: &mut Log,
     phases: &mut Phases,
     cancel: &mut watch::Receiver<bool>,
@@ -275,9 +290,11 @@ async fn build_in(
 
     // Spec, includes, patches, sources, macro files.
     let t = Instant::now();
-    let macro_files = install_macro_files(job, cfg, chroot)?;
+    let macro_files = macro_files(job, cfg)?;
     let spec_path = relative(pkg, &cfg.build_dir, &job.spec)?;
-    let opts = ParseOptions { defines: job.macros.clone(), arch: job.arch.clone(), macro_files, ..ParseOptions::default() };
+    let parser_macro_files = macro_files.iter().map(|(host, _)| host.clone()).collect();
+    let opts =
+        ParseOptions { defines: job.macros.clone(), arch: job.arch.clone(), macro_files: parser_macro_files, ..ParseOptions::default() };
     let mut source_dirs = cfg.sources.clone();
     source_dirs.push(cfg.build_dir.join("SOURCES"));
     let (topdir, p) = (chroot.topdir.clone(), pkg.to_string());
@@ -297,7 +314,7 @@ async fn build_in(
     if !job.assume_provided.is_empty() {
         rpms.push(crate::provides::assumed_provides_rpm(&cfg.base_root, &cfg.work_dir, cfg.overlay, &job.assume_provided).await?);
     }
-    let mut binds = vec![chroot.topdir_bind()];
+    let mut binds = Vec::new();
     let mut steps = Vec::new();
     if !rpms.is_empty() {
         log.note(&format!("installing {} RPM(s)", rpms.len())).await?;
@@ -315,8 +332,10 @@ async fn build_in(
         "network: none (a private network namespace with only loopback)"
     })
     .await?;
-    let cmd = chroot.sandbox(binds, steps, network).command().map_err(crate::chroot::ChrootError::from)?;
-    let ran = rpmbuild::run_logged("build", cmd, log, sandbox_limits(cfg, !rpms.is_empty()), cancel).await?;
+    let go = Go { binds, files: macro_files, host_network: network, steps };
+    go.check().map_err(crate::chroot::ChrootError::from)?;
+    send_go(pkg, sandbox, &go).await?;
+    let ran = rpmbuild::run_child("build", sandbox, log, sandbox_limits(cfg, !rpms.is_empty()), cancel).await?;
     let outcome = Outcome::read(&chroot.status_file());
     let install_end = outcome.step(install::INSTALL_STEP);
     let build_end = outcome.step(RPMBUILD_STEP);
@@ -362,6 +381,17 @@ async fn build_in(
         log.note(&format!("published {} sha256={}", f.rel_path, f.sha256)).await?;
     }
     Ok(published)
+}
+
+/// Hands the waiting sandbox the build's part and closes its stdin.
+async fn send_go(package: &str, sandbox: &mut Child, go: &Go) -> Result<(), BuildError> {
+    use tokio::io::AsyncWriteExt;
+    let fail = |detail: String| BuildError::Sandbox { package: package.into(), detail };
+    let mut line = serde_json::to_vec(go).map_err(|e| fail(e.to_string()))?;
+    line.push(b'\n');
+    let mut stdin = sandbox.stdin.take().ok_or_else(|| fail("its stdin is gone".into()))?;
+    stdin.write_all(&line).await.map_err(|e| fail(format!("it ended before the build started ({e})")))?;
+    Ok(())
 }
 
 /// The name of the rpmbuild step in the sandbox's status.

@@ -9,6 +9,7 @@
 //! | [`sandbox`] | the private namespaces a build runs in (PID 1 `dbuild-sandbox`: overlay, proc, /dev, /tmp, binds, steps) |
 //! | [`mounts`] | bind and root-layout types, the overlay probe, crash leftovers |
 //! | [`chroot`] | one slot's directories (overlay upper/work or a copy of the base) and their removal |
+//! | [`prepared`] | a slot and its waiting sandbox made before the lease arrives |
 //! | [`install`] | installing the BuildRequires closure into the chroot with rpm |
 //! | [`provides`] | provides-only packages: the base root's Debian packages, `--assume-provided` |
 //! | [`sources`] | staging spec, includes, patches and sources; `config.yaml` sha512 checks |
@@ -22,6 +23,7 @@ pub mod client;
 pub mod install;
 pub mod job;
 pub mod mounts;
+pub mod prepared;
 pub mod provides;
 pub mod publish;
 pub mod rootfs;

@@ -135,6 +135,18 @@ pub async fn run_logged(
     cancel: &mut watch::Receiver<bool>,
 ) -> Result<Ran, RunError> {
     let mut child = cmd.spawn().map_err(|source| RunError::Spawn { what: what.to_string(), source })?;
+    run_child(what, &mut child, log, limits, cancel).await
+}
+
+/// [`run_logged`] for a child already started (stdout/stderr piped,
+/// kill-on-drop set); the limits count from now.
+pub async fn run_child(
+    what: &str,
+    child: &mut tokio::process::Child,
+    log: &mut Log,
+    limits: Limits,
+    cancel: &mut watch::Receiver<bool>,
+) -> Result<Ran, RunError> {
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
     if let Some(out) = child.stdout.take() {
         pump(out, tx.clone());

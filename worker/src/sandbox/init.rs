@@ -2,7 +2,7 @@
 //! chroot with direct system calls (no helper processes, which made up most
 //! of a sandbox's start-up time), then runs the plan's steps in order.
 
-use super::{Plan, Status, Step, ROOT_ENV_FILE, STEP_ENV};
+use super::{Go, Plan, Status, Step, ROOT_ENV_FILE, STEP_ENV};
 use crate::mounts::{Bind, RootLayout};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{makedev, mknod, umask, Mode, SFlag};
@@ -92,7 +92,7 @@ fn loopback_up() -> Result<(), String> {
     }
 }
 
-/// Mounts everything and enters the chroot.
+/// Mounts what every build needs (not yet the chroot).
 fn prepare(plan: &Plan) -> Result<(), String> {
     umask(Mode::from_bits_truncate(0o022));
     let root = plan.root.as_path();
@@ -109,9 +109,40 @@ fn prepare(plan: &Plan) -> Result<(), String> {
     if !plan.network {
         loopback_up()?;
     }
+    Ok(())
+}
+
+/// The build's own part: binds, files, network; then the chroot.
+fn enter(plan: &Plan, go: &Go) -> Result<(), String> {
+    let root = plan.root.as_path();
+    for b in &go.binds {
+        bind(root, b)?;
+    }
+    for (host, target) in &go.files {
+        let to = root.join(target.trim_start_matches('/'));
+        if let Some(dir) = to.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| err("mkdir", dir, e))?;
+        }
+        std::fs::copy(host, &to).map_err(|e| err(&format!("copying {} to", host.display()), &to, e))?;
+    }
+    if go.host_network {
+        let path = plan.host_netns.as_deref().ok_or("the host network was asked for, but no namespace was given")?;
+        let ns = std::fs::File::open(path).map_err(|e| err("opening", path, e))?;
+        nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| err("joining the network namespace", path, e))?;
+    }
     nix::unistd::chroot(root).map_err(|e| err("chroot", root, e))?;
     std::env::set_current_dir("/").map_err(|e| err("chdir", Path::new("/"), e))?;
     Ok(())
+}
+
+/// The [`Go`] line of a waiting sandbox.
+fn read_go() -> Result<Go, String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|e| format!("reading the go line: {e}"))?;
+    if line.is_empty() {
+        return Err("stdin closed before the go line (build abandoned)".into());
+    }
+    serde_json::from_str(&line).map_err(|e| format!("bad go line: {e}"))
 }
 
 /// `KEY=VALUE` lines of the root's build environment file (already chrooted).
@@ -152,18 +183,32 @@ fn run_step(step: &Step, env: &[(String, String)]) -> Status {
 
 /// Runs the sandbox; returns the process exit code (the failing step's, or 0).
 pub fn run(plan: &Plan) -> i32 {
-    let started = Instant::now();
+    let mut started = Instant::now();
     // Opened before the chroot: the file stays outside the build's reach.
     let mut status = StatusFile(plan.status_file.as_ref().and_then(|p| std::fs::File::create(p).ok()));
-    if let Err(e) = prepare(plan) {
-        eprintln!("== dbuild: sandbox setup failed: {e}");
-        status.write(&Status::SetupFailed { error: e });
-        return SETUP_FAILED;
-    }
+    let entered = prepare(plan).and_then(|()| {
+        let go = if plan.wait_for_go {
+            let go = read_go()?;
+            started = Instant::now();
+            go
+        } else {
+            Go { binds: vec![], files: vec![], host_network: false, steps: plan.steps.clone() }
+        };
+        enter(plan, &go).map(|()| go)
+    });
+    let go = match entered {
+        Ok(go) => go,
+        Err(e) => {
+            eprintln!("== dbuild: sandbox setup failed: {e}");
+            status.write(&Status::SetupFailed { error: e });
+            return SETUP_FAILED;
+        }
+    };
+    // Setup time of the build itself: since the go line when the sandbox waited for one.
     status.write(&Status::Ready { secs: started.elapsed().as_secs_f64() });
     eprintln!("{}", String::from_utf8_lossy(crate::mounts::READY_MARKER));
     let env = root_env();
-    for step in &plan.steps {
+    for step in &go.steps {
         let end = run_step(step, &env);
         status.write(&end);
         let Status::Step { code, signal, spawn_error, .. } = &end else { continue };

@@ -17,6 +17,12 @@
 //!
 //! PID 1 reports how each part went in a status file outside the chroot (so
 //! nothing the build runs can forge it): see [`Status`].
+//!
+//! A sandbox can be started before its build is known ([`Plan::wait_for_go`]):
+//! PID 1 then makes the mounts every build needs and waits for a [`Go`] line
+//! on its stdin with the build's own binds, files, network and steps. The
+//! worker starts one while it waits for a lease, which takes the sandbox's
+//! start-up off the time between two builds.
 
 pub mod init;
 
@@ -63,6 +69,40 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// Where PID 1 writes its [`Status`] lines (on the host, outside the chroot).
     pub status_file: Option<PathBuf>,
+    /// Mount what every build needs, then wait for a [`Go`] line on stdin.
+    #[serde(default)]
+    pub wait_for_go: bool,
+    /// The network namespace a [`Go`] with `host_network` joins (the worker's).
+    #[serde(default)]
+    pub host_netns: Option<PathBuf>,
+}
+
+/// The rest of a waiting sandbox's plan, sent as one JSON line on its stdin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Go {
+    pub binds: Vec<Bind>,
+    /// Files copied into the root before the chroot: (host path, path inside).
+    pub files: Vec<(PathBuf, String)>,
+    /// Join [`Plan::host_netns`] instead of the private network.
+    pub host_network: bool,
+    pub steps: Vec<Step>,
+}
+
+impl Go {
+    /// Checks the targets, as [`Plan::command`] does for a plan's.
+    pub fn check(&self) -> Result<(), MountError> {
+        let targets = self.binds.iter().map(|b| &b.target).chain(self.files.iter().map(|(_, t)| t));
+        check_targets(targets.chain(self.steps.iter().flat_map(|s| &s.unmount_after)))
+    }
+}
+
+fn check_targets<'a>(targets: impl Iterator<Item = &'a String>) -> Result<(), MountError> {
+    for target in targets {
+        if !target.starts_with('/') || target.split('/').any(|c| c == "..") {
+            return Err(MountError::BadTarget { target: target.clone() });
+        }
+    }
+    Ok(())
 }
 
 /// One line of the status file.
@@ -160,12 +200,7 @@ impl Plan {
                 option_safe(p)?;
             }
         }
-        let targets = self.binds.iter().map(|b| &b.target).chain(self.steps.iter().flat_map(|s| &s.unmount_after));
-        for target in targets {
-            if !target.starts_with('/') || target.split('/').any(|c| c == "..") {
-                return Err(MountError::BadTarget { target: target.clone() });
-            }
-        }
+        check_targets(self.binds.iter().map(|b| &b.target).chain(self.steps.iter().flat_map(|s| &s.unmount_after)))?;
         let plan = serde_json::to_string(self).map_err(|e| MountError::BadTarget { target: e.to_string() })?;
         let mut cmd = Command::new("unshare");
         cmd.args(["--mount", "--propagation", "private", "--pid", "--fork", "--kill-child=SIGKILL", "--ipc", "--uts"]);
@@ -176,7 +211,8 @@ impl Plan {
         cmd.env_clear();
         cmd.env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
         cmd.env("LANG", "C.UTF-8");
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        cmd.stdin(if self.wait_for_go { Stdio::piped() } else { Stdio::null() });
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         Ok(cmd)
     }
 }
@@ -213,6 +249,8 @@ mod tests {
             network: false,
             steps: vec![],
             status_file: None,
+            wait_for_go: false,
+            host_netns: None,
         };
         assert!(matches!(plan.command(), Err(MountError::BadTarget { .. })));
         let plan = Plan {
