@@ -189,10 +189,19 @@ pub async fn removals_done() {
     }
 }
 
-/// `rm -rf --one-file-system`: never follows a mount into another filesystem.
+/// Removes a directory tree without ever following a mount into another
+/// filesystem: in-process when nothing is mounted below it in this
+/// namespace (the usual case: builds mount only in their own), else with
+/// `rm -rf --one-file-system`.
 pub async fn remove_tree(path: &Path) -> std::io::Result<()> {
     if !path.exists() {
         return Ok(());
+    }
+    let canonical = std::fs::canonicalize(path)?;
+    if crate::mounts::mounts_under(&canonical).is_empty() {
+        let dir = canonical.clone();
+        // std's remove_dir_all does not follow symbolic links.
+        return tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&dir)).await.map_err(std::io::Error::other)?;
     }
     let out = tokio::process::Command::new("rm")
         .args(["-rf", "--one-file-system", "--"])
