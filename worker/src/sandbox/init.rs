@@ -7,6 +7,7 @@ use crate::mounts::{Bind, RootLayout};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{makedev, mknod, umask, Mode, SFlag};
 use std::io::Write;
+use std::os::fd::AsFd;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::time::Instant;
@@ -172,6 +173,10 @@ fn run_step(step: &Step, env: &[(String, String)]) -> Status {
     };
     let mut cmd = std::process::Command::new(program);
     cmd.args(args).env_clear().current_dir("/").stdin(std::process::Stdio::null());
+    // stderr into the stdout pipe: one stream keeps the order the step wrote in.
+    if let Ok(out) = std::io::stdout().as_fd().try_clone_to_owned() {
+        cmd.stderr(std::process::Stdio::from(out));
+    }
     cmd.envs(STEP_ENV.iter().copied());
     cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let (code, signal, spawn_error) = match cmd.status() {
