@@ -42,6 +42,9 @@ pub const STEP_ENV: &[(&str, &str)] = &[
     ("SHELL", "/bin/sh"),
 ];
 
+/// How much lower than the worker's the builds' CPU priority is (`nice -n`).
+pub const BUILD_NICENESS: &str = "5";
+
 /// Extra `KEY=VALUE` lines a builder root may declare for its builds (e.g.
 /// Debian's `DEB_PYTHON_INSTALL_LAYOUT=deb`); path inside the root.
 pub const ROOT_ENV_FILE: &str = "etc/dbuild/build.env";
@@ -202,7 +205,10 @@ impl Plan {
         }
         check_targets(self.binds.iter().map(|b| &b.target).chain(self.steps.iter().flat_map(|s| &s.unmount_after)))?;
         let plan = serde_json::to_string(self).map_err(|e| MountError::BadTarget { target: e.to_string() })?;
-        let mut cmd = Command::new("unshare");
+        // Builds run at a lower CPU priority than the worker, the scheduler and the
+        // launcher, so that reports and leases are answered promptly on a busy machine.
+        let mut cmd = Command::new("nice");
+        cmd.args(["-n", BUILD_NICENESS, "unshare"]);
         cmd.args(["--mount", "--propagation", "private", "--pid", "--fork", "--kill-child=SIGKILL", "--ipc", "--uts"]);
         if !self.network {
             cmd.arg("--net");
