@@ -165,6 +165,10 @@ pub struct Report {
     #[serde(default)]
     pub log_path: Option<String>,
     pub outcome: Outcome,
+    /// Also hand this worker its next package in the reply, if one is ready
+    /// (saves a lease request; without one, long-poll `/v1/lease` as usual).
+    #[serde(default)]
+    pub next_lease: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -172,6 +176,12 @@ pub struct ReportReply {
     pub package: String,
     /// The package's state after the report (`ready` again when retried).
     pub state: PkgState,
+    /// With `next_lease`: the worker's next package, when one was ready.
+    #[serde(default)]
+    pub next: Option<Lease>,
+    /// With `next_lease`: the build is over (nothing more will be handed out).
+    #[serde(default)]
+    pub finished: bool,
 }
 
 /// An error answer.

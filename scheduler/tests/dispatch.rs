@@ -227,3 +227,35 @@ async fn a_hung_build_is_revoked_after_the_maximum_build_time_despite_heartbeats
     let last = a["history"].as_array().unwrap().last().unwrap().clone();
     assert!(last["detail"].as_str().unwrap().contains("max-build-time"), "{last}");
 }
+
+#[tokio::test]
+async fn a_report_can_carry_the_next_lease() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_plan(tmp.path(), &[("a", &[], None), ("b", &["a"], None)]);
+    let s = Sched::start(tmp.path(), &[]);
+    let w = s.register("w1", 1).await;
+    let a = s.lease_pkg(&w, "a").await;
+    // Asked for: the reply hands out b, which a's success made ready, and the slot is taken.
+    let (st, v) = s.succeed_asking(&w, &a, true).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["state"], "succeeded", "{v}");
+    let b = v["next"].clone();
+    assert_eq!(b["package"], "b", "{v}");
+    assert_eq!(b["install"], json!(["stage/RPMS/x86_64/a-devel-1-1.ph5.x86_64.rpm"]), "{v}");
+    assert_eq!(s.state_of("b").await, "building");
+    let (st, v) = s.post("/v1/lease", json!({"worker_id": w, "wait_secs": 0})).await;
+    assert_eq!(st, 409, "the only slot holds b: {v}");
+    // The last report: nothing is left, and the reply says the build is over.
+    let (st, v) = s.succeed_asking(&w, &b, true).await;
+    assert_eq!(st, 200, "{v}");
+    assert!(v["next"].is_null() && v["finished"] == true, "{v}");
+    // Not asked for: no lease in the reply.
+    let tmp = tempfile::tempdir().unwrap();
+    write_plan(tmp.path(), &[("a", &[], None), ("b", &["a"], None)]);
+    let s = Sched::start(tmp.path(), &[]);
+    let w = s.register("w1", 1).await;
+    let a = s.lease_pkg(&w, "a").await;
+    let (_, v) = s.succeed(&w, &a).await;
+    assert!(v["next"].is_null() && v["finished"] == false, "{v}");
+    assert_eq!(s.state_of("b").await, "ready");
+}

@@ -129,7 +129,17 @@ pub fn to_report(worker_id: &str, job: &BuildJob, r: &BuildResult) -> Report {
         duration_secs: r.duration.as_secs_f64(),
         log_path: r.log.as_ref().map(|_| job.log_path.clone()),
         outcome,
+        next_lease: false,
     }
+}
+
+/// What the scheduler said with the report.
+enum AfterReport {
+    /// The next package, handed out with the report.
+    Next(Box<Lease>),
+    Finished,
+    /// Ask `/v1/lease` (nothing was ready, or no report was made).
+    Ask,
 }
 
 /// Registers and runs `slots` lease loops until the build is over or `stop` turns true.
@@ -228,11 +238,23 @@ async fn lease_loop(
     prepared: &mut Option<Prepared>,
 ) -> Result<Ended, ClientError> {
     let mut backoff = Duration::from_secs(1);
+    let mut next: Option<Box<Lease>> = None;
     loop {
         if *stop.borrow() {
+            if let Some(lease) = next.take() {
+                hand_back(api, cc, &session.current().await, &lease).await;
+            }
             return Ok(Ended::Stopped);
         }
         let reg = session.current().await;
+        if let Some(lease) = next.take() {
+            match build_lease(slot, api, cc, wc, &reg, &lease, prepared, stop.clone()).await {
+                AfterReport::Next(l) => next = Some(l),
+                AfterReport::Finished => return Ok(Ended::Finished),
+                AfterReport::Ask => {}
+            }
+            continue;
+        }
         let req = LeaseRequest { worker_id: reg.worker_id.clone(), wait_secs: cc.wait_secs };
         let poll = api.post::<_, LeaseReply>("/v1/lease", &req, Duration::from_secs(cc.wait_secs + 30));
         // The next build's sandbox gets ready while the scheduler answers.
@@ -263,9 +285,7 @@ async fn lease_loop(
             tracing::info!(slot, "the scheduler says the build is over");
             return Ok(Ended::Finished);
         }
-        if let Some(lease) = reply.lease {
-            build_lease(slot, api, cc, wc, &reg, &lease, prepared.take(), stop.clone()).await;
-        }
+        next = reply.lease.map(Box::new);
     }
 }
 
@@ -277,9 +297,9 @@ async fn build_lease(
     wc: &WorkerConfig,
     reg: &RegisterReply,
     lease: &Lease,
-    prepared: Option<Prepared>,
+    prepared: &mut Option<Prepared>,
     mut stop: watch::Receiver<bool>,
-) {
+) -> AfterReport {
     let job = to_job(lease, slot);
     tracing::info!(slot, package = %job.package, lease = %lease.lease_id, attempt = job.attempt, "building");
     let (cancel_tx, cancel_rx) = watch::channel(false);
@@ -309,6 +329,7 @@ async fn build_lease(
             }
         }
     };
+    let stopping = stop.clone();
     // Grace period after a stop request.
     let grace = {
         let cancel_tx = cancel_tx.clone();
@@ -321,17 +342,19 @@ async fn build_lease(
         }
     };
     let result = tokio::select! {
-        r = run_with_slot(wc, &job, prepared, cancel_rx) => r,
+        r = run_with_slot(wc, &job, prepared.take(), cancel_rx) => r,
         // Neither of these ever completes: they only cancel, and run_job then cleans up and returns.
-        _ = hb => return,
-        _ = grace => return,
+        _ = hb => return AfterReport::Ask,
+        _ = grace => return AfterReport::Ask,
     };
     let phases = result.phases;
     let mut report = to_report(&reg.worker_id, &job, &result);
     if lost.load(std::sync::atomic::Ordering::SeqCst) {
         tracing::warn!(package = %job.package, "lease lost: output discarded, no report");
-        return;
+        return AfterReport::Ask;
     }
+    // Unless stopping, the reply may carry the next package.
+    report.next_lease = !*stopping.borrow();
     if let Outcome::Failure { reason, .. } = &mut report.outcome {
         if matches!(result.result, Err(crate::job::BuildError::Cancelled { .. })) {
             *reason = format!("handed back: worker {} stopping (SIGTERM); {reason}", cc.name);
@@ -356,21 +379,46 @@ async fn build_lease(
         .map(|(k, d)| (k, d.as_secs_f64()))
         .collect(),
     };
-    let path = format!("/v1/leases/{}/report", lease.lease_id);
+    // The next build's sandbox gets ready while the scheduler takes the report.
+    let (after, ()) = tokio::join!(send_report(api, &job.package, &lease.lease_id, &body), prepare(slot, wc, prepared));
+    after
+}
+
+/// Gives back a lease that came with a report but will not be built (the
+/// worker is stopping), so that another worker gets it at once.
+async fn hand_back(api: &Api, cc: &ClientConfig, reg: &RegisterReply, lease: &Lease) {
+    let report = Report {
+        worker_id: reg.worker_id.clone(),
+        duration_secs: 0.0,
+        log_path: None,
+        outcome: Outcome::Failure { exit_status: None, reason: format!("handed back: worker {} stopping before the build started", cc.name) },
+        next_lease: false,
+    };
+    let body = ReportBody { report: &report, phases_secs: Default::default() };
+    send_report(api, &lease.package, &lease.lease_id, &body).await;
+}
+
+async fn send_report(api: &Api, package: &str, lease_id: &str, body: &ReportBody<'_>) -> AfterReport {
+    let path = format!("/v1/leases/{lease_id}/report");
     for attempt in 0..5u32 {
-        match api.post::<_, ReportReply>(&path, &body, Duration::from_secs(30)).await {
+        match api.post::<_, ReportReply>(&path, body, Duration::from_secs(30)).await {
             Ok(r) => {
                 tracing::info!(package = %r.package, state = ?r.state, "reported");
-                return;
+                return match (r.next, r.finished) {
+                    (Some(next), _) => AfterReport::Next(Box::new(next)),
+                    (None, true) => AfterReport::Finished,
+                    (None, false) => AfterReport::Ask,
+                };
             }
             Err(e) if e.status().is_some_and(|s| s.is_client_error()) => {
-                tracing::warn!(package = %job.package, error = %e, "report rejected");
-                return;
+                tracing::warn!(package = %package, error = %e, "report rejected");
+                return AfterReport::Ask;
             }
             Err(e) => {
-                tracing::warn!(package = %job.package, error = %e, attempt, "report failed, retrying");
+                tracing::warn!(package = %package, error = %e, attempt, "report failed, retrying");
                 tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
             }
         }
     }
+    AfterReport::Ask
 }

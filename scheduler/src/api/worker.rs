@@ -88,8 +88,18 @@ pub async fn report(
     id: web::Path<String>,
     req: web::Json<Report>,
 ) -> Result<HttpResponse, SchedError> {
-    let (res, pending) = app.change(|b| b.report(&id, &req, now_ms()));
+    // The report and, when asked for, the next lease: one change, one commit.
+    let (res, pending) = app.change(|b| {
+        let now = now_ms();
+        let reported = b.report(&id, &req, now)?;
+        let next = if req.next_lease { Some(b.try_lease(&req.worker_id, now)) } else { None };
+        Ok::<_, SchedError>((reported, next))
+    });
     pending.wait().await?;
+    let (res, next) = match res {
+        Ok((reported, next)) => (Ok(reported), next),
+        Err(e) => (Err(e), None),
+    };
     let (package, state, success) = match res {
         Ok(r) => r,
         Err(e) => {
@@ -104,5 +114,14 @@ pub async fn report(
         app.metrics.build_duration.observe(req.duration_secs);
     }
     app.wake();
-    Ok(HttpResponse::Ok().json(ReportReply { package, state }))
+    let (next, finished) = match next {
+        Some(Ok(LeaseAttempt::Granted(granted))) => {
+            app.metrics.leases_granted.inc();
+            (Some(*granted), false)
+        }
+        Some(Ok(LeaseAttempt::Finished)) => (None, true),
+        // Nothing ready, or the worker cannot take one now: it asks /v1/lease as usual.
+        Some(Ok(LeaseAttempt::Nothing)) | Some(Err(_)) | None => (None, false),
+    };
+    Ok(HttpResponse::Ok().json(ReportReply { package, state, next, finished }))
 }

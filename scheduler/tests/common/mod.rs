@@ -126,6 +126,11 @@ impl Sched {
 
     /// Reports success with one RPM per binary package (files created on disk).
     pub async fn succeed(&self, worker: &str, lease: &Value) -> (u16, Value) {
+        self.succeed_asking(worker, lease, false).await
+    }
+
+    /// [`Sched::succeed`], asking for the next lease in the reply when `next_lease`.
+    pub async fn succeed_asking(&self, worker: &str, lease: &Value, next_lease: bool) -> (u16, Value) {
         let pkg = lease["package"].as_str().unwrap();
         let mut rpms = Vec::new();
         for b in [pkg.to_string(), format!("{pkg}-devel")] {
@@ -138,7 +143,7 @@ impl Sched {
         let id = lease["lease_id"].as_str().unwrap();
         self.post(
             &format!("/v1/leases/{id}/report"),
-            json!({"worker_id": worker, "duration_secs": 1.0, "outcome": {"status": "success", "rpms": rpms}}),
+            json!({"worker_id": worker, "duration_secs": 1.0, "outcome": {"status": "success", "rpms": rpms}, "next_lease": next_lease}),
         )
         .await
     }
