@@ -138,15 +138,6 @@ impl Chroot {
         Ok(self.sandbox(binds.to_vec(), vec![step], false).command()?)
     }
 
-    /// Where files can be added to the chroot's root before a sandbox starts:
-    /// the overlay's upper directory, or the copy itself.
-    pub fn writable_root(&self) -> &Path {
-        match &self.layout {
-            RootLayout::Overlay { upper, .. } => upper,
-            RootLayout::Copy => &self.root,
-        }
-    }
-
     /// Removes the slot directory (every process using it must have ended).
     pub async fn remove(self) -> std::io::Result<()> {
         remove_tree(&self.dir).await

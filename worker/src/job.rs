@@ -335,34 +335,32 @@ async fn build_in(
     let go = Go { binds, files: macro_files, host_network: network, steps };
     go.check().map_err(crate::chroot::ChrootError::from)?;
     send_go(pkg, sandbox, &go).await?;
-    let ran = rpmbuild::run_child("build", sandbox, log, sandbox_limits(cfg, !rpms.is_empty()), cancel).await?;
+    let end = rpmbuild::run_child("build", sandbox, log, sandbox_limits(cfg, !rpms.is_empty()), cancel).await?;
     let outcome = Outcome::read(&chroot.status_file());
     let install_end = outcome.step(install::INSTALL_STEP);
     let build_end = outcome.step(RPMBUILD_STEP);
     phases.install = install_end.map(|s| s.duration).unwrap_or_default();
     phases.rpmbuild = build_end.map(|s| s.duration).unwrap_or_default();
     phases.chroot += t.elapsed().saturating_sub(phases.install + phases.rpmbuild);
-    if ran.end == RunEnd::Cancelled {
+    if end == RunEnd::Cancelled {
         return Err(BuildError::Cancelled { package: pkg.into() });
     }
     if let Some(detail) = outcome.setup_error.clone() {
         return Err(BuildError::Sandbox { package: pkg.into(), detail });
     }
-    let installing = !rpms.is_empty() && install_end.is_none();
     match install_end {
         Some(s) if !s.success() => return Err(BuildError::InstallFailed { package: pkg.into(), end: describe_step(s) }),
-        None if installing && !ran.end.success() => {
-            return Err(BuildError::InstallFailed { package: pkg.into(), end: describe(&ran.end) })
-        }
+        // Killed (a limit) while installing.
+        None if !rpms.is_empty() && !end.success() => return Err(BuildError::InstallFailed { package: pkg.into(), end: describe(&end) }),
         _ => {}
     }
-    let end = match (&ran.end, build_end) {
+    let failed = match (&end, build_end) {
         (RunEnd::Exited(_), Some(s)) if s.success() => None,
         (RunEnd::Exited(_), Some(s)) => Some((describe_step(s), s.code)),
         (RunEnd::Exited(c), None) => Some((format!("did not run (sandbox ended with {c:?})"), None)),
         (other, _) => Some((describe(other), None)),
     };
-    if let Some((end, exit_status)) = end {
+    if let Some((end, exit_status)) = failed {
         let detail = rpm_error_summary(&log.path).map(|d| format!(": {d}")).unwrap_or_default();
         return Err(BuildError::Rpmbuild { package: pkg.into(), end, exit_status, detail });
     }

@@ -38,9 +38,6 @@ pub enum MountError {
     Leftovers { dir: PathBuf, source: std::io::Error },
 }
 
-/// The line the sandbox prints (on stderr) once the chroot is mounted, just before the first step starts.
-pub const READY_MARKER: &[u8] = b"== dbuild: sandbox ready";
-
 /// Whether overlayfs can be mounted with lower `base` and upper/work under `work_dir`
 /// (tried in a throw-away mount namespace).
 pub async fn overlay_works(base: &Path, work_dir: &Path) -> bool {

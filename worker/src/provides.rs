@@ -89,10 +89,10 @@ async fn build(chroot: &Chroot, dir: &Path, names: &[&str]) -> Result<PathBuf, P
     let mut log = Log::create(log_path.clone()).await?;
     let limits = Limits { wall: Duration::from_secs(300), silent: Duration::from_secs(120) };
     let (_tx, mut never) = watch::channel(false);
-    let ran = rpmbuild::run_logged("rpmbuild", cmd, &mut log, limits, &mut never).await?;
+    let end = rpmbuild::run_logged("rpmbuild", cmd, &mut log, limits, &mut never).await?;
     let out = chroot.topdir.join("RPMS/noarch").join(format!("{ASSUMED_PACKAGE}-1-1.noarch.rpm"));
-    if !ran.end.success() || !out.is_file() {
-        return Err(ProvidesError::Build { package: ASSUMED_PACKAGE, detail: format!("{:?}", ran.end), log: log_path });
+    if !end.success() || !out.is_file() {
+        return Err(ProvidesError::Build { package: ASSUMED_PACKAGE, detail: format!("{end:?}"), log: log_path });
     }
     let kept = dir.join("made.rpm");
     std::fs::copy(&out, &kept).map_err(|source| ProvidesError::Io { path: out.clone(), source })?;

@@ -110,21 +110,6 @@ pub async fn cancelled(cancel: &mut watch::Receiver<bool>) {
     }
 }
 
-/// The result of [`run_logged`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ran {
-    pub end: RunEnd,
-    /// When the sandbox said it was ready ([`crate::mounts::READY_MARKER`]): the namespace and mount setup time.
-    pub setup: Option<Duration>,
-}
-
-impl Ran {
-    /// Time after the setup (the whole run when no marker was seen).
-    pub fn after_setup(&self, total: Duration) -> Duration {
-        total.saturating_sub(self.setup.unwrap_or_default())
-    }
-}
-
 /// Runs `cmd` (stdout/stderr piped, kill-on-drop set), appending its output to
 /// `log` as it arrives. Kills it on a limit or when `cancel` turns true.
 pub async fn run_logged(
@@ -133,7 +118,7 @@ pub async fn run_logged(
     log: &mut Log,
     limits: Limits,
     cancel: &mut watch::Receiver<bool>,
-) -> Result<Ran, RunError> {
+) -> Result<RunEnd, RunError> {
     let mut child = cmd.spawn().map_err(|source| RunError::Spawn { what: what.to_string(), source })?;
     run_child(what, &mut child, log, limits, cancel).await
 }
@@ -146,7 +131,7 @@ pub async fn run_child(
     log: &mut Log,
     limits: Limits,
     cancel: &mut watch::Receiver<bool>,
-) -> Result<Ran, RunError> {
+) -> Result<RunEnd, RunError> {
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
     if let Some(out) = child.stdout.take() {
         pump(out, tx.clone());
@@ -159,27 +144,19 @@ pub async fn run_child(
     let wall_deadline = start + limits.wall;
     let mut last_output = start;
     let mut streams_open = true;
-    let mut setup = None;
-    let mut head: Vec<u8> = Vec::new();
     let end = loop {
         let silent_deadline = last_output + limits.silent;
         tokio::select! {
             chunk = rx.recv(), if streams_open => match chunk {
                 Some(bytes) => {
                     last_output = Instant::now();
-                    if setup.is_none() && head.len() < 8192 {
-                        head.extend_from_slice(&bytes);
-                        if head.windows(crate::mounts::READY_MARKER.len()).any(|w| w == crate::mounts::READY_MARKER) {
-                            setup = Some(start.elapsed());
-                        }
-                    }
                     log.write(&bytes).await?;
                 }
                 None => streams_open = false,
             },
             status = child.wait(), if !streams_open => {
                 let status = status.map_err(|source| RunError::Wait { what: what.to_string(), source })?;
-                return Ok(Ran { end: RunEnd::Exited(status.code()), setup });
+                return Ok(RunEnd::Exited(status.code()));
             }
             _ = tokio::time::sleep_until(wall_deadline) => break RunEnd::WallTimeout(limits.wall),
             _ = tokio::time::sleep_until(silent_deadline) => break RunEnd::SilentTimeout(limits.silent),
@@ -198,7 +175,7 @@ pub async fn run_child(
         _ => format!("{what} killed: cancelled"),
     };
     log.write(format!("\n== dbuild: {msg}\n").as_bytes()).await?;
-    Ok(Ran { end, setup })
+    Ok(end)
 }
 
 /// The argv of `rpmbuild -ba` for `spec_in_chroot` with the given macros;

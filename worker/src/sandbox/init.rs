@@ -211,7 +211,7 @@ pub fn run(plan: &Plan) -> i32 {
     };
     // Setup time of the build itself: since the go line when the sandbox waited for one.
     status.write(&Status::Ready { secs: started.elapsed().as_secs_f64() });
-    eprintln!("{}", String::from_utf8_lossy(crate::mounts::READY_MARKER));
+    eprintln!("== dbuild: sandbox ready");
     let env = root_env();
     for step in &go.steps {
         let end = run_step(step, &env);
