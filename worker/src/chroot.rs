@@ -145,13 +145,20 @@ impl Chroot {
 
     /// Moves the slot directory aside with one rename and removes it in the
     /// background, so that reporting a build never waits for the deletion
-    /// (every process using it must have ended). [`removals_done`] waits for
-    /// these; a worker's start-up clean-up removes what a crash left.
-    pub fn discard(self) -> std::io::Result<()> {
+    /// (every process using it must have ended); removes it now if the
+    /// rename fails. [`removals_done`] waits for these; a worker's start-up
+    /// clean-up removes what a crash left.
+    pub async fn discard(self) {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let name = self.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let aside = self.dir.with_file_name(format!(".discarded-{name}-{}", NEXT.fetch_add(1, Ordering::Relaxed)));
-        std::fs::rename(&self.dir, &aside)?;
+        if let Err(e) = std::fs::rename(&self.dir, &aside) {
+            tracing::error!(dir = %self.dir.display(), error = %e, "could not move the chroot aside");
+            if let Err(e) = remove_tree(&self.dir).await {
+                tracing::error!(dir = %self.dir.display(), error = %e, "could not remove the chroot");
+            }
+            return;
+        }
         REMOVING.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
             if let Err(e) = remove_tree(&aside).await {
@@ -160,7 +167,6 @@ impl Chroot {
             REMOVING.fetch_sub(1, Ordering::SeqCst);
             REMOVED.notify_waiters();
         });
-        Ok(())
     }
 }
 

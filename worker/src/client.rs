@@ -205,7 +205,7 @@ async fn slot_loop(slot: usize, api: &Api, cc: &ClientConfig, wc: &WorkerConfig,
     let mut prepared = None;
     let ended = lease_loop(slot, api, cc, wc, session, stop, &mut prepared).await;
     if let Some(p) = prepared.take() {
-        p.abandon().await;
+        p.close().await;
     }
     ended
 }
@@ -219,7 +219,7 @@ async fn prepare(slot: usize, wc: &WorkerConfig, prepared: &mut Option<Prepared>
         tracing::warn!(slot, "the waiting build sandbox ended; making another");
     }
     if let Some(p) = prepared.take() {
-        p.abandon().await;
+        p.close().await;
     }
     match Prepared::start(wc, &slot_name(slot)).await {
         Ok(p) => *prepared = Some(p),

@@ -198,7 +198,7 @@ async fn run_with(cfg: &WorkerConfig, job: &BuildJob, prepared: Option<Prepared>
         Ok(l) => l,
         Err(e) => {
             if let Some(p) = prepared {
-                p.abandon().await;
+                p.close().await;
             }
             return BuildResult { result: Err(e), phases, duration: started.elapsed(), log: None };
         }
@@ -211,13 +211,11 @@ async fn run_with(cfg: &WorkerConfig, job: &BuildJob, prepared: Option<Prepared>
     phases.chroot = t.elapsed();
     let result = match prepared {
         Err(e) => Err(e),
-        Ok(Prepared { chroot, mut sandbox }) => {
-            let r = build_in(cfg, job, &chroot, &mut sandbox, &mut log, &mut phases, &mut cancel).await;
+        Ok(mut prepared) => {
+            let r = build_in(cfg, job, &prepared.chroot, &mut prepared.sandbox, &mut log, &mut phases, &mut cancel).await;
             let t = Instant::now();
-            // Ended already, unless the build stopped before the sandbox ran.
-            let _ = sandbox.start_kill();
-            let _ = sandbox.wait().await;
-            crate::prepared::discard(chroot).await;
+            // The sandbox ended already, unless the build stopped before it ran.
+            prepared.close().await;
             phases.cleanup = t.elapsed();
             r
         }

@@ -9,7 +9,7 @@ use crate::rpmbuild::RunError;
 use tokio::process::Child;
 
 /// See the module documentation. Dropping it kills the sandbox but leaves
-/// the slot directory: call [`Prepared::abandon`].
+/// the slot directory: call [`Prepared::close`].
 pub struct Prepared {
     pub(crate) chroot: Chroot,
     pub(crate) sandbox: Child,
@@ -32,7 +32,7 @@ impl Prepared {
         match spawned {
             Ok(sandbox) => Ok(Prepared { chroot, sandbox }),
             Err(e) => {
-                discard(chroot).await;
+                chroot.discard().await;
                 Err(e)
             }
         }
@@ -43,20 +43,11 @@ impl Prepared {
         matches!(self.sandbox.try_wait(), Ok(None))
     }
 
-    /// Kills the sandbox and removes the slot directory (in the background).
-    pub async fn abandon(mut self) {
+    /// Ends the sandbox (killing it if it still runs) and removes the slot
+    /// directory (in the background): after a build, or instead of one.
+    pub async fn close(mut self) {
         let _ = self.sandbox.start_kill();
         let _ = self.sandbox.wait().await;
-        discard(self.chroot).await;
-    }
-}
-
-/// Moves the chroot aside for removal in the background (removes it now if
-/// that fails).
-pub(crate) async fn discard(chroot: Chroot) {
-    let dir = chroot.dir.clone();
-    if let Err(e) = chroot.discard() {
-        tracing::error!(dir = %dir.display(), error = %e, "could not move the chroot aside");
-        let _ = crate::chroot::remove_tree(&dir).await;
+        self.chroot.discard().await;
     }
 }
