@@ -105,14 +105,10 @@ impl Chroot {
     /// its status file in the slot directory.
     pub fn sandbox(&self, binds: Vec<Bind>, steps: Vec<Step>, network: bool) -> SandboxPlan {
         SandboxPlan {
-            root: self.root.clone(),
-            layout: self.layout.clone(),
             binds,
             network,
-            steps,
             status_file: Some(self.status_file()),
-            wait_for_go: false,
-            host_netns: None,
+            ..SandboxPlan::new(self.root.clone(), self.layout.clone(), steps)
         }
     }
 

@@ -320,7 +320,7 @@ async fn build_in(
         binds.extend(rpm_binds);
         steps.push(step);
     }
-    let argv = rpmbuild::rpmbuild_argv(&staged.spec_in_chroot, &job.macros, job.check);
+    let argv = rpmbuild::rpmbuild_argv(rpmbuild::Outputs::All, &staged.spec_in_chroot, &job.macros, job.check);
     log.note(&format!("then running {}", argv.join(" "))).await?;
     steps.push(Step { name: RPMBUILD_STEP.into(), argv, unmount_after: vec![] });
     let network = staged.network_required;

@@ -81,8 +81,8 @@ async fn build(chroot: &Chroot, dir: &Path, names: &[&str]) -> Result<PathBuf, P
     let spec = provides_spec(ASSUMED_PACKAGE, "Capabilities the build root is assumed to provide", names);
     let spec_path = chroot.topdir.join("SPECS").join(format!("{ASSUMED_PACKAGE}.spec"));
     std::fs::write(&spec_path, spec).map_err(|source| ProvidesError::Io { path: spec_path.clone(), source })?;
-    let argv = rpmbuild::rpmbuild_argv(&format!("{}/SPECS/{ASSUMED_PACKAGE}.spec", crate::TOPDIR_IN_CHROOT), &[], false);
-    let argv: Vec<String> = argv.into_iter().map(|a| if a == "-ba" { "-bb".into() } else { a }).collect();
+    let spec_in_chroot = format!("{}/SPECS/{ASSUMED_PACKAGE}.spec", crate::TOPDIR_IN_CHROOT);
+    let argv = rpmbuild::rpmbuild_argv(rpmbuild::Outputs::Binary, &spec_in_chroot, &[], false);
     let step = Step { name: "rpmbuild".into(), argv, unmount_after: vec![] };
     let cmd = chroot.sandbox(vec![chroot.topdir_bind()], vec![step], false).command().map_err(ChrootError::from)?;
     let log_path = dir.join("build.log");

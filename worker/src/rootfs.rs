@@ -331,16 +331,7 @@ async fn install_base_provides(root: &Path) -> Result<(), RootfsError> {
     let script = "set -e; rpmbuild -bb --define '_topdir /var/tmp/dbuild-base-provides' /var/tmp/dbuild-base-provides/base.spec; \
                   rpm -i --nodeps /var/tmp/dbuild-base-provides/RPMS/noarch/*.rpm; rpm -q dbuild-base-provides";
     let step = Step { name: "base-provides".into(), argv: ["/bin/sh", "-c", script].map(String::from).to_vec(), unmount_after: vec![] };
-    let plan = SandboxPlan {
-        root: root.to_path_buf(),
-        layout: RootLayout::Copy,
-        binds: vec![],
-        network: false,
-        steps: vec![step],
-        status_file: None,
-        wait_for_go: false,
-        host_netns: None,
-    };
+    let plan = SandboxPlan::new(root.to_path_buf(), RootLayout::Copy, vec![step]);
     // Not under /tmp: the sandbox mounts a tmpfs there.
     let mut cmd = plan.command().map_err(|e| RootfsError::Step { step: "base provides", root: root.to_path_buf(), detail: e.to_string() })?;
     run("building dbuild-base-provides", root, &mut cmd, Duration::from_secs(300)).await?;

@@ -178,11 +178,24 @@ pub async fn run_child(
     Ok(end)
 }
 
-/// The argv of `rpmbuild -ba` for `spec_in_chroot` with the given macros;
+/// What rpmbuild makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outputs {
+    /// Binary RPMs and the source RPM (`-ba`): a package build.
+    All,
+    /// Binary RPMs only (`-bb`): a package of the worker's own.
+    Binary,
+}
+
+/// The argv of rpmbuild for `spec_in_chroot` with the given macros;
 /// `%check` runs only when `check` (like Photon, which builds `--nocheck`
 /// unless asked).
-pub fn rpmbuild_argv(spec_in_chroot: &str, macros: &[(String, String)], check: bool) -> Vec<String> {
-    let mut argv = vec!["rpmbuild".to_string(), "-ba".to_string()];
+pub fn rpmbuild_argv(outputs: Outputs, spec_in_chroot: &str, macros: &[(String, String)], check: bool) -> Vec<String> {
+    let stage = match outputs {
+        Outputs::All => "-ba",
+        Outputs::Binary => "-bb",
+    };
+    let mut argv = vec!["rpmbuild".to_string(), stage.to_string()];
     if !check {
         argv.push("--nocheck".into());
     }
@@ -204,9 +217,11 @@ mod tests {
 
     #[test]
     fn argv_has_topdir_then_macros_then_spec() {
-        let a = rpmbuild_argv("/x/SPECS/a.spec", &[("dist".into(), ".ph5".into())], true);
+        let a = rpmbuild_argv(Outputs::All, "/x/SPECS/a.spec", &[("dist".into(), ".ph5".into())], true);
         assert_eq!(a, ["rpmbuild", "-ba", "--define", "_topdir /usr/src/dbuild", "--define", "dist .ph5", "/x/SPECS/a.spec"]);
-        let a = rpmbuild_argv("/x/SPECS/a.spec", &[], false);
+        let a = rpmbuild_argv(Outputs::All, "/x/SPECS/a.spec", &[], false);
         assert_eq!(a, ["rpmbuild", "-ba", "--nocheck", "--define", "_topdir /usr/src/dbuild", "/x/SPECS/a.spec"]);
+        let a = rpmbuild_argv(Outputs::Binary, "/x/SPECS/a.spec", &[], false);
+        assert_eq!(a, ["rpmbuild", "-bb", "--nocheck", "--define", "_topdir /usr/src/dbuild", "/x/SPECS/a.spec"]);
     }
 }

@@ -3,7 +3,7 @@
 //! then rpmbuild) run one after the other.
 //!
 //! A sandbox is started as
-//! `unshare --mount --propagation private --pid --fork --kill-child=SIGKILL [--net] --ipc --uts -- dbuild-sandbox PLAN`,
+//! `nice -n 5 unshare --mount --propagation private --pid --fork --kill-child=SIGKILL --ipc --uts [--net] -- dbuild-sandbox PLAN`,
 //! where `dbuild-sandbox` (see [`init`]) is PID 1 of the new PID namespace:
 //! it mounts the overlay (or nothing, for a copied root), proc, a minimal
 //! /dev, a tmpfs /tmp and the binds with direct system calls, brings up
@@ -112,7 +112,8 @@ fn check_targets<'a>(targets: impl Iterator<Item = &'a String>) -> Result<(), Mo
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Status {
-    /// Mounts done, about to run the first step; seconds since PID 1 started.
+    /// Mounts done, about to run the first step; seconds since PID 1 started
+    /// (since the [`Go`] line arrived, for a sandbox that waited for one).
     Ready { secs: f64 },
     /// Setup failed; nothing ran.
     SetupFailed { error: String },
@@ -195,6 +196,12 @@ fn option_safe(p: &Path) -> Result<(), MountError> {
 }
 
 impl Plan {
+    /// A sandbox over `root` that runs `steps` with a private network, no
+    /// binds and no status file.
+    pub fn new(root: PathBuf, layout: RootLayout, steps: Vec<Step>) -> Plan {
+        Plan { root, layout, binds: vec![], network: false, steps, status_file: None, wait_for_go: false, host_netns: None }
+    }
+
     /// Checks paths and targets; then the command that runs the sandbox
     /// (stdout/stderr piped, kill-on-drop).
     pub fn command(&self) -> Result<Command, MountError> {
@@ -249,14 +256,8 @@ mod tests {
     #[test]
     fn rejects_escaping_targets_and_option_breaking_paths() {
         let plan = Plan {
-            root: "/r".into(),
-            layout: RootLayout::Copy,
             binds: vec![Bind { host: "/h".into(), target: "/a/../../etc".into(), read_only: true }],
-            network: false,
-            steps: vec![],
-            status_file: None,
-            wait_for_go: false,
-            host_netns: None,
+            ..Plan::new("/r".into(), RootLayout::Copy, vec![])
         };
         assert!(matches!(plan.command(), Err(MountError::BadTarget { .. })));
         let plan = Plan {
