@@ -20,6 +20,14 @@ pub struct Provided {
 }
 
 impl Provided {
+    /// The user's names, from repeatable `NAME[,NAME...]` arguments and the
+    /// text of a names file, with the base root's capabilities.
+    pub fn new<S: AsRef<str>>(assume_args: &[S], assume_file_text: Option<&str>, base: impl IntoIterator<Item = String>) -> Provided {
+        let mut assumed: BTreeSet<String> = split_names(assume_args).into_iter().collect();
+        assumed.extend(assume_file_text.map(parse_name_list).unwrap_or_default());
+        Provided { assumed, base: base.into_iter().collect() }
+    }
+
     /// Graph options for `arch` with these names.
     pub fn graph_options(&self, arch: &str) -> GraphOptions {
         GraphOptions { arch: arch.to_string(), assume_provided: self.assumed.clone(), base_provides: self.base.clone() }
@@ -54,9 +62,14 @@ fn describe(deps: &[Unresolved]) -> String {
     let mut out =
         format!("{} BuildRequires {verb} not provided by any spec, the base root or --assume-provided:", deps.len());
     for u in deps {
-        out.push_str(&format!("\n  {} (wanted by {})", u.dependency, u.wanted_by.join(", ")));
+        out.push_str(&format!("\n  {}", wanted_line(u)));
     }
     out
+}
+
+/// `dependency (wanted by a, b)`.
+pub fn wanted_line(u: &Unresolved) -> String {
+    format!("{} (wanted by {})", u.dependency, u.wanted_by.join(", "))
 }
 
 /// Fails when some of `unresolved` are BuildRequires (runtime Requires only

@@ -2,7 +2,7 @@
 
 use dbuild_common::graph::DepKind;
 use dbuild_common::plan::Plan;
-use dbuild_common::provided::{check_build_requires, parse_name_list, split_names, Provided, UnresolvedBuildRequires};
+use dbuild_common::provided::{check_build_requires, parse_name_list, Provided, UnresolvedBuildRequires};
 use dbuild_common::spec::{ParseOptions, SpecError};
 use dbuild_common::weights::{Weights, WeightsError};
 use std::path::{Path, PathBuf};
@@ -46,18 +46,16 @@ pub fn read_provided(
     assume_file: Option<&Path>,
     base_file: Option<&Path>,
 ) -> Result<Provided, PlanSourceError> {
-    let mut provided = Provided { assumed: split_names(assume).into_iter().collect(), ..Provided::default() };
-    if let Some(f) = assume_file {
-        provided.assumed.extend(parse_name_list(&read("assume-provided file", &f.to_path_buf())?));
-    }
-    if let Some(f) = base_file {
-        provided.base.extend(parse_name_list(&read("base provides file", &f.to_path_buf())?));
-    }
-    Ok(provided)
+    let assume_text = assume_file.map(|f| read("assume-provided file", f)).transpose()?;
+    let base = match base_file {
+        Some(f) => parse_name_list(&read("base provides file", f)?),
+        None => Vec::new(),
+    };
+    Ok(Provided::new(assume, assume_text.as_deref(), base))
 }
 
-fn read(what: &'static str, file: &PathBuf) -> Result<String, PlanSourceError> {
-    std::fs::read_to_string(file).map_err(|source| PlanSourceError::Read { what, file: file.clone(), source })
+fn read(what: &'static str, file: &Path) -> Result<String, PlanSourceError> {
+    std::fs::read_to_string(file).map_err(|source| PlanSourceError::Read { what, file: file.to_path_buf(), source })
 }
 
 /// Loads the plan; also returns the extra text hashed into every input hash

@@ -5,7 +5,7 @@
 use super::Plan;
 use anyhow::Context;
 use dbuild_common::graph::{BuildGraph, DepKind};
-use dbuild_common::provided::{check_build_requires, parse_name_list, split_names, Provided, UnresolvedBuildRequires};
+use dbuild_common::provided::{check_build_requires, wanted_line, Provided, UnresolvedBuildRequires};
 use dbuild_common::spec::Spec;
 use std::path::{Path, PathBuf};
 
@@ -22,18 +22,18 @@ pub(super) async fn check(plan: &Plan, specs: Vec<Spec>, root: &Path) -> anyhow:
         .with_context(|| format!("reading what the builder root {} provides", root.display()))?;
     let file = plan.state_dir.join(BASE_PROVIDES_FILE);
     write_names(&file, &base)?;
-    let mut provided = Provided { assumed: split_names(&plan.assume_provided).into_iter().collect(), base: base.into_iter().collect() };
-    if let Some(f) = &plan.assume_provided_file {
-        let text = std::fs::read_to_string(f).with_context(|| format!("reading the assume-provided file {}", f.display()))?;
-        provided.assumed.extend(parse_name_list(&text));
-    }
+    let assume_text = match &plan.assume_provided_file {
+        Some(f) => Some(std::fs::read_to_string(f).with_context(|| format!("reading the assume-provided file {}", f.display()))?),
+        None => None,
+    };
+    let provided = Provided::new(&plan.assume_provided, assume_text.as_deref(), base);
     tracing::info!(base = provided.base.len(), assumed = provided.assumed.len(), specs = specs.len(), "checking BuildRequires");
     let graph = BuildGraph::build(specs, &provided.graph_options(&plan.arch));
     let runtime: Vec<String> = graph
         .unresolved
         .iter()
         .filter(|u| u.kind == DepKind::Runtime)
-        .map(|u| format!("{} (wanted by {})", u.dependency, u.wanted_by.join(", ")))
+        .map(wanted_line)
         .collect();
     if !runtime.is_empty() {
         eprintln!(
