@@ -4,7 +4,6 @@
 use super::{selection, Plan};
 use anyhow::{bail, Context};
 use dbuild_common::spec::{parse_tree, ParseOptions, Spec};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Copies the spec directories to build into `<build-dir>/SPECS` (the share's
@@ -29,21 +28,24 @@ pub(super) fn stage_specs(plan: &Plan) -> anyhow::Result<Vec<Spec>> {
     if !errors.is_empty() {
         bail!("{} spec(s) cannot be parsed:\n  {}", errors.len(), errors.join("\n  "));
     }
-    let mut by_rel: HashMap<PathBuf, Spec> = specs.iter().cloned().collect();
-    let chosen: Vec<PathBuf> = match &plan.packages {
-        Some(list) => selection::select(specs, &selection::requested_names(list)?, &plan.arch)?.into_iter().collect(),
-        None => specs.into_iter().map(|(rel, _)| rel).collect(),
+    let chosen: Vec<(PathBuf, Spec)> = match &plan.packages {
+        Some(list) => {
+            // The selection builds a graph of its own, so it gets a copy.
+            let keep = selection::select(specs.clone(), &selection::requested_names(list)?, &plan.arch)?;
+            specs.into_iter().filter(|(rel, _)| keep.contains(rel)).collect()
+        }
+        None => specs,
     };
     let target = plan.build_dir.join("SPECS");
     if target.exists() {
         std::fs::remove_dir_all(&target).with_context(|| format!("clearing {}", target.display()))?;
     }
-    for rel in &chosen {
+    for (rel, _) in &chosen {
         let from_dir = plan.specs.join(rel).parent().map(Path::to_path_buf).unwrap_or_else(|| plan.specs.clone());
         let rel_dir = rel.parent().unwrap_or(Path::new(""));
         copy_dir(&from_dir, &target.join(rel_dir))?;
     }
-    Ok(chosen.iter().filter_map(|rel| by_rel.remove(rel)).collect())
+    Ok(chosen.into_iter().map(|(_, spec)| spec).collect())
 }
 
 fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
