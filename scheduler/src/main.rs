@@ -74,6 +74,11 @@ struct Args {
     /// interrupted build is resumed either way). `dbuild local` uses this.
     #[arg(long)]
     restart_finished: bool,
+    /// When a state commit counts as done, and so when a lease or report is
+    /// answered: `full` (on disk) or `normal` (handed to the OS; a host crash
+    /// may lose the last ones, which are then built again).
+    #[arg(long, value_enum, default_value_t = db::StateSync::Full, env = "DBUILD_STATE_SYNC")]
+    state_sync: db::StateSync,
     /// Keep state in memory only (benchmark baseline; nothing survives a restart, no lock).
     #[arg(long)]
     memory_state: bool,
@@ -162,7 +167,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(build_dir.is_dir(), "build directory {} does not exist", build_dir.display());
     let state_dir = build_dir.join("state");
     std::fs::create_dir_all(&state_dir).with_context(|| format!("creating {}", state_dir.display()))?;
-    let loc = if args.memory_state { db::Location::Memory } else { db::Location::File(db::state_file(&build_dir)) };
+    let loc = if args.memory_state { db::Location::Memory } else { db::Location::File(db::state_file(&build_dir), args.state_sync) };
     // Lock first: a second scheduler must stop before doing anything else.
     let mut conn = db::open(&loc).await?;
     let token = load_token(&args, &state_dir)?;

@@ -1,6 +1,7 @@
 //! SIGKILL the scheduler repeatedly while concurrent workers build a graph:
 //! every acknowledged result survives, no package is accepted twice, and the
-//! build completes.
+//! build completes; with either `--state-sync` (a killed process loses
+//! nothing the OS was handed).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -19,6 +20,15 @@ async fn call(http: &reqwest::Client, url: &str, body: &Value) -> Option<(u16, V
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_sigkill_loses_nothing() {
+    sigkills_lose_nothing(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_sigkill_loses_nothing_without_fsync() {
+    sigkills_lose_nothing(&["--state-sync", "normal"]).await;
+}
+
+async fn sigkills_lose_nothing(state_sync: &[&str]) {
     let tmp = tempfile::tempdir().unwrap();
     // 60 packages, each needing up to two earlier ones (deterministic).
     let names: Vec<String> = (0..60).map(|i| format!("p{i:02}")).collect();
@@ -36,7 +46,7 @@ async fn repeated_sigkill_loses_nothing() {
         .collect();
     let pkgs: Vec<(&str, &[&str], Option<f64>)> = names.iter().zip(&needs).map(|(n, d)| (n.as_str(), d.as_slice(), None)).collect();
     write_plan(tmp.path(), &pkgs);
-    let args = ["--lease-ttl", "800ms", "--max-lease-losses", "100"];
+    let args: Vec<&str> = ["--lease-ttl", "800ms", "--max-lease-losses", "100"].iter().chain(state_sync).copied().collect();
     let sched = Sched::start(tmp.path(), &args);
     let url = Arc::new(RwLock::new(sched.url.clone()));
     let acked: Arc<Mutex<HashMap<String, u32>>> = Arc::default();

@@ -153,6 +153,13 @@ async fn second_scheduler_on_the_same_state_file_refuses_to_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("locked by another process"), "{err}");
     assert!(err.contains("dbuild.sqlite"), "{err}");
+    // WAL mode (file format bytes 18-19 = 2), yet no shared-memory index beside
+    // the file: exclusive locking keeps it in the process, as NFS needs.
+    let state = tmp.path().join("state");
+    let header = std::fs::read(state.join("dbuild.sqlite")).unwrap();
+    assert_eq!(header[18..20], [2, 2], "WAL mode");
+    assert!(state.join("dbuild.sqlite-wal").exists());
+    assert!(!state.join("dbuild.sqlite-shm").exists(), "no shared memory file");
     // The first one is unaffected.
     assert_eq!(first.summary().await["packages"], 1);
     first.kill();

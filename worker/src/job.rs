@@ -36,6 +36,9 @@ pub struct WorkerConfig {
     /// Limits of the install step and of rpmbuild.
     pub install_limits: Limits,
     pub build_limits: Limits,
+    /// Let the builds' fsync calls reach the disk (by default they are
+    /// no-ops: see [`crate::sandbox::nosync`]).
+    pub build_fsync: bool,
 }
 
 impl WorkerConfig {
@@ -330,7 +333,7 @@ async fn build_in(
         "network: none (a private network namespace with only loopback)"
     })
     .await?;
-    let go = Go { binds, files: macro_files, host_network: network, steps };
+    let go = Go { binds, files: macro_files, host_network: network, steps, no_sync: !cfg.build_fsync };
     go.check().map_err(crate::chroot::ChrootError::from)?;
     send_go(pkg, sandbox, &go).await?;
     let end = rpmbuild::run_child("build", sandbox, log, sandbox_limits(cfg, !rpms.is_empty()), cancel).await?;

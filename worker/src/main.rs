@@ -59,6 +59,11 @@ struct Args {
     /// On SIGTERM, how long a running build may go on before it is handed back.
     #[arg(long, default_value_t = 60)]
     grace: u64,
+    /// Let fsync and its relatives inside builds reach the disk. By default they
+    /// return at once: the chroot is thrown away, and the published RPMs are
+    /// synced by the worker itself.
+    #[arg(long, env = "DBUILD_BUILD_FSYNC")]
+    build_fsync: bool,
     /// Long-poll duration of a lease request, in seconds.
     #[arg(long, default_value_t = 30)]
     wait: u64,
@@ -107,6 +112,7 @@ async fn run(args: Args) -> anyhow::Result<Ended> {
         sources: args.sources.clone(),
         install_limits: Limits { wall: Duration::from_secs(1800), silent: Duration::from_secs(600) },
         build_limits: Limits { wall: Duration::from_secs(args.build_timeout), silent: Duration::from_secs(args.silent_timeout) },
+        build_fsync: args.build_fsync,
     };
     let cc = ClientConfig {
         scheduler: args.scheduler.clone(),

@@ -3,7 +3,7 @@
 
 mod support;
 
-use dbuild_worker::job::BuildError;
+use dbuild_worker::job::{BuildError, BuildJob};
 use dbuild_worker::publish::PublishError;
 use dbuild_worker::sources::SourceError;
 use sha2::{Digest, Sha256, Sha512};
@@ -452,5 +452,34 @@ async fn check_mode_macro_files_and_source_directories() {
     let r = env.run(&job).await;
     let err = r.result.expect_err("data.txt is nowhere").to_string();
     assert!(err.contains("source data.txt not found") && err.contains("SOURCES"), "{err}");
+    env.assert_clean();
+}
+
+/// `%build` reports whether fsync of a pipe succeeds (the kernel says EINVAL;
+/// the no-sync filter answers success without running it) and the seccomp
+/// mode of the build's processes.
+const SYNC_PROBE: &str = "%build\n\
+    perl -e 'use IO::Handle; pipe(R, W); print \"FSYNC=\", (W->sync ? \"skipped\" : \"ran: $!\"), \"\\n\"'\n\
+    sed -n 's/^Seccomp:[[:space:]]*/SECCOMP=/p' /proc/self/status\n\
+    %files\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builds_skip_fsync_unless_told_otherwise() {
+    let mut env = Env::new().await;
+    let head = "Version: 1\nRelease: 1\nSummary: s\nLicense: MIT\n%description\nd\n";
+    let spec = env.spec("syncs", &format!("Name: syncs\n{head}{SYNC_PROBE}"), &[]);
+    let r = env.run(&env.job("syncs", &spec, &[], "slot-0")).await;
+    r.result.as_ref().unwrap_or_else(|e| panic!("{e}"));
+    let log = env.log_of(&r);
+    assert_eq!(probed(&log, "FSYNC="), ["skipped"].into(), "{log}");
+    assert_eq!(probed(&log, "SECCOMP="), ["2"].into(), "a seccomp filter is on: {log}");
+
+    env.cfg.build_fsync = true;
+    let job = BuildJob { log_path: "stage/LOGS/syncs/fsync.log".into(), ..env.job("syncs", &spec, &[], "slot-0") };
+    let r = env.run(&job).await;
+    r.result.as_ref().unwrap_or_else(|e| panic!("{e}"));
+    let log = env.log_of(&r);
+    assert_eq!(probed(&log, "FSYNC="), ["ran: Invalid argument"].into(), "{log}");
+    assert_eq!(probed(&log, "SECCOMP="), ["0"].into(), "{log}");
     env.assert_clean();
 }

@@ -39,11 +39,25 @@ fn is_locked(e: &sqlx::Error) -> bool {
     }
 }
 
+/// When a commit of the state file counts as done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StateSync {
+    /// After it reached the disk (`synchronous=FULL`: one fsync of the WAL per
+    /// commit): an acknowledged lease or report survives a crash of the host.
+    Full,
+    /// After it reached the operating system (`synchronous=NORMAL`: fsync only
+    /// at checkpoints): it survives a crash of the scheduler, while a crash of
+    /// the host may lose the last commits, never consistency. What was lost
+    /// is built again. `dbuild local`'s default: there the host's crash ends
+    /// the workers too.
+    Normal,
+}
+
 /// Where the state lives.
 #[derive(Debug, Clone)]
 pub enum Location {
-    /// `<build-dir>/state/dbuild.sqlite`: durable, exclusive.
-    File(PathBuf),
+    /// `<build-dir>/state/dbuild.sqlite`: exclusive, synced as asked.
+    File(PathBuf, StateSync),
     /// In memory (benchmark baseline): nothing survives a restart.
     Memory,
 }
@@ -51,24 +65,30 @@ pub enum Location {
 impl Location {
     fn describe(&self) -> PathBuf {
         match self {
-            Location::File(p) => p.clone(),
+            Location::File(p, _) => p.clone(),
             Location::Memory => PathBuf::from(":memory:"),
         }
     }
 }
 
-/// Opens the state file with `locking_mode=EXCLUSIVE`, a rollback journal in
-/// TRUNCATE mode (no WAL shared memory: it lives on NFS) and full fsync, takes the
-/// exclusive lock at once by writing, and runs the migrations.
+/// Opens the state file with `locking_mode=EXCLUSIVE` and then
+/// `journal_mode=WAL` (in that order, so that SQLite keeps the WAL index in
+/// the process's memory: no shared memory file, which NFS could not carry),
+/// takes the exclusive lock at once by writing, and runs the migrations.
+/// A WAL commit appends to one file and syncs it at most once, where a
+/// rollback journal took three syncs.
 pub async fn open(loc: &Location) -> Result<SqliteConnection, DbError> {
     let path = loc.describe();
     let opts = match loc {
-        Location::File(p) => SqliteConnectOptions::new()
+        Location::File(p, sync) => SqliteConnectOptions::new()
             .filename(p)
             .create_if_missing(true)
             .locking_mode(SqliteLockingMode::Exclusive)
-            .journal_mode(SqliteJournalMode::Truncate)
-            .synchronous(SqliteSynchronous::Full)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match sync {
+                StateSync::Full => SqliteSynchronous::Full,
+                StateSync::Normal => SqliteSynchronous::Normal,
+            })
             .busy_timeout(Duration::from_millis(200)),
         Location::Memory => SqliteConnectOptions::new().in_memory(true),
     }

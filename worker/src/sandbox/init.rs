@@ -197,7 +197,7 @@ pub fn run(plan: &Plan) -> i32 {
             started = Instant::now();
             go
         } else {
-            Go { binds: vec![], files: vec![], host_network: false, steps: plan.steps.clone() }
+            Go { binds: vec![], files: vec![], host_network: false, steps: plan.steps.clone(), no_sync: false }
         };
         enter(plan, &go).map(|()| go)
     });
@@ -212,6 +212,12 @@ pub fn run(plan: &Plan) -> i32 {
     // Setup time of the build itself: since the go line when the sandbox waited for one.
     status.write(&Status::Ready { secs: started.elapsed().as_secs_f64() });
     eprintln!("== dbuild: sandbox ready");
+    if go.no_sync {
+        // Only slower without it: say so and go on.
+        if let Err(e) = super::nosync::disable_sync() {
+            eprintln!("== dbuild: {e}; the build's syncs will reach the disk");
+        }
+    }
     let env = root_env();
     for step in &go.steps {
         let end = run_step(step, &env);

@@ -25,6 +25,7 @@
 //! start-up off the time between two builds.
 
 pub mod init;
+pub mod nosync;
 
 use crate::mounts::{Bind, MountError, RootLayout};
 use serde::{Deserialize, Serialize};
@@ -89,6 +90,9 @@ pub struct Go {
     /// Join [`Plan::host_netns`] instead of the private network.
     pub host_network: bool,
     pub steps: Vec<Step>,
+    /// Make the steps' fsync and friends no-ops (see [`nosync`]).
+    #[serde(default)]
+    pub no_sync: bool,
 }
 
 impl Go {

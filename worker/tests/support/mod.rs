@@ -53,6 +53,7 @@ impl Env {
             sources: Vec::new(),
             install_limits: Limits { wall: Duration::from_secs(300), silent: Duration::from_secs(120) },
             build_limits: Limits { wall: Duration::from_secs(300), silent: Duration::from_secs(60) },
+            build_fsync: false,
         };
         Env { share, work, cfg }
     }

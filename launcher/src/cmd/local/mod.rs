@@ -84,6 +84,11 @@ pub struct Args {
     /// repeatable; e.g. python3-dev,python3-pip for Python specs). Ignored with --base-root.
     #[arg(long = "base-packages", value_name = "NAME,...", value_delimiter = ',')]
     pub base_packages: Vec<String>,
+    /// When the scheduler's state commits count as done: `normal` (handed to
+    /// the OS: a crash of this machine may lose the last few, which are then
+    /// built again; it ends the workers too) or `full` (on disk) [default: normal].
+    #[arg(long, value_parser = ["full", "normal"])]
+    pub state_sync: Option<String>,
     /// Plain log lines even on a terminal.
     #[arg(long)]
     pub plain: bool,
@@ -111,6 +116,8 @@ struct Plan {
     /// Absolute.
     sources: Vec<PathBuf>,
     base_packages: Vec<String>,
+    /// `full` or `normal`.
+    state_sync: String,
 }
 
 impl Plan {
@@ -145,6 +152,7 @@ fn flags(args: &Args) -> Settings {
         check: args.check.then_some(true),
         sources: (!args.sources.is_empty()).then(|| args.sources.clone()),
         base_packages: (!args.base_packages.is_empty()).then(|| args.base_packages.clone()),
+        state_sync: args.state_sync.clone(),
     }
 }
 
@@ -174,6 +182,10 @@ fn resolve(args: &Args) -> anyhow::Result<Plan> {
         .iter()
         .map(|d| ParseOptions::parse_define(d))
         .collect::<Result<Vec<_>, _>>()?;
+    let state_sync = s.state_sync.unwrap_or_else(|| "normal".into());
+    if !["full", "normal"].contains(&state_sync.as_str()) {
+        bail!("state_sync must be full or normal, not {state_sync:?}");
+    }
     let workers = s.workers.unwrap_or(2);
     if workers == 0 {
         bail!("--workers must be at least 1");
@@ -196,6 +208,7 @@ fn resolve(args: &Args) -> anyhow::Result<Plan> {
         check: s.check.unwrap_or(false),
         sources: s.sources.unwrap_or_default().iter().map(|d| absolute(d)).collect::<anyhow::Result<_>>()?,
         base_packages: s.base_packages.unwrap_or_default().iter().flat_map(|p| p.split(',')).map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect(),
+        state_sync,
     })
 }
 
@@ -251,6 +264,7 @@ async fn start(plan: &Plan, token: &Path, root: &Path, base_provides: &Path) -> 
     std::fs::create_dir_all(&logs)?;
     let mut cmd = Command::new(locate("dbuild-scheduler"));
     cmd.arg("--build-dir").arg(&plan.build_dir).args(["--listen", "127.0.0.1:0", "--restart-finished", "--arch", &plan.arch]).arg("--token-file").arg(token);
+    cmd.args(["--state-sync", &plan.state_sync]);
     // The launcher checked already; the scheduler checks again on the staged tree.
     cmd.arg("--fail-on-unresolved").arg("--base-provides-file").arg(base_provides);
     for names in &plan.assume_provided {

@@ -33,6 +33,8 @@ pub struct Settings {
     pub sources: Option<Vec<PathBuf>>,
     /// Debian packages added to the base builder root dbuild makes.
     pub base_packages: Option<Vec<String>>,
+    /// The scheduler's `--state-sync`: `full` or `normal`.
+    pub state_sync: Option<String>,
 }
 
 /// Options that are lists; a `DBUILD_*` variable gives them comma separated.
@@ -67,6 +69,7 @@ impl Settings {
             check: other.check.or(self.check),
             sources: other.sources.or(self.sources),
             base_packages: other.base_packages.or(self.base_packages),
+            state_sync: other.state_sync.or(self.state_sync),
         }
     }
 
@@ -85,9 +88,9 @@ impl Settings {
     /// `DBUILD_DEFINES="dist .ph5,with_check 0"`). Other `DBUILD_*`
     /// variables belong to other programs and are left alone.
     pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> Result<Settings, SettingsError> {
-        const KEYS: [&str; 17] = [
+        const KEYS: [&str; 18] = [
             "specs", "workers", "slots", "state_dir", "build_id", "base_root", "defines", "arch", "macro_files", "packages", "token",
-            "weights", "assume_provided", "assume_provided_file", "check", "sources", "base_packages",
+            "weights", "assume_provided", "assume_provided_file", "check", "sources", "base_packages", "state_sync",
         ];
         let mut builder = config::Config::builder();
         for (name, value) in vars {
@@ -166,10 +169,16 @@ mod tests {
         let toml = dir.path().join("dbuild.toml");
         std::fs::write(&toml, "workers = 3\narch = \"aarch64\"\ndefines = [\"dist .ph5\"]\n").unwrap();
         let file = Settings::from_toml(&toml).unwrap();
-        let env = Settings::from_env([("DBUILD_WORKERS".into(), "5".into()), ("DBUILD_LOG".into(), "debug".into())]).unwrap();
+        let env = Settings::from_env([
+            ("DBUILD_WORKERS".into(), "5".into()),
+            ("DBUILD_LOG".into(), "debug".into()),
+            ("DBUILD_STATE_SYNC".into(), "full".into()),
+        ])
+        .unwrap();
         let flags = Settings { arch: Some("x86_64".into()), ..Settings::default() };
         let merged = file.overlay(env).overlay(flags);
         assert_eq!(merged.workers, Some(5));
+        assert_eq!(merged.state_sync.as_deref(), Some("full"));
         assert_eq!(merged.arch.as_deref(), Some("x86_64"));
         assert_eq!(merged.defines, Some(vec!["dist .ph5".to_string()]));
     }
