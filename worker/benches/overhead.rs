@@ -69,7 +69,9 @@ fn toolchain_spec(packages: &[String]) -> String {
 
 async fn run() {
     let rounds: usize = std::env::var("DBUILD_BENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(15);
-    let env = Env::new().await;
+    let mut env = Env::new().await;
+    // DBUILD_BUILD_FSYNC=1: let the builds' syncs reach the disk, as `dbuild-worker --build-fsync` does.
+    env.cfg.build_fsync = std::env::var_os("DBUILD_BUILD_FSYNC").is_some();
 
     // Ten BuildRequires.
     let deps = env.spec("benchdeps", &deps_spec(), &[]);
