@@ -70,8 +70,9 @@ fn toolchain_spec(packages: &[String]) -> String {
 async fn run() {
     let rounds: usize = std::env::var("DBUILD_BENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(15);
     let mut env = Env::new().await;
-    // DBUILD_BUILD_FSYNC=1: let the builds' syncs reach the disk, as `dbuild-worker --build-fsync` does.
-    env.cfg.build_fsync = std::env::var_os("DBUILD_BUILD_FSYNC").is_some();
+    // DBUILD_BUILD_FSYNC=1: let the builds' syncs reach the disk, as `dbuild-worker --build-fsync` does
+    // (and, like its flag, not for a false value).
+    env.cfg.build_fsync = std::env::var("DBUILD_BUILD_FSYNC").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false" | "no" | "off"));
 
     // Ten BuildRequires.
     let deps = env.spec("benchdeps", &deps_spec(), &[]);

@@ -16,7 +16,7 @@ use dbuild_common::spec::ParseOptions;
 use dbuild_common::wire::{PackageInfo, Summary};
 use processes::{last_line, locate, scheduler_url, Managed};
 use progress::Progress;
-use settings::Settings;
+use settings::{Settings, StateSync};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -87,8 +87,8 @@ pub struct Args {
     /// When the scheduler's state commits count as done: `normal` (handed to
     /// the OS: a crash of this machine may lose the last few, which are then
     /// built again; it ends the workers too) or `full` (on disk) [default: normal].
-    #[arg(long, value_parser = ["full", "normal"])]
-    pub state_sync: Option<String>,
+    #[arg(long, value_enum)]
+    pub state_sync: Option<StateSync>,
     /// Plain log lines even on a terminal.
     #[arg(long)]
     pub plain: bool,
@@ -116,8 +116,7 @@ struct Plan {
     /// Absolute.
     sources: Vec<PathBuf>,
     base_packages: Vec<String>,
-    /// `full` or `normal`.
-    state_sync: String,
+    state_sync: StateSync,
 }
 
 impl Plan {
@@ -152,7 +151,7 @@ fn flags(args: &Args) -> Settings {
         check: args.check.then_some(true),
         sources: (!args.sources.is_empty()).then(|| args.sources.clone()),
         base_packages: (!args.base_packages.is_empty()).then(|| args.base_packages.clone()),
-        state_sync: args.state_sync.clone(),
+        state_sync: args.state_sync,
     }
 }
 
@@ -182,10 +181,6 @@ fn resolve(args: &Args) -> anyhow::Result<Plan> {
         .iter()
         .map(|d| ParseOptions::parse_define(d))
         .collect::<Result<Vec<_>, _>>()?;
-    let state_sync = s.state_sync.unwrap_or_else(|| "normal".into());
-    if !["full", "normal"].contains(&state_sync.as_str()) {
-        bail!("state_sync must be full or normal, not {state_sync:?}");
-    }
     let workers = s.workers.unwrap_or(2);
     if workers == 0 {
         bail!("--workers must be at least 1");
@@ -208,7 +203,7 @@ fn resolve(args: &Args) -> anyhow::Result<Plan> {
         check: s.check.unwrap_or(false),
         sources: s.sources.unwrap_or_default().iter().map(|d| absolute(d)).collect::<anyhow::Result<_>>()?,
         base_packages: s.base_packages.unwrap_or_default().iter().flat_map(|p| p.split(',')).map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect(),
-        state_sync,
+        state_sync: s.state_sync.unwrap_or(StateSync::Normal),
     })
 }
 
@@ -264,7 +259,7 @@ async fn start(plan: &Plan, token: &Path, root: &Path, base_provides: &Path) -> 
     std::fs::create_dir_all(&logs)?;
     let mut cmd = Command::new(locate("dbuild-scheduler"));
     cmd.arg("--build-dir").arg(&plan.build_dir).args(["--listen", "127.0.0.1:0", "--restart-finished", "--arch", &plan.arch]).arg("--token-file").arg(token);
-    cmd.args(["--state-sync", &plan.state_sync]);
+    cmd.args(["--state-sync", plan.state_sync.as_arg()]);
     // The launcher checked already; the scheduler checks again on the staged tree.
     cmd.arg("--fail-on-unresolved").arg("--base-provides-file").arg(base_provides);
     for names in &plan.assume_provided {

@@ -33,8 +33,28 @@ pub struct Settings {
     pub sources: Option<Vec<PathBuf>>,
     /// Debian packages added to the base builder root dbuild makes.
     pub base_packages: Option<Vec<String>>,
-    /// The scheduler's `--state-sync`: `full` or `normal`.
-    pub state_sync: Option<String>,
+    /// The scheduler's `--state-sync`.
+    pub state_sync: Option<StateSync>,
+}
+
+/// When the scheduler's state commits count as done (its `--state-sync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum StateSync {
+    /// On disk.
+    Full,
+    /// Handed to the OS.
+    Normal,
+}
+
+impl StateSync {
+    /// The scheduler's value for it.
+    pub fn as_arg(self) -> &'static str {
+        match self {
+            StateSync::Full => "full",
+            StateSync::Normal => "normal",
+        }
+    }
 }
 
 /// Options that are lists; a `DBUILD_*` variable gives them comma separated.
@@ -178,7 +198,7 @@ mod tests {
         let flags = Settings { arch: Some("x86_64".into()), ..Settings::default() };
         let merged = file.overlay(env).overlay(flags);
         assert_eq!(merged.workers, Some(5));
-        assert_eq!(merged.state_sync.as_deref(), Some("full"));
+        assert_eq!(merged.state_sync, Some(StateSync::Full));
         assert_eq!(merged.arch.as_deref(), Some("x86_64"));
         assert_eq!(merged.defines, Some(vec!["dist .ph5".to_string()]));
     }
