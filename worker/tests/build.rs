@@ -190,26 +190,34 @@ async fn sources_verified_against_config_yaml() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_builds_do_not_see_each_other() {
     let env = Env::new().await;
+    // Each build stamps the clock (one kernel clock for both) when its watch
+    // begins and ends; the stamps, not the test's own timing, show the
+    // overlap, so a slow machine or another test's clean-up cannot fake or
+    // hide it.
     let spec_for = |me: &str, other: &str| {
         format!(
             "Name: {me}\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\n%description\nd\n%build\n\
-             mkdir -p /var/lib/isolation && echo {me} > /var/lib/isolation/{me}\necho {me} > /tmp/{me}\n\
+             mkdir -p /var/lib/isolation && echo {me} > /var/lib/isolation/{me}\necho {me} > /tmp/{me}\necho watch-began $(date +%s%N)\n\
              for i in $(seq 1 40); do test -e /var/lib/isolation/{other} && exit 7; test -e /tmp/{other} && exit 8; test -e /usr/src/dbuild/SPECS/{other}.spec && exit 9; sleep 0.1; done\n\
-             %files\n"
+             echo watch-ended $(date +%s%N)\n%files\n"
         )
     };
     let a = env.spec("iso-a", &spec_for("iso-a", "iso-b"), &[]);
     let b = env.spec("iso-b", &spec_for("iso-b", "iso-a"), &[]);
     let (ja, jb) = (env.job("iso-a", &a, &[], "slot-0"), env.job("iso-b", &b, &[], "slot-1"));
-    let t = Instant::now();
     let (ra, rb) = tokio::join!(env.run(&ja), env.run(&jb));
-    let wall = t.elapsed();
     let la = env.log_of(&ra);
     ra.result.unwrap_or_else(|e| panic!("{e}\n{la}"));
     let lb = env.log_of(&rb);
     rb.result.unwrap_or_else(|e| panic!("{e}\n{lb}"));
-    // They really overlapped (each %build lasts at least 4 s).
-    assert!(wall < ra.duration + rb.duration, "not concurrent: {wall:?}");
+    let stamp = |log: &str, what: &str| -> u128 {
+        let line = log.lines().find_map(|l| l.trim().strip_prefix(what)).unwrap_or_else(|| panic!("no {what} in\n{log}"));
+        line.trim().parse().unwrap_or_else(|e| panic!("{what} {line}: {e}"))
+    };
+    let (began_a, ended_a) = (stamp(&la, "watch-began "), stamp(&la, "watch-ended "));
+    let (began_b, ended_b) = (stamp(&lb, "watch-began "), stamp(&lb, "watch-ended "));
+    // Each watch saw nothing of the other although they ran at the same time.
+    assert!(began_a < ended_b && began_b < ended_a, "the builds did not overlap: a {began_a}..{ended_a}, b {began_b}..{ended_b}");
     assert!(!env.cfg.base_root.join("var/lib/isolation").exists());
     env.assert_clean();
 }
