@@ -10,6 +10,9 @@ last report), the time in jobs split into rpmbuild, BuildRequires install
 and the rest (chroot, sources, publish), the report round trips (the reply
 carries the next lease) and the idle time between a report and the next
 build; then the tail, how long the last worker ran after the first finished.
+A package prepared ahead (during the slot's previous build) did its
+install before its job began: that install is shown apart ("ahead"), and
+whatever of it was still running when the job began is in "rest".
 """
 import glob
 import os
@@ -30,7 +33,9 @@ def build_phases(build_dir):
             for line in f:
                 m = re.search(r"phases: (.*)", line)
                 if m:
-                    phases[package] = {k: float(v) for k, v in re.findall(r"([a-z]+) ([0-9.]+)s", m.group(1))}
+                    phases.setdefault(package, {}).update({k: float(v) for k, v in re.findall(r"([a-z]+) ([0-9.]+)s", m.group(1))})
+                if "prepared while the slot's previous build ran" in line:
+                    phases.setdefault(package, {})["ahead"] = 1.0
     return phases
 
 
@@ -60,7 +65,8 @@ def main():
             continue
         starts.append(events[0][1])
         ends.append(events[-1][1])
-        job = report = idle = rpmbuild = install = 0.0
+        job = report = idle = rpmbuild = install = ahead = 0.0
+        prepared_ahead = 0
         previous = None
         began, package = 0.0, None
         for kind, at, name in events:
@@ -70,15 +76,20 @@ def main():
                 began, package = at, name
             elif kind == "built":
                 job += at - began
-                rpmbuild += phases.get(package, {}).get("rpmbuild", 0.0)
-                install += phases.get(package, {}).get("install", 0.0)
+                p = phases.get(package, {})
+                rpmbuild += p.get("rpmbuild", 0.0)
+                if p.get("ahead"):
+                    prepared_ahead += 1
+                    ahead += p.get("install", 0.0)
+                else:
+                    install += p.get("install", 0.0)
             elif kind == "reported" and previous:
                 report += at - previous[1]
             previous = (kind, at)
         print(
             f"{os.path.basename(log)}: span {ends[-1] - starts[-1]:.3f}s job {job:.3f}s "
             f"(rpmbuild {rpmbuild:.3f} install {install:.3f} rest {job - rpmbuild - install:.3f}) "
-            f"report {report:.3f}s idle {idle:.3f}s"
+            f"report {report:.3f}s idle {idle:.3f}s; {prepared_ahead} prepared ahead (install {ahead:.3f}s)"
         )
     if starts:
         print(f"all: span {max(ends) - min(starts):.3f}s; tail (after the first worker finished) {max(ends) - min(ends):.3f}s")

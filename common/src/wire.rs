@@ -5,6 +5,7 @@
 //! - `POST /v1/lease` [`LeaseRequest`] -> [`LeaseReply`] (long-polls up to `wait_secs`)
 //! - `POST /v1/leases/{id}/heartbeat` [`HeartbeatRequest`] -> [`HeartbeatReply`]
 //! - `POST /v1/leases/{id}/report` [`Report`] -> [`ReportReply`]
+//! - `POST /v1/leases/{id}/reserve` [`ReserveRequest`] -> [`ReserveReply`]
 //!
 //! Read calls: `GET /v1/summary` [`Summary`], `GET /v1/packages?state=` ([`PackageInfo`]s),
 //! `GET /v1/packages/{name}` [`PackageDetail`], `GET /v1/graph` [`GraphView`], `GET /v1/workers` ([`WorkerInfo`]s).
@@ -169,6 +170,29 @@ pub struct Report {
     /// (saves a lease request; without one, long-poll `/v1/lease` as usual).
     #[serde(default)]
     pub next_lease: bool,
+    /// With `next_lease`: the `lease_id` of the reservation this lease got
+    /// ([`ReserveReply`]); the reply's `next` is that lease when the
+    /// reservation still holds, else whatever is best now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<String>,
+}
+
+/// Asks, during the build of a lease, for the package the same slot builds
+/// next, so the worker can prepare it (chroot, sources, BuildRequires)
+/// while the current build runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReserveRequest {
+    pub worker_id: String,
+}
+
+/// A reservation: the lease the slot's next build will have if its report
+/// claims it (same `lease_id`, `attempt` and everything else). Until then the
+/// package stays ready and an idle worker may take it over; asking again for
+/// the same lease returns the same reservation while it holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReserveReply {
+    #[serde(default)]
+    pub lease: Option<Lease>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -16,6 +16,7 @@ pub struct Metrics {
     leases_live: IntGauge,
     workers_live: IntGauge,
     finished: IntGauge,
+    reservations: IntCounterVec,
 }
 
 impl Metrics {
@@ -36,6 +37,13 @@ impl Metrics {
         let leases_live = IntGauge::new("dbuild_leases_live", "Leases currently held")?;
         let workers_live = IntGauge::new("dbuild_workers_live", "Registered workers not marked gone")?;
         let finished = IntGauge::new("dbuild_build_finished", "1 once nothing more can run")?;
+        let reservations = IntCounterVec::new(
+            Opts::new(
+                "dbuild_reservations_total",
+                "Next packages reserved for busy slots, by how they ended (granted, claimed, taken_over, dropped)",
+            ),
+            &["outcome"],
+        )?;
         registry.register(Box::new(packages.clone()))?;
         registry.register(Box::new(leases_granted.clone()))?;
         registry.register(Box::new(leases_expired.clone()))?;
@@ -45,6 +53,7 @@ impl Metrics {
         registry.register(Box::new(leases_live.clone()))?;
         registry.register(Box::new(workers_live.clone()))?;
         registry.register(Box::new(finished.clone()))?;
+        registry.register(Box::new(reservations.clone()))?;
         for o in ["success", "failure", "rejected"] {
             reports.with_label_values(&[o]);
         }
@@ -59,6 +68,7 @@ impl Metrics {
             leases_live,
             workers_live,
             finished,
+            reservations,
         })
     }
 
@@ -72,6 +82,12 @@ impl Metrics {
         self.leases_live.set(gauge(build.live_leases()));
         self.workers_live.set(gauge(build.live_workers()));
         self.finished.set(i64::from(build.is_finished()));
+        // The build keeps the totals (it sees reservations end); the counters catch up to them.
+        let r = build.reservation_counts();
+        for (outcome, total) in [("granted", r.granted), ("claimed", r.claimed), ("taken_over", r.taken_over), ("dropped", r.dropped)] {
+            let counter = self.reservations.with_label_values(&[outcome]);
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
         let mut buf = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
         Ok(String::from_utf8_lossy(&buf).into_owned())

@@ -164,7 +164,7 @@ async fn openapi_document_matches_served_routes_and_metrics_are_exposed() {
         vec![
             "GET /healthz", "GET /metrics", "GET /openapi.json", "GET /readyz", "GET /v1/graph", "GET /v1/packages",
             "GET /v1/packages/{name}", "GET /v1/summary", "GET /v1/workers", "POST /v1/lease", "POST /v1/leases/{id}/heartbeat",
-            "POST /v1/leases/{id}/report", "POST /v1/workers",
+            "POST /v1/leases/{id}/report", "POST /v1/leases/{id}/reserve", "POST /v1/workers",
         ]
     );
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
@@ -178,6 +178,7 @@ async fn openapi_document_matches_served_routes_and_metrics_are_exposed() {
         "dbuild_reports_total{outcome=\"success\"} 0",
         "dbuild_build_duration_seconds_bucket",
         "dbuild_queue_depth 1",
+        "dbuild_reservations_total{outcome=\"granted\"} 0",
     ] {
         assert!(m.contains(needle), "missing {needle} in\n{m}");
     }

@@ -259,3 +259,76 @@ async fn a_report_can_carry_the_next_lease() {
     assert!(v["next"].is_null() && v["finished"] == false, "{v}");
     assert_eq!(s.state_of("b").await, "ready");
 }
+
+#[tokio::test]
+async fn reservations_are_claimed_by_their_slot_or_taken_over_by_an_idle_worker() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Independent packages; a first, then b and c (equal), then d.
+    write_plan(tmp.path(), &[("a", &[], Some(4.0)), ("b", &[], Some(3.0)), ("c", &[], Some(3.0)), ("d", &[], Some(1.0))]);
+    let s = Sched::start(tmp.path(), &[]);
+    let (w1, w2) = (s.register("w1", 1).await, s.register("w2", 1).await);
+    let la = s.lease_pkg(&w1, "a").await;
+
+    // During a, w1's slot reserves the best ready package; asking again gives the same reservation.
+    let (st, r) = s.reserve(&w1, &la).await;
+    assert_eq!(st, 200, "{r}");
+    let rb = r["lease"].clone();
+    assert_eq!((rb["package"].as_str(), rb["attempt"].as_u64(), rb["log_path"].as_str()), (Some("b"), Some(1), Some("stage/LOGS/b/1.log")));
+    assert_eq!(s.reserve(&w1, &la).await.1["lease"]["lease_id"], rb["lease_id"]);
+    assert_eq!(s.state_of("b").await, "ready");
+    // Another worker's lease, or an unknown one, cannot reserve.
+    assert_eq!(s.reserve(&w2, &la).await.0, 409);
+    assert_eq!(s.reserve(&w1, &json!({"lease_id": "no-such-lease"})).await.0, 404);
+
+    // An idle worker gets the unreserved c, of the same priority as the reserved b.
+    let lc = s.lease_pkg(&w2, "c").await;
+    // w1's report claims b: the next lease is the reservation, same id.
+    let (st, r) = s.succeed_claiming(&w1, &la, true, rb["lease_id"].as_str()).await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(r["next"]["lease_id"], rb["lease_id"], "{r}");
+    assert_eq!(r["next"]["package"], "b");
+    let lb = r["next"].clone();
+    assert_eq!(s.state_of("b").await, "building");
+
+    // During b, w1 reserves d; w2 finishes c first and takes d over (it ranks
+    // above everything unreserved: nothing is); w1's claim then fails.
+    let rd = s.reserve(&w1, &lb).await.1["lease"].clone();
+    assert_eq!(rd["package"], "d");
+    let (_, r) = s.succeed_asking(&w2, &lc, true).await;
+    assert_eq!(r["next"]["package"], "d", "{r}");
+    assert_ne!(r["next"]["lease_id"], rd["lease_id"]);
+    let ld = r["next"].clone();
+    let (_, r) = s.succeed_claiming(&w1, &lb, true, rd["lease_id"].as_str()).await;
+    assert_eq!((r["next"].clone(), r["finished"].clone()), (json!(null), json!(false)), "{r}");
+    s.succeed(&w2, &ld).await;
+    assert_eq!(s.summary().await["counts"]["succeeded"], 4);
+
+    let (_, metrics) = s.get("/metrics").await;
+    let metrics = metrics.as_str().unwrap().to_string();
+    for line in [
+        "dbuild_reservations_total{outcome=\"granted\"} 2",
+        "dbuild_reservations_total{outcome=\"claimed\"} 1",
+        "dbuild_reservations_total{outcome=\"taken_over\"} 1",
+        "dbuild_reservations_total{outcome=\"dropped\"} 0",
+    ] {
+        assert!(metrics.contains(line), "{line} missing in\n{metrics}");
+    }
+}
+
+#[tokio::test]
+async fn a_reservation_not_claimed_is_dropped_and_ready_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_plan(tmp.path(), &[("a", &[], Some(2.0)), ("b", &[], Some(1.0))]);
+    let s = Sched::start(tmp.path(), &[]);
+    let w1 = s.register("w1", 1).await;
+    let la = s.lease_pkg(&w1, "a").await;
+    let rb = s.reserve(&w1, &la).await.1["lease"].clone();
+    assert_eq!(rb["package"], "b");
+    let w2 = s.register("w2", 1).await;
+    // The report does not ask for a next lease (the worker is stopping): the reservation goes.
+    s.succeed(&w1, &la).await;
+    let lb = s.lease_pkg(&w2, "b").await;
+    assert_ne!(lb["lease_id"], rb["lease_id"]);
+    let (_, metrics) = s.get("/metrics").await;
+    assert!(metrics.as_str().unwrap().contains("dbuild_reservations_total{outcome=\"dropped\"} 1"), "{metrics}");
+}

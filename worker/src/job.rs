@@ -193,11 +193,7 @@ pub async fn run_prepared(cfg: &WorkerConfig, job: &BuildJob, prepared: Prepared
 async fn run_with(cfg: &WorkerConfig, job: &BuildJob, prepared: Option<Prepared>, mut cancel: watch::Receiver<bool>) -> BuildResult {
     let started = Instant::now();
     let mut phases = Phases::default();
-    let log = match relative(&job.package, &cfg.build_dir, &job.log_path) {
-        Ok(path) => Log::create(path.clone()).await.map(|log| (path, log)).map_err(BuildError::from),
-        Err(e) => Err(e),
-    };
-    let (log_path, mut log) = match log {
+    let (log_path, mut log) = match open_log(cfg, job).await {
         Ok(l) => l,
         Err(e) => {
             if let Some(p) = prepared {
@@ -223,6 +219,17 @@ async fn run_with(cfg: &WorkerConfig, job: &BuildJob, prepared: Option<Prepared>
             r
         }
     };
+    conclude(log, log_path, result, phases, started).await
+}
+
+/// Ends the log with the outcome and the phases, and makes the result.
+pub(crate) async fn conclude(
+    mut log: Log,
+    log_path: PathBuf,
+    result: Result<Vec<Published>, BuildError>,
+    phases: Phases,
+    started: Instant,
+) -> BuildResult {
     let summary = match &result {
         Ok(files) => format!("succeeded: {} file(s) published", files.len()),
         Err(e) => format!("failed: {e}"),
@@ -240,6 +247,13 @@ async fn run_with(cfg: &WorkerConfig, job: &BuildJob, prepared: Option<Prepared>
         .await;
     let _ = log.sync().await;
     BuildResult { result, phases, duration: started.elapsed(), log: Some(log_path) }
+}
+
+/// Opens the job's log (its path checked against the build directory).
+pub(crate) async fn open_log(cfg: &WorkerConfig, job: &BuildJob) -> Result<(PathBuf, Log), BuildError> {
+    let path = relative(&job.package, &cfg.build_dir, &job.log_path)?;
+    let log = Log::create(path.clone()).await?;
+    Ok((path, log))
 }
 
 /// The macro files (on the share): their host paths, for the spec parser,
@@ -277,17 +291,28 @@ fn describe_step(step: &StepEnd) -> String {
     }
 }
 
-async fn build_in(
+/// A build's own part, ready for its waiting sandbox: the [`Go`] (binds,
+/// files, network and the install step, if any) and the rpmbuild step that
+/// follows it.
+pub(crate) struct Launch {
+    pub go: Go,
+    pub rpmbuild: Step,
+    /// There is an install step.
+    pub installs: bool,
+}
+
+/// Stages the spec, sources and macro files into `chroot` and composes the
+/// sandbox's part of the build; `phases.sources` is set and `notes` gets
+/// the lines for the log (also when it fails).
+pub(crate) async fn compose(
     cfg: &WorkerConfig,
     job: &BuildJob,
     chroot: &Chroot,
-    sandbox: &mut Child,
-    log: &mut Log,
     phases: &mut Phases,
-    cancel: &mut watch::Receiver<bool>,
-) -> Result<Vec<Published>, BuildError> {
+    notes: &mut Vec<String>,
+) -> Result<Launch, BuildError> {
     let pkg = job.package.as_str();
-    log.note(&format!("package {pkg} attempt {} in {}", job.attempt, chroot.dir.display())).await?;
+    notes.push(format!("package {pkg} attempt {} in {}", job.attempt, chroot.dir.display()));
 
     // Spec, includes, patches, sources, macro files.
     let t = Instant::now();
@@ -302,15 +327,13 @@ async fn build_in(
     let staged = tokio::task::spawn_blocking(move || sources::stage(&p, &spec_path, &source_dirs, &topdir, &opts))
         .await
         .map_err(|e| BuildError::Run(RunError::Wait { what: "staging sources".into(), source: std::io::Error::other(e) }))??;
-    log.note(&format!("staged {} file(s), {} bytes, {} verified against config.yaml", staged.files, staged.bytes, staged.verified))
-        .await?;
+    notes.push(format!("staged {} file(s), {} bytes, {} verified against config.yaml", staged.files, staged.bytes, staged.verified));
     if !job.macro_files.is_empty() {
-        log.note(&format!("macro files in /etc/rpm: {}", job.macro_files.join(" "))).await?;
+        notes.push(format!("macro files in /etc/rpm: {}", job.macro_files.join(" ")));
     }
     phases.sources = t.elapsed();
 
     // The BuildRequires closure (plus the assumed capabilities), then rpmbuild, in one sandbox.
-    let t = Instant::now();
     let mut rpms = install::resolve(pkg, &cfg.build_dir, &job.install, &cfg.prebuilt)?;
     if !job.assume_provided.is_empty() {
         rpms.push(crate::provides::assumed_provides_rpm(&cfg.base_root, &cfg.work_dir, cfg.overlay, &job.assume_provided).await?);
@@ -318,31 +341,73 @@ async fn build_in(
     let mut binds = Vec::new();
     let mut steps = Vec::new();
     if !rpms.is_empty() {
-        log.note(&format!("installing {} RPM(s)", rpms.len())).await?;
+        notes.push(format!("installing {} RPM(s)", rpms.len()));
         let (rpm_binds, step) = install::install_step(&rpms);
         binds.extend(rpm_binds);
         steps.push(step);
     }
     let argv = rpmbuild::rpmbuild_argv(rpmbuild::Outputs::All, &staged.spec_in_chroot, &job.macros, job.check);
-    log.note(&format!("then running {}", argv.join(" "))).await?;
-    steps.push(Step { name: RPMBUILD_STEP.into(), argv, unmount_after: vec![] });
+    notes.push(format!("then running {}", argv.join(" ")));
     let network = staged.network_required;
-    log.note(if network {
-        "network: the spec defines network_required, so the build shares the host's network"
-    } else {
-        "network: none (a private network namespace with only loopback)"
-    })
-    .await?;
-    let go = Go { binds, files: macro_files, host_network: network, steps, no_sync: !cfg.build_fsync };
+    notes.push(
+        if network {
+            "network: the spec defines network_required, so the build shares the host's network"
+        } else {
+            "network: none (a private network namespace with only loopback)"
+        }
+        .into(),
+    );
+    let go = Go { binds, files: macro_files, host_network: network, steps, no_sync: !cfg.build_fsync, then_wait: false };
     go.check().map_err(crate::chroot::ChrootError::from)?;
-    send_go(pkg, sandbox, &go).await?;
-    let end = rpmbuild::run_child("build", sandbox, log, sandbox_limits(cfg, !rpms.is_empty()), cancel).await?;
+    Ok(Launch { go, rpmbuild: Step { name: RPMBUILD_STEP.into(), argv, unmount_after: vec![] }, installs: !rpms.is_empty() })
+}
+
+async fn build_in(
+    cfg: &WorkerConfig,
+    job: &BuildJob,
+    chroot: &Chroot,
+    sandbox: &mut Child,
+    log: &mut Log,
+    phases: &mut Phases,
+    cancel: &mut watch::Receiver<bool>,
+) -> Result<Vec<Published>, BuildError> {
+    let mut notes = Vec::new();
+    let launch = compose(cfg, job, chroot, phases, &mut notes).await;
+    for note in &notes {
+        log.note(note).await?;
+    }
+    let Launch { mut go, rpmbuild, installs } = launch?;
+    let t = Instant::now();
+    go.steps.push(rpmbuild);
+    send_go(&job.package, sandbox, &go).await?;
+    let output = rpmbuild::Output::take(sandbox);
+    finish(cfg, job, chroot, sandbox, output, log, phases, cancel, installs, t).await
+}
+
+/// Waits for the sandbox running the build's steps (its output going to
+/// `log`), judges how they went and publishes the RPMs. `since`: when the
+/// worker's part of the wait began (for the chroot phase).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn finish(
+    cfg: &WorkerConfig,
+    job: &BuildJob,
+    chroot: &Chroot,
+    sandbox: &mut Child,
+    output: rpmbuild::Output,
+    log: &mut Log,
+    phases: &mut Phases,
+    cancel: &mut watch::Receiver<bool>,
+    installs: bool,
+    since: Instant,
+) -> Result<Vec<Published>, BuildError> {
+    let pkg = job.package.as_str();
+    let end = rpmbuild::run_output("build", sandbox, output, log, sandbox_limits(cfg, installs), cancel).await?;
     let outcome = Outcome::read(&chroot.status_file());
     let install_end = outcome.step(install::INSTALL_STEP);
     let build_end = outcome.step(RPMBUILD_STEP);
     phases.install = install_end.map(|s| s.duration).unwrap_or_default();
     phases.rpmbuild = build_end.map(|s| s.duration).unwrap_or_default();
-    phases.chroot += t.elapsed().saturating_sub(phases.install + phases.rpmbuild);
+    phases.chroot += since.elapsed().saturating_sub(phases.install + phases.rpmbuild);
     if end == RunEnd::Cancelled {
         return Err(BuildError::Cancelled { package: pkg.into() });
     }
@@ -352,7 +417,7 @@ async fn build_in(
     match install_end {
         Some(s) if !s.success() => return Err(BuildError::InstallFailed { package: pkg.into(), end: describe_step(s) }),
         // Killed (a limit) while installing.
-        None if !rpms.is_empty() && !end.success() => return Err(BuildError::InstallFailed { package: pkg.into(), end: describe(&end) }),
+        None if installs && !end.success() => return Err(BuildError::InstallFailed { package: pkg.into(), end: describe(&end) }),
         _ => {}
     }
     let failed = match (&end, build_end) {
@@ -384,12 +449,21 @@ async fn build_in(
 
 /// Hands the waiting sandbox the build's part and closes its stdin.
 async fn send_go(package: &str, sandbox: &mut Child, go: &Go) -> Result<(), BuildError> {
+    send_line(package, sandbox, go, true).await
+}
+
+/// Writes `value` as one JSON line on the sandbox's stdin, then closes it
+/// when `close` (no more lines will come).
+pub(crate) async fn send_line(package: &str, sandbox: &mut Child, value: &impl serde::Serialize, close: bool) -> Result<(), BuildError> {
     use tokio::io::AsyncWriteExt;
     let fail = |detail: String| BuildError::Sandbox { package: package.into(), detail };
-    let mut line = serde_json::to_vec(go).map_err(|e| fail(e.to_string()))?;
+    let mut line = serde_json::to_vec(value).map_err(|e| fail(e.to_string()))?;
     line.push(b'\n');
     let mut stdin = sandbox.stdin.take().ok_or_else(|| fail("its stdin is gone".into()))?;
     stdin.write_all(&line).await.map_err(|e| fail(format!("it ended before the build started ({e})")))?;
+    if !close {
+        sandbox.stdin = Some(stdin);
+    }
     Ok(())
 }
 

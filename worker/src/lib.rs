@@ -10,6 +10,7 @@
 //! | [`mounts`] | bind and root-layout types, the overlay probe, crash leftovers |
 //! | [`chroot`] | one slot's directories (overlay upper/work or a copy of the base) and their removal |
 //! | [`prepared`] | a slot and its waiting sandbox made before the lease arrives |
+//! | [`ahead`] | the reserved next build prepared (chroot, sources, install) during the current one |
 //! | [`install`] | installing the BuildRequires closure into the chroot with rpm |
 //! | [`provides`] | provides-only packages: the base root's Debian packages, `--assume-provided` |
 //! | [`sources`] | staging spec, includes, patches and sources; `config.yaml` sha512 checks |
@@ -18,6 +19,7 @@
 //! | [`rootfs`] | creating the base builder root (debootstrap) |
 //! | [`client`] | the scheduler protocol: register, lease, heartbeat, report |
 
+pub mod ahead;
 pub mod chroot;
 pub mod client;
 pub mod install;

@@ -64,6 +64,11 @@ struct Args {
     /// synced by the worker itself.
     #[arg(long, env = "DBUILD_BUILD_FSYNC")]
     build_fsync: bool,
+    /// Do not prepare a slot's next build (reserved by the scheduler) while
+    /// the current one runs: every build then starts with its chroot, sources
+    /// and BuildRequires install after the previous one ended.
+    #[arg(long, env = "DBUILD_NO_PREFETCH")]
+    no_prefetch: bool,
     /// Long-poll duration of a lease request, in seconds.
     #[arg(long, default_value_t = 30)]
     wait: u64,
@@ -122,6 +127,7 @@ async fn run(args: Args) -> anyhow::Result<Ended> {
         slots: args.slots,
         wait_secs: args.wait,
         grace: Duration::from_secs(args.grace),
+        prefetch: !args.no_prefetch,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -123,6 +123,35 @@ pub async fn run_logged(
     run_child(what, &mut child, log, limits, cancel).await
 }
 
+/// A child's stdout and stderr, read as they come (one channel of chunks).
+pub struct Output {
+    rx: mpsc::Receiver<Vec<u8>>,
+}
+
+impl Output {
+    /// Starts reading `child`'s piped stdout and stderr.
+    pub fn take(child: &mut tokio::process::Child) -> Output {
+        let (tx, rx) = mpsc::channel::<Vec<u8>>(64);
+        if let Some(out) = child.stdout.take() {
+            pump(out, tx.clone());
+        }
+        if let Some(err) = child.stderr.take() {
+            pump(err, tx);
+        }
+        Output { rx }
+    }
+
+    /// An output with nothing more to come.
+    pub fn closed() -> Output {
+        Output { rx: mpsc::channel(1).1 }
+    }
+
+    /// The next chunk; `None` once both streams are closed.
+    pub async fn next(&mut self) -> Option<Vec<u8>> {
+        self.rx.recv().await
+    }
+}
+
 /// [`run_logged`] for a child already started (stdout/stderr piped,
 /// kill-on-drop set); the limits count from now.
 pub async fn run_child(
@@ -132,14 +161,20 @@ pub async fn run_child(
     limits: Limits,
     cancel: &mut watch::Receiver<bool>,
 ) -> Result<RunEnd, RunError> {
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
-    if let Some(out) = child.stdout.take() {
-        pump(out, tx.clone());
-    }
-    if let Some(err) = child.stderr.take() {
-        pump(err, tx.clone());
-    }
-    drop(tx);
+    let output = Output::take(child);
+    run_output(what, child, output, log, limits, cancel).await
+}
+
+/// [`run_child`] for a child whose [`Output`] is already being read.
+pub async fn run_output(
+    what: &str,
+    child: &mut tokio::process::Child,
+    output: Output,
+    log: &mut Log,
+    limits: Limits,
+    cancel: &mut watch::Receiver<bool>,
+) -> Result<RunEnd, RunError> {
+    let mut rx = output.rx;
     let start = Instant::now();
     let wall_deadline = start + limits.wall;
     let mut last_output = start;

@@ -295,3 +295,81 @@ async fn a_restarted_worker_cleans_up_after_a_sigkill_and_finishes() {
     support::assert_clean(work.path());
     let _ = std::fs::remove_file(work.path().with_extension("log"));
 }
+
+async fn metrics(sched: &Sched) -> String {
+    reqwest::Client::new().get(format!("{}/metrics", sched.url)).send().await.unwrap().text().await.unwrap()
+}
+
+/// `prep` goes first (`user` needs it); meanwhile the slot prepares `first`,
+/// the only ready package, reserved for it; during `first` it prepares
+/// `user`, including the BuildRequires install, whose output reaches
+/// `user`'s log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_build_is_prepared_during_the_current_one() {
+    let base = support::base_root().await;
+    let noarch = |name: &str, extra: &str, build: &str| {
+        format!("Name: {name}\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\n{extra}%description\nd\n%build\n{build}\n%files\n")
+    };
+    let (share, work) = setup(&[
+        ("prep", dep_spec("prep", "/usr/share/prep/file")),
+        ("first", noarch("first", "", "sleep 1")),
+        ("user", noarch("user", "BuildRequires: prep\n", "grep -q from-prep /usr/share/prep/file && sleep 1")),
+    ]);
+    let sched = start_scheduler(share.path());
+    let mut w = worker(&sched, share.path(), work.path(), &base, &[]);
+    let status = wait_exit(&mut w, Duration::from_secs(240));
+    let wlog = std::fs::read_to_string(work.path().with_extension("log")).unwrap_or_default();
+    assert!(status.success(), "worker: {status}\n{wlog}");
+    let summary = get(&sched, "/v1/summary").await;
+    assert_eq!(summary["outcome"], "succeeded", "{summary}\n{wlog}");
+    let log = |name: &str| std::fs::read_to_string(share.path().join(format!("stage/LOGS/{name}/1.log"))).unwrap();
+    let ahead = "prepared while the slot's previous build ran";
+    let (first, user) = (log("first"), log("user"));
+    assert!(!log("prep").contains(ahead));
+    assert!(first.contains(ahead), "{first}");
+    // The install ran before the claim; its output was held and written here.
+    assert!(user.contains(ahead) && user.contains("installing 1 RPM(s)") && user.contains("prep-1-1"), "{user}");
+    let m = metrics(&sched).await;
+    assert!(m.contains("dbuild_reservations_total{outcome=\"claimed\"} 2"), "{m}\n{wlog}");
+    support::assert_clean(work.path());
+    let _ = std::fs::remove_file(work.path().with_extension("log"));
+}
+
+/// A reservation another worker takes over is thrown away: the prepared
+/// build never writes the share (its log path belongs to the other worker).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reservation_taken_over_leaves_no_trace() {
+    let base = support::base_root().await;
+    let spec = |name: &str, build: &str| {
+        format!("Name: {name}\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\n%description\nd\n%build\n{build}\n%files\n")
+    };
+    let (share, work) = setup(&[("aa-slow", spec("aa-slow", "sleep 8")), ("zz-next", spec("zz-next", "true"))]);
+    let sched = start_scheduler(share.path());
+    let mut w = worker(&sched, share.path(), work.path(), &base, &[]);
+    // The real worker builds one and reserves the other.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !metrics(&sched).await.contains("dbuild_reservations_total{outcome=\"granted\"} 1") {
+        assert!(Instant::now() < deadline, "no reservation was made");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Another worker asks: the reserved package is all there is, so it takes it over.
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| http.post(format!("{}{path}", sched.url)).bearer_auth(TOKEN).json(&body).send();
+    let reg: serde_json::Value = post("/v1/workers", serde_json::json!({"name": "thief", "arch": "x86_64", "slots": 1})).await.unwrap().json().await.unwrap();
+    let thief = reg["worker_id"].as_str().unwrap().to_string();
+    let got: serde_json::Value = post("/v1/lease", serde_json::json!({"worker_id": thief, "wait_secs": 0})).await.unwrap().json().await.unwrap();
+    let taken = got["lease"]["package"].as_str().unwrap().to_string();
+    let other_log = share.path().join(format!("stage/LOGS/{taken}/1.log"));
+    // It fails it at once, without a log; the real worker must not have written one either.
+    let id = got["lease"]["lease_id"].as_str().unwrap();
+    let report = serde_json::json!({"worker_id": thief, "duration_secs": 0.1, "outcome": {"status": "failure", "reason": "thief gives up"}});
+    assert!(post(&format!("/v1/leases/{id}/report"), report).await.unwrap().status().is_success());
+    let status = wait_exit(&mut w, Duration::from_secs(120));
+    let wlog = std::fs::read_to_string(work.path().with_extension("log")).unwrap_or_default();
+    assert!(status.success(), "worker: {status}\n{wlog}");
+    assert!(!other_log.exists(), "the discarded prepared build wrote {}", other_log.display());
+    let m = metrics(&sched).await;
+    assert!(m.contains("dbuild_reservations_total{outcome=\"taken_over\"} 1"), "{m}\n{wlog}");
+    support::assert_clean(work.path());
+    let _ = std::fs::remove_file(work.path().with_extension("log"));
+}

@@ -68,6 +68,8 @@ pub struct Dispatcher {
     dep_failed_on: Vec<Option<usize>>,
     max_attempts: u32,
     building: usize,
+    /// Ready packages promised to a busy worker's next build (see [`Dispatcher::reserve_for`]).
+    reserved: BTreeSet<usize>,
 }
 
 impl Dispatcher {
@@ -98,6 +100,7 @@ impl Dispatcher {
             dep_failed_on: vec![None; n],
             max_attempts: max_attempts.max(1),
             building: 0,
+            reserved: BTreeSet::new(),
         };
         for i in 0..n {
             d.state[i] = match initial.get(i).copied().unwrap_or(Initial::Pending) {
@@ -225,22 +228,63 @@ impl Dispatcher {
         self.building == 0 && self.ready.is_empty()
     }
 
+    /// `worker` may take ready package `k` (it has not failed it, or every
+    /// live worker has).
+    fn may_take(&self, k: &ReadyKey, worker: &str, live_workers: usize) -> bool {
+        let failed = &self.failed_on[k.idx];
+        !failed.iter().any(|w| w == worker) || failed.len() >= live_workers
+    }
+
     /// Takes the highest-priority ready package for `worker`, skipping the
     /// ones it already failed as long as fewer than `live_workers` workers
-    /// have failed them (so another worker gets the retry).
+    /// have failed them (so another worker gets the retry). Among packages
+    /// of that priority an unreserved one goes first; a reserved one is taken
+    /// over when it ranks strictly higher than everything unreserved, so a
+    /// reservation never holds back the critical path.
     pub fn next_for(&mut self, worker: &str, live_workers: usize) -> Option<usize> {
-        let pick = self
-            .ready
-            .iter()
-            .find(|k| {
-                let failed = &self.failed_on[k.idx];
-                !failed.iter().any(|w| w == worker) || failed.len() >= live_workers
-            })
-            .copied()?;
+        let mut takeable = self.ready.iter().filter(|k| self.may_take(k, worker, live_workers));
+        let best = *takeable.next()?;
+        let pick = if self.reserved.contains(&best.idx) {
+            takeable.take_while(|k| k.priority == best.priority).find(|k| !self.reserved.contains(&k.idx)).copied().unwrap_or(best)
+        } else {
+            best
+        };
+        self.reserved.remove(&pick.idx);
         self.ready.remove(&pick);
         self.state[pick.idx] = PkgState::Building;
         self.building += 1;
         Some(pick.idx)
+    }
+
+    /// Reserves the highest-priority unreserved ready package `worker` may
+    /// take, for the build it will start after its current one. The package
+    /// stays ready: [`Dispatcher::claim`] turns the reservation into a
+    /// build, and [`Dispatcher::next_for`] takes it over for an idle worker.
+    pub fn reserve_for(&mut self, worker: &str, live_workers: usize) -> Option<usize> {
+        let pick = self.ready.iter().find(|k| !self.reserved.contains(&k.idx) && self.may_take(k, worker, live_workers))?.idx;
+        self.reserved.insert(pick);
+        Some(pick)
+    }
+
+    /// Starts the build of reserved package `i`; false when it is no longer
+    /// reserved and ready (taken over, or not reserved at all).
+    pub fn claim(&mut self, i: usize) -> bool {
+        if self.state.get(i) != Some(&PkgState::Ready) || !self.reserved.remove(&i) {
+            return false;
+        }
+        self.take_ready(i);
+        self.state[i] = PkgState::Building;
+        self.building += 1;
+        true
+    }
+
+    /// Drops the reservation of `i`, if any.
+    pub fn unreserve(&mut self, i: usize) {
+        self.reserved.remove(&i);
+    }
+
+    pub fn is_reserved(&self, i: usize) -> bool {
+        self.reserved.contains(&i)
     }
 
     fn check_building(&self, i: usize) -> Result<(), DispatchError> {

@@ -107,3 +107,42 @@ fn resume_rules() {
     let r3 = Recorded { rpms_present: false, ..r2 };
     assert_eq!(resume_state("h", &r3), Initial::Pending);
 }
+
+#[test]
+fn reservations_are_claimed_or_taken_over_by_an_idle_worker() -> Result<(), DispatchError> {
+    let p = plan();
+    // Priorities: a 3, b 2, c 2, d 1, e 1.
+    let mut d = Dispatcher::new(&p, critical_path(&p, &[1.0, 1.0, 2.0, 1.0, 1.0]), 2);
+    assert_eq!(d.next_for("w1", 2), Some(0));
+    d.succeed(0)?;
+    // Ready: b and c (2), e (1). w1 builds b and reserves c for afterwards.
+    assert_eq!(d.next_for("w1", 2), Some(1));
+    assert_eq!(d.reserve_for("w1", 2), Some(2));
+    assert!(d.is_reserved(2));
+    assert_eq!(d.state(2), Some(PkgState::Ready));
+    // c ranks strictly higher than the unreserved e: an idle worker takes it over.
+    assert_eq!(d.next_for("w2", 2), Some(2));
+    assert!(!d.is_reserved(2));
+    assert!(!d.claim(2), "taken over: the claim fails");
+    // w1 reserves e and claims it.
+    assert_eq!(d.reserve_for("w1", 2), Some(4));
+    assert_eq!(d.reserve_for("w1", 2), None, "nothing unreserved is left to reserve");
+    assert!(d.claim(4));
+    assert_eq!(d.state(4), Some(PkgState::Building));
+    assert!(!d.claim(4), "a reservation is claimed once");
+    assert_eq!(d.building_len(), 3);
+
+    // Among packages of equal priority an idle worker leaves the reserved one alone.
+    let mut d = Dispatcher::new(&p, vec![1.0; 5], 2);
+    assert_eq!(d.reserve_for("w1", 2), Some(0));
+    assert_eq!(d.next_for("w2", 2), Some(4));
+    assert!(d.claim(0));
+
+    // A dropped reservation is an ordinary ready package again.
+    let mut d = Dispatcher::new(&p, critical_path(&p, &[1.0; 5]), 2);
+    assert_eq!(d.reserve_for("w1", 2), Some(0));
+    d.unreserve(0);
+    assert!(!d.claim(0));
+    assert_eq!(d.next_for("w1", 2), Some(0));
+    Ok(())
+}

@@ -50,6 +50,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(worker::register)
     .service(worker::lease)
     .service(worker::heartbeat)
+    .service(worker::reserve)
     .service(worker::report)
     .service(read::summary)
     .service(read::packages)

@@ -10,6 +10,7 @@ use utoipa::{Modify, OpenApi};
         super::worker::register,
         super::worker::lease,
         super::worker::heartbeat,
+        super::worker::reserve,
         super::worker::report,
         super::read::summary,
         super::read::packages,

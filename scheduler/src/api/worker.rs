@@ -7,7 +7,7 @@ use crate::state::LeaseAttempt;
 use actix_web::{post, web, HttpResponse};
 use dbuild_common::wire::{
     ErrorBody, HeartbeatReply, HeartbeatRequest, LeaseReply, LeaseRequest, Outcome, RegisterReply, RegisterRequest,
-    Report, ReportReply,
+    Report, ReportReply, ReserveReply, ReserveRequest,
 };
 use std::time::Duration;
 
@@ -75,6 +75,26 @@ pub async fn heartbeat(
     Ok(HttpResponse::Ok().json(HeartbeatReply { deadline_unix_ms: deadline }))
 }
 
+/// Reserve the package this lease's slot builds next, so the worker can
+/// prepare it during the current build. The package stays ready: an idle
+/// worker takes it over when nothing else is; the slot's report claims it.
+#[utoipa::path(post, path = "/v1/leases/{id}/reserve", request_body = ReserveRequest, security(("bearer" = [])),
+    params(("id" = String, Path, description = "lease id of the build in progress")),
+    responses((status = 200, body = ReserveReply, description = "a reservation, or none when no ready package is left unreserved"),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "unknown lease"),
+        (status = 409, body = ErrorBody, description = "lease no longer live, or another worker's")))]
+#[post("/v1/leases/{id}/reserve")]
+pub async fn reserve(
+    _a: Authed,
+    app: web::Data<App>,
+    id: web::Path<String>,
+    req: web::Json<ReserveRequest>,
+) -> Result<HttpResponse, SchedError> {
+    let reserved = app.lock().reserve(&id, &req.worker_id)?;
+    Ok(HttpResponse::Ok().json(ReserveReply { lease: reserved }))
+}
+
 /// Report the result of a lease. Accepted once, only for the live lease of the reporting worker.
 #[utoipa::path(post, path = "/v1/leases/{id}/report", request_body = Report, security(("bearer" = [])),
     params(("id" = String, Path, description = "lease id")),
@@ -92,7 +112,12 @@ pub async fn report(
     let (res, pending) = app.change(|b| {
         let now = now_ms();
         let reported = b.report(&id, &req, now)?;
-        let next = if req.next_lease { Some(b.try_lease(&req.worker_id, now)) } else { None };
+        let next = if req.next_lease {
+            Some(b.next_after_report(&id, &req.worker_id, req.claim.as_deref(), now))
+        } else {
+            b.drop_reservation(&id);
+            None
+        };
         Ok::<_, SchedError>((reported, next))
     });
     pending.wait().await?;

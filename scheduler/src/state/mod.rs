@@ -4,9 +4,11 @@
 //! the order they were made.
 
 mod ops;
+mod reserve;
 mod views;
 
 pub use ops::LeaseAttempt;
+pub use reserve::ReservationCounts;
 
 use crate::db::writer::DbOp;
 use crate::db::Snapshot;
@@ -87,6 +89,10 @@ pub struct Build {
     started_ms: u64,
     finished_ms: Option<u64>,
     ops: Vec<DbOp>,
+    /// Reservations by the lease whose slot made them (memory only: after a
+    /// restart a claim simply fails and the slot gets the best ready package).
+    reservations: HashMap<String, reserve::Reservation>,
+    reservation_counts: ReservationCounts,
 }
 
 impl Build {
@@ -246,6 +252,8 @@ impl Build {
             started_ms,
             finished_ms,
             ops,
+            reservations: HashMap::new(),
+            reservation_counts: ReservationCounts::default(),
         };
         b.ops.push(DbOp::Meta { key: "started_ms".into(), value: started_ms.to_string() });
         match finished_ms {

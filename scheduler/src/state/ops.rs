@@ -115,7 +115,14 @@ impl Build {
         let Some(i) = self.disp.next_for(&name, live) else {
             return Ok(if self.disp.is_finished() { LeaseAttempt::Finished } else { LeaseAttempt::Nothing });
         };
+        self.taken_over(i);
         let id = uuid::Uuid::new_v4().to_string();
+        Ok(LeaseAttempt::Granted(Box::new(self.grant(i, worker_id, &name, id, now))))
+    }
+
+    /// Records the lease `id` on package `i` (already building in the
+    /// dispatcher) for `worker_id`.
+    pub(super) fn grant(&mut self, i: usize, worker_id: &str, worker_name: &str, id: String, now: u64) -> Lease {
         self.pkgs[i].attempts += 1;
         let attempt = self.pkgs[i].attempts;
         let deadline_ms = now.saturating_add(self.cfg.lease_ttl_ms).min(now.saturating_add(self.cfg.max_build_ms));
@@ -125,9 +132,25 @@ impl Build {
         if let Some(w) = self.workers.get_mut(worker_id) {
             w.leases.insert(id.clone());
         }
+        let lease = self.lease_body(i, id.clone(), attempt, deadline_ms);
+        self.ops.push(DbOp::LeaseGranted {
+            id: id.clone(),
+            package: lease.package.clone(),
+            worker: worker_id.to_string(),
+            attempt,
+            granted_ms: now,
+        });
+        self.persist_pkg(i);
+        self.event(i, now, "leased", Some(worker_name.to_string()), Some(id.clone()), Some(attempt), None);
+        tracing::info!(package = %lease.package, worker = %worker_name, lease = %id, attempt, "lease granted");
+        lease
+    }
+
+    /// What a worker needs to build package `i` as lease `id`.
+    pub(super) fn lease_body(&self, i: usize, id: String, attempt: u32, deadline_ms: u64) -> Lease {
         let p = &self.plan.packages[i];
-        let lease = Lease {
-            lease_id: id.clone(),
+        Lease {
+            lease_id: id,
             package: p.name.clone(),
             evr: p.evr.clone(),
             spec: format!("{}/{}", self.cfg.specs_rel, p.spec.display()),
@@ -140,18 +163,7 @@ impl Build {
             check: self.cfg.check,
             macro_files: self.cfg.macro_files.clone(),
             assume_provided: self.cfg.assume_provided.clone(),
-        };
-        self.ops.push(DbOp::LeaseGranted {
-            id: id.clone(),
-            package: p.name.clone(),
-            worker: worker_id.to_string(),
-            attempt,
-            granted_ms: now,
-        });
-        self.persist_pkg(i);
-        self.event(i, now, "leased", Some(name.clone()), Some(id.clone()), Some(attempt), None);
-        tracing::info!(package = %lease.package, worker = %name, lease = %id, attempt, "lease granted");
-        Ok(LeaseAttempt::Granted(Box::new(lease)))
+        }
     }
 
     /// The exact RPM files of the binary packages `i` installs.
@@ -172,7 +184,7 @@ impl Build {
     }
 
     /// Finds the live lease `id` held by `worker_id`.
-    fn live_lease(&self, id: &str, worker_id: &str) -> Result<&LeaseRt, SchedError> {
+    pub(super) fn live_lease(&self, id: &str, worker_id: &str) -> Result<&LeaseRt, SchedError> {
         match self.leases.get(id) {
             Some(l) if l.worker_id == worker_id => Ok(l),
             Some(l) => Err(SchedError::NotYourLease { id: id.into(), package: self.plan.packages[l.pkg].name.clone() }),
@@ -310,6 +322,7 @@ impl Build {
         let Some(l) = self.leases.get(id).cloned() else { return };
         let worker = self.workers.get(&l.worker_id).map_or_else(|| l.worker_id.clone(), |w| w.name.clone());
         self.close_lease(id, l.pkg, &l.worker_id, "expired");
+        self.drop_reservation(id);
         let i = l.pkg;
         self.pkgs[i].losses += 1;
         let losses = self.pkgs[i].losses;

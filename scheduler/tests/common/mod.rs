@@ -131,6 +131,11 @@ impl Sched {
 
     /// [`Sched::succeed`], asking for the next lease in the reply when `next_lease`.
     pub async fn succeed_asking(&self, worker: &str, lease: &Value, next_lease: bool) -> (u16, Value) {
+        self.succeed_claiming(worker, lease, next_lease, None).await
+    }
+
+    /// [`Sched::succeed_asking`], claiming the reservation `claim` (a reserved lease id).
+    pub async fn succeed_claiming(&self, worker: &str, lease: &Value, next_lease: bool, claim: Option<&str>) -> (u16, Value) {
         let pkg = lease["package"].as_str().unwrap();
         let mut rpms = Vec::new();
         for b in [pkg.to_string(), format!("{pkg}-devel")] {
@@ -143,9 +148,16 @@ impl Sched {
         let id = lease["lease_id"].as_str().unwrap();
         self.post(
             &format!("/v1/leases/{id}/report"),
-            json!({"worker_id": worker, "duration_secs": 1.0, "outcome": {"status": "success", "rpms": rpms}, "next_lease": next_lease}),
+            json!({"worker_id": worker, "duration_secs": 1.0, "outcome": {"status": "success", "rpms": rpms}, "next_lease": next_lease,
+                   "claim": claim}),
         )
         .await
+    }
+
+    /// Asks for a reservation during lease `lease`; returns the status and reply.
+    pub async fn reserve(&self, worker: &str, lease: &Value) -> (u16, Value) {
+        let id = lease["lease_id"].as_str().unwrap();
+        self.post(&format!("/v1/leases/{id}/reserve"), json!({"worker_id": worker})).await
     }
 
     pub async fn fail(&self, worker: &str, lease: &Value, reason: &str) -> (u16, Value) {

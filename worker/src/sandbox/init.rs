@@ -2,7 +2,7 @@
 //! chroot with direct system calls (no helper processes, which made up most
 //! of a sandbox's start-up time), then runs the plan's steps in order.
 
-use super::{Go, Plan, Status, Step, ROOT_ENV_FILE, STEP_ENV};
+use super::{Go, Plan, Status, Step, Then, ROOT_ENV_FILE, STEP_ENV};
 use crate::mounts::{Bind, RootLayout};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{makedev, mknod, umask, Mode, SFlag};
@@ -136,13 +136,16 @@ fn enter(plan: &Plan, go: &Go) -> Result<(), String> {
     Ok(())
 }
 
+/// The next line on stdin; `None` at its end.
+fn read_line(what: &str) -> Result<Option<String>, String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|e| format!("reading the {what} line: {e}"))?;
+    Ok(Some(line).filter(|l| !l.is_empty()))
+}
+
 /// The [`Go`] line of a waiting sandbox.
 fn read_go() -> Result<Go, String> {
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line).map_err(|e| format!("reading the go line: {e}"))?;
-    if line.is_empty() {
-        return Err("stdin closed before the go line (build abandoned)".into());
-    }
+    let line = read_line("go")?.ok_or("stdin closed before the go line (build abandoned)")?;
     serde_json::from_str(&line).map_err(|e| format!("bad go line: {e}"))
 }
 
@@ -197,7 +200,7 @@ pub fn run(plan: &Plan) -> i32 {
             started = Instant::now();
             go
         } else {
-            Go { binds: vec![], files: vec![], host_network: false, steps: plan.steps.clone(), no_sync: false }
+            Go { binds: vec![], files: vec![], host_network: false, steps: plan.steps.clone(), no_sync: false, then_wait: false }
         };
         enter(plan, &go).map(|()| go)
     });
@@ -219,22 +222,48 @@ pub fn run(plan: &Plan) -> i32 {
         }
     }
     let env = root_env();
-    for step in &go.steps {
-        let end = run_step(step, &env);
+    if let Some(code) = run_steps(&go.steps, &env, &mut status) {
+        return code;
+    }
+    if !go.then_wait {
+        return 0;
+    }
+    let then = match read_line("then") {
+        Ok(Some(line)) => serde_json::from_str::<Then>(&line).map_err(|e| format!("bad then line: {e}")),
+        Ok(None) => {
+            eprintln!("== dbuild: no further steps (the prepared build was not claimed)");
+            return 0;
+        }
+        Err(e) => Err(e),
+    };
+    match then {
+        Ok(then) => run_steps(&then.steps, &env, &mut status).unwrap_or(0),
+        Err(e) => {
+            eprintln!("== dbuild: {e}");
+            status.write(&Status::SetupFailed { error: e });
+            SETUP_FAILED
+        }
+    }
+}
+
+/// Runs `steps` in order; the exit code of the sandbox when one fails.
+fn run_steps(steps: &[Step], env: &[(String, String)], status: &mut StatusFile) -> Option<i32> {
+    for step in steps {
+        let end = run_step(step, env);
         status.write(&end);
         let Status::Step { code, signal, spawn_error, .. } = &end else { continue };
         if *code != Some(0) {
             if let Some(e) = spawn_error {
                 eprintln!("== dbuild: {}: cannot start: {e}", step.name);
             }
-            return code.unwrap_or(128 + signal.unwrap_or(0));
+            return Some(code.unwrap_or(128 + signal.unwrap_or(0)));
         }
         for target in &step.unmount_after {
             if let Err(e) = umount2(target.as_str(), MntFlags::MNT_DETACH) {
                 eprintln!("== dbuild: unmounting {target} after {}: {e}", step.name);
-                return SETUP_FAILED;
+                return Some(SETUP_FAILED);
             }
         }
     }
-    0
+    None
 }

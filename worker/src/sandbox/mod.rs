@@ -23,6 +23,11 @@
 //! on its stdin with the build's own binds, files, network and steps. The
 //! worker starts one while it waits for a lease, which takes the sandbox's
 //! start-up off the time between two builds.
+//!
+//! A [`Go`] with `then_wait` runs its steps (the BuildRequires install of a
+//! build prepared ahead, see [`crate::ahead`]) and then waits for a [`Then`]
+//! line with the rest (rpmbuild); end of input instead means the build was
+//! not claimed, and the sandbox ends.
 
 pub mod init;
 pub mod nosync;
@@ -93,6 +98,15 @@ pub struct Go {
     /// Make the steps' fsync and friends no-ops (see [`nosync`]).
     #[serde(default)]
     pub no_sync: bool,
+    /// After the steps, wait for a [`Then`] line with more.
+    #[serde(default)]
+    pub then_wait: bool,
+}
+
+/// The steps a `then_wait` sandbox runs after its [`Go`] steps succeeded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Then {
+    pub steps: Vec<Step>,
 }
 
 impl Go {

@@ -6,8 +6,17 @@
 //! and its output discarded (nothing is published, nothing reported). On stop
 //! (SIGTERM) no new lease is taken; a running build gets `grace` to finish,
 //! then it is killed and handed back with a failure report saying so.
+//!
+//! While a slot builds, it asks for a reservation of its next package and
+//! prepares that build ([`prefetch`], [`crate::ahead`]); its report claims the
+//! reservation, and the reply's next lease is the prepared build when the
+//! reservation held.
 
+mod prefetch;
+
+use crate::ahead::Ahead;
 use crate::job::{run_job, run_prepared, BuildJob, BuildResult, WorkerConfig};
+use prefetch::Prefetch;
 use crate::prepared::Prepared;
 use dbuild_common::wire::{
     HeartbeatReply, HeartbeatRequest, Lease, LeaseReply, LeaseRequest, Outcome, RegisterReply, RegisterRequest, Report,
@@ -49,6 +58,8 @@ pub struct ClientConfig {
     pub wait_secs: u64,
     /// How long a running build may go on after a stop request.
     pub grace: Duration,
+    /// Prepare each slot's next build during the current one.
+    pub prefetch: bool,
 }
 
 /// Why the worker loop ended.
@@ -130,6 +141,7 @@ pub fn to_report(worker_id: &str, job: &BuildJob, r: &BuildResult) -> Report {
         log_path: r.log.as_ref().map(|_| job.log_path.clone()),
         outcome,
         next_lease: false,
+        claim: None,
     }
 }
 
@@ -201,7 +213,14 @@ impl Session {
     }
 }
 
-async fn slot_loop(slot: usize, api: &Api, cc: &ClientConfig, wc: &WorkerConfig, session: &Session, stop: watch::Receiver<bool>) -> Result<Ended, ClientError> {
+async fn slot_loop(
+    slot: usize,
+    api: &Arc<Api>,
+    cc: &ClientConfig,
+    wc: &Arc<WorkerConfig>,
+    session: &Session,
+    stop: watch::Receiver<bool>,
+) -> Result<Ended, ClientError> {
     let mut prepared = None;
     let ended = lease_loop(slot, api, cc, wc, session, stop, &mut prepared).await;
     if let Some(p) = prepared.take() {
@@ -230,28 +249,32 @@ async fn prepare(slot: usize, wc: &WorkerConfig, prepared: &mut Option<Prepared>
 
 async fn lease_loop(
     slot: usize,
-    api: &Api,
+    api: &Arc<Api>,
     cc: &ClientConfig,
-    wc: &WorkerConfig,
+    wc: &Arc<WorkerConfig>,
     session: &Session,
     mut stop: watch::Receiver<bool>,
     prepared: &mut Option<Prepared>,
 ) -> Result<Ended, ClientError> {
     let mut backoff = Duration::from_secs(1);
-    let mut next: Option<Box<Lease>> = None;
+    // The next lease, and its build if it was prepared ahead.
+    let mut next: Option<(Box<Lease>, Option<Ahead>)> = None;
     loop {
         if *stop.borrow() {
-            if let Some(lease) = next.take() {
+            if let Some((lease, ahead)) = next.take() {
+                if let Some(a) = ahead {
+                    a.discard().await;
+                }
                 hand_back(api, cc, &session.current().await, &lease).await;
             }
             return Ok(Ended::Stopped);
         }
         let reg = session.current().await;
-        if let Some(lease) = next.take() {
-            match build_lease(slot, api, cc, wc, &reg, &lease, prepared, stop.clone()).await {
-                AfterReport::Next(l) => next = Some(l),
-                AfterReport::Finished => return Ok(Ended::Finished),
-                AfterReport::Ask => {}
+        if let Some((lease, ahead)) = next.take() {
+            match build_lease(slot, api, cc, wc, &reg, &lease, ahead, prepared, stop.clone()).await {
+                (AfterReport::Next(l), ahead) => next = Some((l, ahead)),
+                (AfterReport::Finished, _) => return Ok(Ended::Finished),
+                (AfterReport::Ask, _) => {}
             }
             continue;
         }
@@ -285,23 +308,28 @@ async fn lease_loop(
             tracing::info!(slot, "the scheduler says the build is over");
             return Ok(Ended::Finished);
         }
-        next = reply.lease.map(Box::new);
+        next = reply.lease.map(|l| (Box::new(l), None));
     }
 }
 
 #[allow(clippy::too_many_arguments)]
+/// Builds `lease` (in `ahead` when it was prepared ahead, else in the
+/// prepared slot or a new one) and reports; returns what the report's reply
+/// said, with the next lease's prepared build if there is one.
 async fn build_lease(
     slot: usize,
-    api: &Api,
+    api: &Arc<Api>,
     cc: &ClientConfig,
-    wc: &WorkerConfig,
+    wc: &Arc<WorkerConfig>,
     reg: &RegisterReply,
     lease: &Lease,
+    ahead: Option<Ahead>,
     prepared: &mut Option<Prepared>,
     mut stop: watch::Receiver<bool>,
-) -> AfterReport {
-    let job = to_job(lease, slot);
-    tracing::info!(slot, package = %job.package, lease = %lease.lease_id, attempt = job.attempt, "building");
+) -> (AfterReport, Option<Ahead>) {
+    let job = ahead.as_ref().map_or_else(|| to_job(lease, slot), |a| a.job().clone());
+    tracing::info!(slot, package = %job.package, lease = %lease.lease_id, attempt = job.attempt, prepared_ahead = ahead.is_some(), "building");
+    let prefetch = (cc.prefetch && !*stop.borrow()).then(|| Prefetch::start(api.clone(), wc.clone(), reg.worker_id.clone(), lease, slot));
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let cancel_tx = Arc::new(cancel_tx);
     let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -341,20 +369,33 @@ async fn build_lease(
             std::future::pending::<()>().await
         }
     };
+    let build = async {
+        match ahead {
+            Some(a) => a.run(wc, cancel_rx).await,
+            None => run_with_slot(wc, &job, prepared.take(), cancel_rx).await,
+        }
+    };
     let result = tokio::select! {
-        r = run_with_slot(wc, &job, prepared.take(), cancel_rx) => r,
+        r = build => Some(r),
         // Neither of these ever completes: they only cancel, and run_job then cleans up and returns.
-        _ = hb => return AfterReport::Ask,
-        _ = grace => return AfterReport::Ask,
+        _ = hb => None,
+        _ = grace => None,
+    };
+    let lost = lost.load(std::sync::atomic::Ordering::SeqCst);
+    let Some(result) = result.filter(|_| !lost) else {
+        if lost {
+            tracing::warn!(package = %job.package, "lease lost: output discarded, no report");
+        }
+        if let Some(p) = prefetch {
+            p.take_for(None).await;
+        }
+        return (AfterReport::Ask, None);
     };
     let phases = result.phases;
     let mut report = to_report(&reg.worker_id, &job, &result);
-    if lost.load(std::sync::atomic::Ordering::SeqCst) {
-        tracing::warn!(package = %job.package, "lease lost: output discarded, no report");
-        return AfterReport::Ask;
-    }
-    // Unless stopping, the reply may carry the next package.
+    // Unless stopping, the reply may carry the next package: the reservation, if it holds.
     report.next_lease = !*stopping.borrow();
+    report.claim = prefetch.as_ref().filter(|_| report.next_lease).and_then(Prefetch::claim);
     if let Outcome::Failure { reason, .. } = &mut report.outcome {
         if matches!(result.result, Err(crate::job::BuildError::Cancelled { .. })) {
             *reason = format!("handed back: worker {} stopping (SIGTERM); {reason}", cc.name);
@@ -379,9 +420,19 @@ async fn build_lease(
         .map(|(k, d)| (k, d.as_secs_f64()))
         .collect(),
     };
-    // The next build's sandbox gets ready while the scheduler takes the report.
-    let (after, ()) = tokio::join!(send_report(api, &job.package, &lease.lease_id, &body), prepare(slot, wc, prepared));
-    after
+    // The next build's sandbox gets ready while the scheduler takes the report
+    // (unless that build was prepared ahead, as it will most likely be).
+    let make_sandbox = async {
+        if report.claim.is_none() {
+            prepare(slot, wc, prepared).await;
+        }
+    };
+    let (after, ()) = tokio::join!(send_report(api, &job.package, &lease.lease_id, &body), make_sandbox);
+    let next_ahead = match prefetch {
+        Some(p) => p.take_for(if let AfterReport::Next(l) = &after { Some(l.as_ref()) } else { None }).await,
+        None => None,
+    };
+    (after, next_ahead)
 }
 
 /// Gives back a lease that came with a report but will not be built (the
@@ -393,6 +444,7 @@ async fn hand_back(api: &Api, cc: &ClientConfig, reg: &RegisterReply, lease: &Le
         log_path: None,
         outcome: Outcome::Failure { exit_status: None, reason: format!("handed back: worker {} stopping before the build started", cc.name) },
         next_lease: false,
+        claim: None,
     };
     let body = ReportBody { report: &report, phases_secs: Default::default() };
     send_report(api, &lease.package, &lease.lease_id, &body).await;
