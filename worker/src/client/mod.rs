@@ -166,7 +166,7 @@ pub async fn run(cc: ClientConfig, wc: WorkerConfig, stop: watch::Receiver<bool>
     let mut tasks = tokio::task::JoinSet::new();
     for slot in 0..cc.slots.max(1) as usize {
         let (api, cc, wc, session, stop) = (api.clone(), cc.clone(), wc.clone(), session.clone(), stop.clone());
-        tasks.spawn(async move { slot_loop(slot, &api, &cc, &wc, &session, stop).await });
+        tasks.spawn(async move { Slot { n: slot, api: &api, cc: &cc, wc: &wc, session: &session }.run(stop).await });
     }
     let mut ended = Ended::Finished;
     let mut first_error = None;
@@ -213,20 +213,24 @@ impl Session {
     }
 }
 
-async fn slot_loop(
-    slot: usize,
-    api: &Arc<Api>,
-    cc: &ClientConfig,
-    wc: &Arc<WorkerConfig>,
-    session: &Session,
-    stop: watch::Receiver<bool>,
-) -> Result<Ended, ClientError> {
-    let mut prepared = None;
-    let ended = lease_loop(slot, api, cc, wc, session, stop, &mut prepared).await;
-    if let Some(p) = prepared.take() {
-        p.close().await;
+/// One slot's loop and what it works with.
+struct Slot<'a> {
+    n: usize,
+    api: &'a Arc<Api>,
+    cc: &'a ClientConfig,
+    wc: &'a Arc<WorkerConfig>,
+    session: &'a Session,
+}
+
+impl Slot<'_> {
+    async fn run(&self, stop: watch::Receiver<bool>) -> Result<Ended, ClientError> {
+        let mut prepared = None;
+        let ended = self.lease_loop(stop, &mut prepared).await;
+        if let Some(p) = prepared.take() {
+            p.close().await;
+        }
+        ended
     }
-    ended
 }
 
 /// The slot's chroot and sandbox, made (again) unless a live one is waiting.
@@ -247,192 +251,184 @@ async fn prepare(slot: usize, wc: &WorkerConfig, prepared: &mut Option<Prepared>
     }
 }
 
-async fn lease_loop(
-    slot: usize,
-    api: &Arc<Api>,
-    cc: &ClientConfig,
-    wc: &Arc<WorkerConfig>,
-    session: &Session,
-    mut stop: watch::Receiver<bool>,
-    prepared: &mut Option<Prepared>,
-) -> Result<Ended, ClientError> {
-    let mut backoff = Duration::from_secs(1);
-    // The next lease, and its build if it was prepared ahead.
-    let mut next: Option<(Box<Lease>, Option<Ahead>)> = None;
-    loop {
-        if *stop.borrow() {
-            if let Some((lease, ahead)) = next.take() {
-                if let Some(a) = ahead {
-                    a.discard().await;
-                }
-                hand_back(api, cc, &session.current().await, &lease).await;
-            }
-            return Ok(Ended::Stopped);
-        }
-        let reg = session.current().await;
-        if let Some((lease, ahead)) = next.take() {
-            match build_lease(slot, api, cc, wc, &reg, &lease, ahead, prepared, stop.clone()).await {
-                (AfterReport::Next(l), ahead) => next = Some((l, ahead)),
-                (AfterReport::Finished, _) => return Ok(Ended::Finished),
-                (AfterReport::Ask, _) => {}
-            }
-            continue;
-        }
-        let req = LeaseRequest { worker_id: reg.worker_id.clone(), wait_secs: cc.wait_secs };
-        let poll = api.post::<_, LeaseReply>("/v1/lease", &req, Duration::from_secs(cc.wait_secs + 30));
-        // The next build's sandbox gets ready while the scheduler answers.
-        let reply = tokio::select! {
-            (r, ()) = async { tokio::join!(poll, prepare(slot, wc, prepared)) } => r,
-            _ = crate::rpmbuild::cancelled(&mut stop) => return Ok(Ended::Stopped),
-        };
-        let reply = match reply {
-            Ok(r) => {
-                backoff = Duration::from_secs(1);
-                r
-            }
-            Err(e) if e.status() == Some(StatusCode::UNAUTHORIZED) => return Err(e),
-            Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => {
-                session.reregister(api, cc, &reg.worker_id).await?;
-                tokio::time::sleep(backoff.min(Duration::from_secs(5))).await;
-                backoff = (backoff * 2).min(Duration::from_secs(30));
-                continue;
-            }
-            Err(e) => {
-                tracing::warn!(slot, error = %e, retry_in_secs = backoff.as_secs(), "lease request failed");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(30));
-                continue;
-            }
-        };
-        if reply.finished {
-            tracing::info!(slot, "the scheduler says the build is over");
-            return Ok(Ended::Finished);
-        }
-        next = reply.lease.map(|l| (Box::new(l), None));
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-/// Builds `lease` (in `ahead` when it was prepared ahead, else in the
-/// prepared slot or a new one) and reports; returns what the report's reply
-/// said, with the next lease's prepared build if there is one.
-async fn build_lease(
-    slot: usize,
-    api: &Arc<Api>,
-    cc: &ClientConfig,
-    wc: &Arc<WorkerConfig>,
-    reg: &RegisterReply,
-    lease: &Lease,
-    ahead: Option<Ahead>,
-    prepared: &mut Option<Prepared>,
-    mut stop: watch::Receiver<bool>,
-) -> (AfterReport, Option<Ahead>) {
-    let job = ahead.as_ref().map_or_else(|| to_job(lease, slot), |a| a.job().clone());
-    tracing::info!(slot, package = %job.package, lease = %lease.lease_id, attempt = job.attempt, prepared_ahead = ahead.is_some(), "building");
-    let prefetch = (cc.prefetch && !*stop.borrow()).then(|| Prefetch::start(api.clone(), wc.clone(), reg.worker_id.clone(), lease, slot));
-    let (cancel_tx, cancel_rx) = watch::channel(false);
-    let cancel_tx = Arc::new(cancel_tx);
-    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    // Heartbeats.
-    let hb = {
-        let (cancel_tx, lost) = (cancel_tx.clone(), lost.clone());
-        let path = format!("/v1/leases/{}/heartbeat", lease.lease_id);
-        let req = HeartbeatRequest { worker_id: reg.worker_id.clone() };
-        let every = Duration::from_secs(reg.heartbeat_secs.max(1));
-        let package = job.package.clone();
-        async move {
-            loop {
-                tokio::time::sleep(every).await;
-                match api.post::<_, HeartbeatReply>(&path, &req, every.max(Duration::from_secs(5))).await {
-                    Ok(_) => {}
-                    Err(e) if matches!(e.status(), Some(StatusCode::NOT_FOUND | StatusCode::CONFLICT)) => {
-                        tracing::warn!(package = %package, error = %e, "lease lost: killing the build");
-                        lost.store(true, std::sync::atomic::Ordering::SeqCst);
-                        let _ = cancel_tx.send(true);
-                        // run_job sees the cancellation, kills the build and cleans up.
-                        std::future::pending::<()>().await
+impl Slot<'_> {
+    async fn lease_loop(&self, mut stop: watch::Receiver<bool>, prepared: &mut Option<Prepared>) -> Result<Ended, ClientError> {
+        let Slot { n: slot, api, cc, wc, session } = *self;
+        let mut backoff = Duration::from_secs(1);
+        // The next lease, and its build if it was prepared ahead.
+        let mut next: Option<(Box<Lease>, Option<Ahead>)> = None;
+        loop {
+            if *stop.borrow() {
+                if let Some((lease, ahead)) = next.take() {
+                    if let Some(a) = ahead {
+                        a.discard().await;
                     }
-                    Err(e) => tracing::warn!(package = %package, error = %e, "heartbeat failed"),
+                    hand_back(api, cc, &session.current().await, &lease).await;
+                }
+                return Ok(Ended::Stopped);
+            }
+            let reg = session.current().await;
+            if let Some((lease, ahead)) = next.take() {
+                match self.build_lease(&reg, &lease, ahead, prepared, stop.clone()).await {
+                    (AfterReport::Next(l), ahead) => next = Some((l, ahead)),
+                    (AfterReport::Finished, _) => return Ok(Ended::Finished),
+                    (AfterReport::Ask, _) => {}
+                }
+                continue;
+            }
+            let req = LeaseRequest { worker_id: reg.worker_id.clone(), wait_secs: cc.wait_secs };
+            let poll = api.post::<_, LeaseReply>("/v1/lease", &req, Duration::from_secs(cc.wait_secs + 30));
+            // The next build's sandbox gets ready while the scheduler answers.
+            let reply = tokio::select! {
+                (r, ()) = async { tokio::join!(poll, prepare(slot, wc, prepared)) } => r,
+                _ = crate::rpmbuild::cancelled(&mut stop) => return Ok(Ended::Stopped),
+            };
+            let reply = match reply {
+                Ok(r) => {
+                    backoff = Duration::from_secs(1);
+                    r
+                }
+                Err(e) if e.status() == Some(StatusCode::UNAUTHORIZED) => return Err(e),
+                Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => {
+                    session.reregister(api, cc, &reg.worker_id).await?;
+                    tokio::time::sleep(backoff.min(Duration::from_secs(5))).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(slot, error = %e, retry_in_secs = backoff.as_secs(), "lease request failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    continue;
+                }
+            };
+            if reply.finished {
+                tracing::info!(slot, "the scheduler says the build is over");
+                return Ok(Ended::Finished);
+            }
+            next = reply.lease.map(|l| (Box::new(l), None));
+        }
+    }
+
+    /// Builds `lease` (in `ahead` when it was prepared ahead, else in the
+    /// prepared slot or a new one) and reports; returns what the report's reply
+    /// said, with the next lease's prepared build if there is one.
+    async fn build_lease(
+        &self,
+        reg: &RegisterReply,
+        lease: &Lease,
+        ahead: Option<Ahead>,
+        prepared: &mut Option<Prepared>,
+        mut stop: watch::Receiver<bool>,
+    ) -> (AfterReport, Option<Ahead>) {
+        let Slot { n: slot, api, cc, wc, .. } = *self;
+        let job = ahead.as_ref().map_or_else(|| to_job(lease, slot), |a| a.job().clone());
+        tracing::info!(slot, package = %job.package, lease = %lease.lease_id, attempt = job.attempt, prepared_ahead = ahead.is_some(), "building");
+        let prefetch = (cc.prefetch && !*stop.borrow()).then(|| Prefetch::start(api.clone(), wc.clone(), reg.worker_id.clone(), lease, slot));
+        let (cancel_tx, cancel_rx) = watch::channel(false);
+        let cancel_tx = Arc::new(cancel_tx);
+        let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Heartbeats.
+        let hb = {
+            let (cancel_tx, lost) = (cancel_tx.clone(), lost.clone());
+            let path = format!("/v1/leases/{}/heartbeat", lease.lease_id);
+            let req = HeartbeatRequest { worker_id: reg.worker_id.clone() };
+            let every = Duration::from_secs(reg.heartbeat_secs.max(1));
+            let package = job.package.clone();
+            async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    match api.post::<_, HeartbeatReply>(&path, &req, every.max(Duration::from_secs(5))).await {
+                        Ok(_) => {}
+                        Err(e) if matches!(e.status(), Some(StatusCode::NOT_FOUND | StatusCode::CONFLICT)) => {
+                            tracing::warn!(package = %package, error = %e, "lease lost: killing the build");
+                            lost.store(true, std::sync::atomic::Ordering::SeqCst);
+                            let _ = cancel_tx.send(true);
+                            // run_job sees the cancellation, kills the build and cleans up.
+                            std::future::pending::<()>().await
+                        }
+                        Err(e) => tracing::warn!(package = %package, error = %e, "heartbeat failed"),
+                    }
                 }
             }
+        };
+        let stopping = stop.clone();
+        // Grace period after a stop request.
+        let grace = {
+            let cancel_tx = cancel_tx.clone();
+            async move {
+                crate::rpmbuild::cancelled(&mut stop).await;
+                tracing::info!(grace_secs = cc.grace.as_secs(), "stopping: letting the running build finish");
+                tokio::time::sleep(cc.grace).await;
+                let _ = cancel_tx.send(true);
+                std::future::pending::<()>().await
+            }
+        };
+        let build = async {
+            match ahead {
+                Some(a) => a.run(wc, cancel_rx).await,
+                None => run_with_slot(wc, &job, prepared.take(), cancel_rx).await,
+            }
+        };
+        let result = tokio::select! {
+            r = build => Some(r),
+            // Neither of these ever completes: they only cancel, and run_job then cleans up and returns.
+            _ = hb => None,
+            _ = grace => None,
+        };
+        let lost = lost.load(std::sync::atomic::Ordering::SeqCst);
+        let Some(result) = result.filter(|_| !lost) else {
+            if lost {
+                tracing::warn!(package = %job.package, "lease lost: output discarded, no report");
+            }
+            if let Some(p) = prefetch {
+                p.take_for(None).await;
+            }
+            return (AfterReport::Ask, None);
+        };
+        let phases = result.phases;
+        let mut report = to_report(&reg.worker_id, &job, &result);
+        // Unless stopping, the reply may carry the next package: the reservation, if it holds.
+        report.next_lease = !*stopping.borrow();
+        report.claim = prefetch.as_ref().filter(|_| report.next_lease).and_then(Prefetch::claim);
+        if let Outcome::Failure { reason, .. } = &mut report.outcome {
+            if matches!(result.result, Err(crate::job::BuildError::Cancelled { .. })) {
+                *reason = format!("handed back: worker {} stopping (SIGTERM); {reason}", cc.name);
+            }
         }
-    };
-    let stopping = stop.clone();
-    // Grace period after a stop request.
-    let grace = {
-        let cancel_tx = cancel_tx.clone();
-        async move {
-            crate::rpmbuild::cancelled(&mut stop).await;
-            tracing::info!(grace_secs = cc.grace.as_secs(), "stopping: letting the running build finish");
-            tokio::time::sleep(cc.grace).await;
-            let _ = cancel_tx.send(true);
-            std::future::pending::<()>().await
+        match &result.result {
+            Ok(files) => tracing::info!(package = %job.package, files = files.len(), secs = result.duration.as_secs_f64(),
+                overhead_secs = phases.overhead().as_secs_f64(), "build succeeded"),
+            Err(e) => tracing::warn!(package = %job.package, error = %e, "build failed"),
         }
-    };
-    let build = async {
-        match ahead {
-            Some(a) => a.run(wc, cancel_rx).await,
-            None => run_with_slot(wc, &job, prepared.take(), cancel_rx).await,
-        }
-    };
-    let result = tokio::select! {
-        r = build => Some(r),
-        // Neither of these ever completes: they only cancel, and run_job then cleans up and returns.
-        _ = hb => None,
-        _ = grace => None,
-    };
-    let lost = lost.load(std::sync::atomic::Ordering::SeqCst);
-    let Some(result) = result.filter(|_| !lost) else {
-        if lost {
-            tracing::warn!(package = %job.package, "lease lost: output discarded, no report");
-        }
-        if let Some(p) = prefetch {
-            p.take_for(None).await;
-        }
-        return (AfterReport::Ask, None);
-    };
-    let phases = result.phases;
-    let mut report = to_report(&reg.worker_id, &job, &result);
-    // Unless stopping, the reply may carry the next package: the reservation, if it holds.
-    report.next_lease = !*stopping.borrow();
-    report.claim = prefetch.as_ref().filter(|_| report.next_lease).and_then(Prefetch::claim);
-    if let Outcome::Failure { reason, .. } = &mut report.outcome {
-        if matches!(result.result, Err(crate::job::BuildError::Cancelled { .. })) {
-            *reason = format!("handed back: worker {} stopping (SIGTERM); {reason}", cc.name);
-        }
+        let body = ReportBody {
+            report: &report,
+            phases_secs: [
+                ("chroot", phases.chroot),
+                ("install", phases.install),
+                ("sources", phases.sources),
+                ("rpmbuild", phases.rpmbuild),
+                ("publish", phases.publish),
+                ("cleanup", phases.cleanup),
+            ]
+            .into_iter()
+            .map(|(k, d)| (k, d.as_secs_f64()))
+            .collect(),
+        };
+        // The next build's sandbox gets ready while the scheduler takes the report
+        // (unless that build was prepared ahead, as it will most likely be).
+        let make_sandbox = async {
+            if report.claim.is_none() {
+                prepare(slot, wc, prepared).await;
+            }
+        };
+        let (after, ()) = tokio::join!(send_report(api, &job.package, &lease.lease_id, &body), make_sandbox);
+        let next_ahead = match prefetch {
+            Some(p) => p.take_for(if let AfterReport::Next(l) = &after { Some(l.as_ref()) } else { None }).await,
+            None => None,
+        };
+        (after, next_ahead)
     }
-    match &result.result {
-        Ok(files) => tracing::info!(package = %job.package, files = files.len(), secs = result.duration.as_secs_f64(),
-            overhead_secs = phases.overhead().as_secs_f64(), "build succeeded"),
-        Err(e) => tracing::warn!(package = %job.package, error = %e, "build failed"),
-    }
-    let body = ReportBody {
-        report: &report,
-        phases_secs: [
-            ("chroot", phases.chroot),
-            ("install", phases.install),
-            ("sources", phases.sources),
-            ("rpmbuild", phases.rpmbuild),
-            ("publish", phases.publish),
-            ("cleanup", phases.cleanup),
-        ]
-        .into_iter()
-        .map(|(k, d)| (k, d.as_secs_f64()))
-        .collect(),
-    };
-    // The next build's sandbox gets ready while the scheduler takes the report
-    // (unless that build was prepared ahead, as it will most likely be).
-    let make_sandbox = async {
-        if report.claim.is_none() {
-            prepare(slot, wc, prepared).await;
-        }
-    };
-    let (after, ()) = tokio::join!(send_report(api, &job.package, &lease.lease_id, &body), make_sandbox);
-    let next_ahead = match prefetch {
-        Some(p) => p.take_for(if let AfterReport::Next(l) = &after { Some(l.as_ref()) } else { None }).await,
-        None => None,
-    };
-    (after, next_ahead)
 }
 
 /// Gives back a lease that came with a report but will not be built (the
