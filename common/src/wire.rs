@@ -175,7 +175,16 @@ pub struct Report {
     /// reservation still holds, else whatever is best now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claim: Option<String>,
+    /// Seconds spent in each part of the worker's pipeline (`chroot`,
+    /// `install`, `sources`, `rpmbuild`, `publish`, `cleanup`), for metrics
+    /// and the package's history.
+    #[serde(default)]
+    pub phases_secs: BTreeMap<String, f64>,
 }
+
+/// The phases a worker reports (see [`Report::phases_secs`]); metrics keep
+/// only these, whatever else a report names.
+pub const PHASES: [&str; 6] = ["chroot", "install", "sources", "rpmbuild", "publish", "cleanup"];
 
 /// Asks, during the build of a lease, for the package the same slot builds
 /// next, so the worker can prepare it (chroot, sources, BuildRequires)

@@ -2,7 +2,7 @@
 
 use crate::state::Build;
 use dbuild_common::dispatch::PkgState;
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 #[derive(Clone, Debug)]
 pub struct Metrics {
@@ -12,6 +12,7 @@ pub struct Metrics {
     pub leases_expired: IntCounter,
     pub reports: IntCounterVec,
     pub build_duration: Histogram,
+    pub build_phases: HistogramVec,
     queue_depth: IntGauge,
     leases_live: IntGauge,
     workers_live: IntGauge,
@@ -33,6 +34,11 @@ impl Metrics {
             HistogramOpts::new("dbuild_build_duration_seconds", "Reported build durations")
                 .buckets(vec![1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0]),
         )?;
+        let build_phases = HistogramVec::new(
+            HistogramOpts::new("dbuild_build_phase_seconds", "Time of each part of successful builds, as the workers report it")
+                .buckets(vec![0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0, 7200.0]),
+            &["phase"],
+        )?;
         let queue_depth = IntGauge::new("dbuild_queue_depth", "Ready packages waiting for a worker")?;
         let leases_live = IntGauge::new("dbuild_leases_live", "Leases currently held")?;
         let workers_live = IntGauge::new("dbuild_workers_live", "Registered workers not marked gone")?;
@@ -49,6 +55,7 @@ impl Metrics {
         registry.register(Box::new(leases_expired.clone()))?;
         registry.register(Box::new(reports.clone()))?;
         registry.register(Box::new(build_duration.clone()))?;
+        registry.register(Box::new(build_phases.clone()))?;
         registry.register(Box::new(queue_depth.clone()))?;
         registry.register(Box::new(leases_live.clone()))?;
         registry.register(Box::new(workers_live.clone()))?;
@@ -64,6 +71,7 @@ impl Metrics {
             leases_expired,
             reports,
             build_duration,
+            build_phases,
             queue_depth,
             leases_live,
             workers_live,

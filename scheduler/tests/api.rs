@@ -111,6 +111,8 @@ async fn malformed_input_gets_400_with_a_message() {
         (report(json!({"status": "success", "rpms": [{"path": "stage/RPMS/x86_64/a-1-1.x86_64.rpm", "sha256": "xyz"}]}), json!({})), "sha256"),
         (report(json!({"status": "failure", "reason": "x"}), json!({"log_path": "../outside.log"})), "log_path"),
         (report(json!({"status": "failure", "reason": "x"}), json!({"duration_secs": -3.0})), "duration_secs"),
+        (report(json!({"status": "failure", "reason": "x"}), json!({"phases_secs": {"rpmbuild": -1.0}})), "phase rpmbuild"),
+        (report(json!({"status": "failure", "reason": "x"}), json!({"phases_secs": {"Bad Name": 1.0}})), "phase name"),
     ];
     for (body, needle) in cases {
         let (st, v) = s.post_with(&format!("/v1/leases/{id}/report"), body.clone(), Some(TOKEN)).await;
@@ -119,7 +121,22 @@ async fn malformed_input_gets_400_with_a_message() {
     }
     // None of that changed anything.
     assert_eq!(s.state_of("a").await, "building");
-    assert_eq!(s.succeed(&w, &la).await.0, 200);
+    // The phases of a success reach the metrics (known phases only) and the package's history.
+    let rpm = "stage/RPMS/x86_64/a-1-1.ph5.x86_64.rpm";
+    std::fs::create_dir_all(tmp.path().join("stage/RPMS/x86_64")).unwrap();
+    std::fs::write(tmp.path().join(rpm), b"a").unwrap();
+    let body = report(
+        json!({"status": "success", "rpms": [{"path": rpm, "sha256": sha}]}),
+        json!({"phases_secs": {"rpmbuild": 0.7, "install": 0.2, "future_phase": 0.1}}),
+    );
+    let (st, v) = s.post_with(&format!("/v1/leases/{id}/report"), body, Some(TOKEN)).await;
+    assert_eq!(st, 200, "{v}");
+    let (_, detail) = s.get("/v1/packages/a").await;
+    assert!(detail["history"].to_string().contains("(future_phase 0.10s, install 0.20s, rpmbuild 0.70s)"), "{detail}");
+    let (_, m) = s.get("/metrics").await;
+    let m = m.as_str().unwrap();
+    assert!(m.contains("dbuild_build_phase_seconds_sum{phase=\"rpmbuild\"} 0.7"), "{m}");
+    assert!(!m.contains("future_phase"), "{m}");
     let (st, v) = s.get("/v1/packages?state=bogus").await;
     assert_eq!(st, 400);
     assert!(v["error"].as_str().unwrap().contains("unknown state"));

@@ -83,6 +83,11 @@ pub struct Phases {
 }
 
 impl Phases {
+    /// The durations in the order of [`dbuild_common::wire::PHASES`].
+    pub fn in_order(&self) -> [Duration; 6] {
+        [self.chroot, self.install, self.sources, self.rpmbuild, self.publish, self.cleanup]
+    }
+
     /// Everything but rpmbuild: the worker's own overhead.
     pub fn overhead(&self) -> Duration {
         self.chroot + self.install + self.sources + self.publish + self.cleanup

@@ -137,6 +137,9 @@ pub async fn report(
     app.metrics.reports.with_label_values(&[outcome]).inc();
     if matches!(req.outcome, Outcome::Success { .. }) {
         app.metrics.build_duration.observe(req.duration_secs);
+        for (phase, secs) in req.phases_secs.iter().filter(|(p, _)| dbuild_common::wire::PHASES.contains(&p.as_str())) {
+            app.metrics.build_phases.with_label_values(&[phase.as_str()]).observe(*secs);
+        }
     }
     app.wake();
     let (next, finished) = match next {

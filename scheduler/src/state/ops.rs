@@ -217,6 +217,17 @@ impl Build {
                 return Err(bad(format!("package {name}: log_path {log:?} must be a relative path under stage/LOGS")));
             }
         }
+        if r.phases_secs.len() > 32 {
+            return Err(bad(format!("package {name}: too many phases ({})", r.phases_secs.len())));
+        }
+        for (phase, secs) in &r.phases_secs {
+            if phase.is_empty() || phase.len() > 32 || !phase.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                return Err(bad(format!("package {name}: phase name {phase:?} must be 1-32 characters of [a-z_]")));
+            }
+            if !secs.is_finite() || *secs < 0.0 || *secs > 1e7 {
+                return Err(bad(format!("package {name}: phase {phase} must last a non-negative number of seconds, got {secs}")));
+            }
+        }
         match &r.outcome {
             Outcome::Success { rpms } => {
                 if rpms.len() > 10_000 {
@@ -265,7 +276,11 @@ impl Build {
                 self.ops.push(DbOp::LastSuccess { name: name.clone(), input_hash: self.hashes[i].clone(), rpms: rpms.clone() });
                 self.ops.push(DbOp::Duration { name: name.clone(), secs: r.duration_secs });
                 self.persist_pkg(i);
-                let detail = format!("{} RPMs in {:.1}s", rpms.len(), r.duration_secs);
+                let mut detail = format!("{} RPMs in {:.1}s", rpms.len(), r.duration_secs);
+                if !r.phases_secs.is_empty() {
+                    let phases: Vec<String> = r.phases_secs.iter().map(|(k, v)| format!("{k} {v:.2}s")).collect();
+                    detail.push_str(&format!(" ({})", phases.join(", ")));
+                }
                 self.event(i, now, "succeeded", Some(worker.clone()), Some(id.into()), Some(l.attempt), Some(detail));
                 for d in now_ready {
                     self.persist_pkg(d);

@@ -91,14 +91,6 @@ impl Api {
     }
 }
 
-/// The report as sent: the wire [`Report`] plus the phase durations (extra
-/// fields the scheduler may ignore).
-#[derive(Serialize)]
-struct ReportBody<'a> {
-    #[serde(flatten)]
-    report: &'a Report,
-    phases_secs: std::collections::BTreeMap<&'static str, f64>,
-}
 
 pub fn to_job(lease: &Lease, slot: usize) -> BuildJob {
     BuildJob {
@@ -142,6 +134,7 @@ pub fn to_report(worker_id: &str, job: &BuildJob, r: &BuildResult) -> Report {
         outcome,
         next_lease: false,
         claim: None,
+        phases_secs: dbuild_common::wire::PHASES.iter().zip(r.phases.in_order()).map(|(k, d)| (k.to_string(), d.as_secs_f64())).collect(),
     }
 }
 
@@ -401,20 +394,6 @@ impl Slot<'_> {
                 overhead_secs = phases.overhead().as_secs_f64(), "build succeeded"),
             Err(e) => tracing::warn!(package = %job.package, error = %e, "build failed"),
         }
-        let body = ReportBody {
-            report: &report,
-            phases_secs: [
-                ("chroot", phases.chroot),
-                ("install", phases.install),
-                ("sources", phases.sources),
-                ("rpmbuild", phases.rpmbuild),
-                ("publish", phases.publish),
-                ("cleanup", phases.cleanup),
-            ]
-            .into_iter()
-            .map(|(k, d)| (k, d.as_secs_f64()))
-            .collect(),
-        };
         // The next build's sandbox gets ready while the scheduler takes the report
         // (unless that build was prepared ahead, as it will most likely be).
         let make_sandbox = async {
@@ -422,7 +401,7 @@ impl Slot<'_> {
                 prepare(slot, wc, prepared).await;
             }
         };
-        let (after, ()) = tokio::join!(send_report(api, &job.package, &lease.lease_id, &body), make_sandbox);
+        let (after, ()) = tokio::join!(send_report(api, &job.package, &lease.lease_id, &report), make_sandbox);
         let next_ahead = match prefetch {
             Some(p) => p.take_for(if let AfterReport::Next(l) = &after { Some(l.as_ref()) } else { None }).await,
             None => None,
@@ -441,12 +420,12 @@ async fn hand_back(api: &Api, cc: &ClientConfig, reg: &RegisterReply, lease: &Le
         outcome: Outcome::Failure { exit_status: None, reason: format!("handed back: worker {} stopping before the build started", cc.name) },
         next_lease: false,
         claim: None,
+        phases_secs: Default::default(),
     };
-    let body = ReportBody { report: &report, phases_secs: Default::default() };
-    send_report(api, &lease.package, &lease.lease_id, &body).await;
+    send_report(api, &lease.package, &lease.lease_id, &report).await;
 }
 
-async fn send_report(api: &Api, package: &str, lease_id: &str, body: &ReportBody<'_>) -> AfterReport {
+async fn send_report(api: &Api, package: &str, lease_id: &str, body: &Report) -> AfterReport {
     let path = format!("/v1/leases/{lease_id}/report");
     for attempt in 0..5u32 {
         match api.post::<_, ReportReply>(&path, body, Duration::from_secs(30)).await {
