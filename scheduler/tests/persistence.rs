@@ -231,3 +231,26 @@ fn startup_errors_name_what_is_wrong() {
     let err = run(&["--lease-ttl", "forever"]);
     assert!(err.contains("bad duration"), "{err}");
 }
+
+#[tokio::test]
+async fn a_reservation_does_not_survive_a_restart_and_its_claim_falls_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_plan(tmp.path(), &[("a", &[], Some(2.0)), ("b", &[], Some(1.0))]);
+    let s = Sched::start(tmp.path(), &[]);
+    let w1 = s.register("w1", 1).await;
+    let la = s.lease_pkg(&w1, "a").await;
+    let rb = s.reserve(&w1, &la).await.1["lease"].clone();
+    assert_eq!(rb["package"], "b");
+    s.kill();
+
+    // Reservations live in memory: after the restart the claim names nothing,
+    // and the reply hands out the best ready package under a new lease id.
+    let s = Sched::start(tmp.path(), &[]);
+    let (st, r) = s.succeed_claiming(&w1, &la, true, rb["lease_id"].as_str()).await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(r["next"]["package"], "b", "{r}");
+    assert_ne!(r["next"]["lease_id"], rb["lease_id"]);
+    assert_eq!(r["next"]["attempt"], rb["attempt"]);
+    s.succeed(&w1, &r["next"]).await;
+    assert_eq!(s.summary().await["outcome"], "succeeded");
+}
