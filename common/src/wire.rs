@@ -153,7 +153,25 @@ pub enum Outcome {
         exit_status: Option<i32>,
         /// What went wrong, in one line.
         reason: String,
+        /// Whose fault it was, which decides whether it is retried.
+        #[serde(default)]
+        kind: FailureKind,
     },
+}
+
+/// Why a build failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The package's own build failed (rpmbuild exited non-zero, a source
+    /// is missing or does not match its checksum, a time limit was hit):
+    /// another attempt would fail the same way, so it is not retried unless
+    /// the scheduler runs with `--retry-package-failures`.
+    Package,
+    /// Anything else (the sandbox, the install, the share, a killed
+    /// process, a worker stopping): retried, on another worker if there is one.
+    #[default]
+    Transient,
 }
 
 /// The result of a lease.
@@ -341,7 +359,13 @@ mod tests {
         let r: Report = serde_json::from_str(
             r#"{"worker_id":"w","duration_secs":1.5,"outcome":{"status":"failure","exit_status":1,"reason":"boom"}}"#,
         )?;
-        assert_eq!(r.outcome, Outcome::Failure { exit_status: Some(1), reason: "boom".into() });
+        // A report without a kind (an older worker) is a transient failure: retried, as before.
+        assert_eq!(r.outcome, Outcome::Failure { exit_status: Some(1), reason: "boom".into(), kind: FailureKind::Transient });
+        let r: Report = serde_json::from_str(
+            r#"{"worker_id":"w","duration_secs":1.5,"outcome":{"status":"failure","exit_status":1,"reason":"boom","kind":"package"}}"#,
+        )?;
+        assert!(matches!(r.outcome, Outcome::Failure { kind: FailureKind::Package, .. }));
+        assert!(r.phases_secs.is_empty() && r.claim.is_none() && !r.next_lease);
         Ok(())
     }
 }

@@ -69,6 +69,11 @@ struct Args {
     /// Retry packages recorded as failed for good in an earlier run.
     #[arg(long)]
     retry_failed: bool,
+    /// Retry a package whose own build failed (rpmbuild exited non-zero, a
+    /// bad source, a time limit), as transient failures are, up to
+    /// --max-attempts: for flaky test suites. By default such a failure is final.
+    #[arg(long, env = "DBUILD_RETRY_PACKAGE_FAILURES")]
+    retry_package_failures: bool,
     /// If the build recorded in the state file had finished, start a new one:
     /// unchanged packages are up-to-date, failed ones are tried again (an
     /// interrupted build is resumed either way). `dbuild local` uses this.
@@ -219,6 +224,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         max_lease_losses: args.max_lease_losses.max(1),
         max_build_ms: u64::try_from(args.max_build_time.as_millis()).unwrap_or(u64::MAX).max(1),
         retry_failed: args.retry_failed,
+        retry_package_failures: args.retry_package_failures,
         restart_finished: args.restart_finished,
         check: args.check,
         macro_files,

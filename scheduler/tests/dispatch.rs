@@ -332,3 +332,35 @@ async fn a_reservation_not_claimed_is_dropped_and_ready_again() {
     let (_, metrics) = s.get("/metrics").await;
     assert!(metrics.as_str().unwrap().contains("dbuild_reservations_total{outcome=\"dropped\"} 1"), "{metrics}");
 }
+
+#[tokio::test]
+async fn a_package_failure_is_final_unless_retries_are_asked_for() {
+    let report = |worker: &str, kind: &str| {
+        json!({"worker_id": worker, "duration_secs": 1.0, "log_path": "stage/LOGS/a/1.log",
+               "outcome": {"status": "failure", "exit_status": 1, "reason": "%build failed", "kind": kind}})
+    };
+    for (flags, state) in [(&[][..], "failed"), (&["--retry-package-failures"][..], "ready")] {
+        let tmp = tempfile::tempdir().unwrap();
+        chain(tmp.path());
+        let s = Sched::start(tmp.path(), flags);
+        let w = s.register("w1", 1).await;
+        let la = s.lease_pkg(&w, "a").await;
+        let id = la["lease_id"].as_str().unwrap();
+        let (st, r) = s.post(&format!("/v1/leases/{id}/report"), report(&w, "package")).await;
+        assert_eq!((st, r["state"].as_str()), (200, Some(state)), "{flags:?}: {r}");
+        if state == "failed" {
+            assert_eq!(s.state_of("b").await, "dep-failed");
+            let (_, a) = s.get("/v1/packages/a").await;
+            assert!(a["history"].to_string().contains("not retried: the package's own build failed"), "{a}");
+        }
+    }
+    // A transient failure (the default kind) is retried.
+    let tmp = tempfile::tempdir().unwrap();
+    chain(tmp.path());
+    let s = Sched::start(tmp.path(), &[]);
+    let w = s.register("w1", 1).await;
+    let la = s.lease_pkg(&w, "a").await;
+    let id = la["lease_id"].as_str().unwrap();
+    let (_, r) = s.post(&format!("/v1/leases/{id}/report"), report(&w, "transient")).await;
+    assert_eq!(r["state"], "ready", "{r}");
+}

@@ -12,6 +12,7 @@ use crate::sandbox::{Go, Outcome, Step, StepEnd};
 use tokio::process::Child;
 use crate::sources::{self, SourceError};
 use dbuild_common::spec::ParseOptions;
+use dbuild_common::wire::FailureKind;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use thiserror::Error;
@@ -113,7 +114,7 @@ pub enum BuildError {
     #[error(transparent)]
     Run(#[from] RunError),
     #[error("package {package}: rpmbuild {end}{detail}")]
-    Rpmbuild { package: String, end: String, exit_status: Option<i32>, detail: String },
+    Rpmbuild { package: String, end: String, exit_status: Option<i32>, detail: String, kind: FailureKind },
     #[error(transparent)]
     Publish(#[from] PublishError),
     #[error("package {package}: build cancelled (lease lost or worker stopping)")]
@@ -127,6 +128,17 @@ impl BuildError {
         match self {
             BuildError::Rpmbuild { exit_status, .. } => *exit_status,
             _ => None,
+        }
+    }
+
+    /// Whether the package itself is at fault (another attempt would fail
+    /// alike) or something around it (see [`FailureKind`]).
+    pub fn failure_kind(&self) -> FailureKind {
+        match self {
+            BuildError::Rpmbuild { kind, .. } => *kind,
+            BuildError::Sources(SourceError::Io { .. }) => FailureKind::Transient,
+            BuildError::Sources(_) | BuildError::BadPath { .. } | BuildError::MacroFile { .. } => FailureKind::Package,
+            _ => FailureKind::Transient,
         }
     }
 }
@@ -425,15 +437,20 @@ pub(crate) async fn finish(
         None if installs && !end.success() => return Err(BuildError::InstallFailed { package: pkg.into(), end: describe(&end) }),
         _ => {}
     }
+    // rpmbuild's own exit status or a time limit is the package's doing; a
+    // signal from outside (the OOM killer) or a sandbox that died is not.
     let failed = match (&end, build_end) {
         (RunEnd::Exited(_), Some(s)) if s.success() => None,
-        (RunEnd::Exited(_), Some(s)) => Some((describe_step(s), s.code)),
-        (RunEnd::Exited(c), None) => Some((format!("did not run (sandbox ended with {c:?})"), None)),
-        (other, _) => Some((describe(other), None)),
+        (RunEnd::Exited(_), Some(s)) => {
+            Some((describe_step(s), s.code, if s.code.is_some() { FailureKind::Package } else { FailureKind::Transient }))
+        }
+        (RunEnd::Exited(c), None) => Some((format!("did not run (sandbox ended with {c:?})"), None, FailureKind::Transient)),
+        (limit @ (RunEnd::WallTimeout(_) | RunEnd::SilentTimeout(_)), _) => Some((describe(limit), None, FailureKind::Package)),
+        (other, _) => Some((describe(other), None, FailureKind::Transient)),
     };
-    if let Some((end, exit_status)) = failed {
+    if let Some((end, exit_status, kind)) = failed {
         let detail = rpm_error_summary(&log.path).map(|d| format!(": {d}")).unwrap_or_default();
-        return Err(BuildError::Rpmbuild { package: pkg.into(), end, exit_status, detail });
+        return Err(BuildError::Rpmbuild { package: pkg.into(), end, exit_status, detail, kind });
     }
     if *cancel.borrow() {
         return Err(BuildError::Cancelled { package: pkg.into() });

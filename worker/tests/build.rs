@@ -3,6 +3,7 @@
 
 mod support;
 
+use dbuild_common::wire::FailureKind;
 use dbuild_worker::job::{BuildError, BuildJob};
 use dbuild_worker::publish::PublishError;
 use dbuild_worker::sources::SourceError;
@@ -101,6 +102,7 @@ async fn failing_build_gives_failure_and_log() {
     let r = env.run(&env.job("broken", &spec, &[], "slot-0")).await;
     let err = r.result.as_ref().expect_err("must fail");
     assert!(matches!(err, BuildError::Rpmbuild { exit_status: Some(1), .. }), "{err}");
+    assert_eq!(err.failure_kind(), FailureKind::Package, "the package's own failure: not worth another attempt");
     assert!(err.to_string().contains("broken"), "{err}");
     assert!(err.to_string().contains(": Bad exit status from /var/tmp/rpm-tmp."), "{err}");
     assert!(err.to_string().ends_with("(%build)"), "{err}");
@@ -127,6 +129,7 @@ async fn silent_hang_is_killed() {
     assert!(t.elapsed() < Duration::from_secs(60), "took {:?}", t.elapsed());
     let err = r.result.as_ref().expect_err("must fail");
     assert!(err.to_string().contains("no output for 3s"), "{err}");
+    assert_eq!(err.failure_kind(), FailureKind::Package);
     let log = env.log_of(&r);
     assert!(log.contains("going-quiet") && log.contains("silent-time limit"), "{log}");
     env.assert_clean();

@@ -312,14 +312,15 @@ impl Dispatcher {
         Ok(now_ready)
     }
 
-    /// A build of `i` on `worker` failed: retried while attempts remain,
-    /// else failed for good and its dependents dep-failed.
-    pub fn fail(&mut self, i: usize, worker: &str) -> Result<FailOutcome, DispatchError> {
+    /// A build of `i` on `worker` failed: retried while attempts remain
+    /// (never when `permanent`), else failed for good and its dependents
+    /// dep-failed.
+    pub fn fail(&mut self, i: usize, worker: &str, permanent: bool) -> Result<FailOutcome, DispatchError> {
         self.check_building(i)?;
         self.building -= 1;
         self.failures[i] += 1;
         self.failed_on[i].push(worker.to_string());
-        if self.failures[i] < self.max_attempts {
+        if !permanent && self.failures[i] < self.max_attempts {
             self.make_ready(i);
             Ok(FailOutcome::Retry)
         } else {

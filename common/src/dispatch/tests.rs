@@ -51,11 +51,11 @@ fn retries_elsewhere_then_fails_and_propagates() -> Result<(), DispatchError> {
     let p = plan();
     let mut d = Dispatcher::new(&p, critical_path(&p, &[1.0; 5]), 2);
     assert_eq!(d.next_for("w1", 2), Some(0));
-    assert_eq!(d.fail(0, "w1")?, FailOutcome::Retry);
+    assert_eq!(d.fail(0, "w1", false)?, FailOutcome::Retry);
     // w1 failed a, another worker is alive: w1 gets e instead.
     assert_eq!(d.next_for("w1", 2), Some(4));
     assert_eq!(d.next_for("w2", 2), Some(0));
-    let out = d.fail(0, "w2")?;
+    let out = d.fail(0, "w2", false)?;
     let FailOutcome::Failed { mut dep_failed } = out else { panic!("expected failure") };
     dep_failed.sort();
     assert_eq!(dep_failed, vec![1, 2, 3]);
@@ -65,6 +65,17 @@ fn retries_elsewhere_then_fails_and_propagates() -> Result<(), DispatchError> {
     assert!(d.is_finished());
     let c = d.counts();
     assert_eq!((c[&PkgState::Failed], c[&PkgState::DepFailed], c[&PkgState::Succeeded]), (1, 3, 1));
+    Ok(())
+}
+
+#[test]
+fn a_permanent_failure_is_not_retried() -> Result<(), DispatchError> {
+    let p = plan();
+    let mut d = Dispatcher::new(&p, critical_path(&p, &[1.0; 5]), 3);
+    assert_eq!(d.next_for("w1", 2), Some(0));
+    let FailOutcome::Failed { dep_failed } = d.fail(0, "w1", true)? else { panic!("expected failure") };
+    assert_eq!(dep_failed.len(), 3);
+    assert_eq!(d.failures(0), 1);
     Ok(())
 }
 

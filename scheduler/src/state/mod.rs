@@ -30,6 +30,8 @@ pub struct Config {
     pub max_lease_losses: u32,
     /// Forget recorded final failures (retry them) on start.
     pub retry_failed: bool,
+    /// Retry failures of kind `package` too (see `wire::FailureKind`).
+    pub retry_package_failures: bool,
     /// When the recorded build ran to its end, start a new one (see `Build::new`).
     pub restart_finished: bool,
     /// Every lease says: run `%check`.

@@ -5,7 +5,7 @@ use super::{Build, LeaseRt, WorkerRt};
 use crate::db::writer::DbOp;
 use crate::error::SchedError;
 use dbuild_common::dispatch::{FailOutcome, PkgState};
-use dbuild_common::wire::{Define, Lease, Outcome, RegisterRequest, Report, RpmFile};
+use dbuild_common::wire::{Define, FailureKind, Lease, Outcome, RegisterRequest, Report, RpmFile};
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Component, Path};
 
@@ -288,17 +288,21 @@ impl Build {
                 }
                 tracing::info!(package = %name, worker = %worker, lease = %id, secs = r.duration_secs, "build succeeded");
             }
-            Outcome::Failure { exit_status, reason } => {
+            Outcome::Failure { exit_status, reason, kind } => {
                 let reason_line = match exit_status {
                     Some(code) => format!("exit status {code}: {reason}"),
                     None => reason.clone(),
                 };
-                let detail = match &r.log_path {
+                let permanent = *kind == FailureKind::Package && !self.cfg.retry_package_failures;
+                let mut detail = match &r.log_path {
                     Some(log) => format!("{reason_line} (log {log})"),
                     None => reason_line.clone(),
                 };
+                if permanent && self.cfg.max_attempts > 1 {
+                    detail.push_str("; not retried: the package's own build failed");
+                }
                 self.pkgs[i].reason = Some(reason_line);
-                let outcome = self.disp.fail(i, &worker).map_err(|e| bad(e.to_string()))?;
+                let outcome = self.disp.fail(i, &worker, permanent).map_err(|e| bad(e.to_string()))?;
                 self.persist_pkg(i);
                 self.event(i, now, "failed", Some(worker.clone()), Some(id.into()), Some(l.attempt), Some(detail));
                 match outcome {
@@ -306,7 +310,7 @@ impl Build {
                         tracing::warn!(package = %name, worker = %worker, lease = %id, attempt = l.attempt, "build failed; will retry");
                     }
                     FailOutcome::Failed { dep_failed } => {
-                        tracing::warn!(package = %name, worker = %worker, lease = %id, dependents = dep_failed.len(), "build failed for good");
+                        tracing::warn!(package = %name, worker = %worker, lease = %id, kind = ?kind, dependents = dep_failed.len(), "build failed for good");
                         for d in dep_failed {
                             let on = self.disp.dep_failed_on(d).map(|x| self.disp.name(x).to_string()).unwrap_or_default();
                             self.persist_pkg(d);

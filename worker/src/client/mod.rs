@@ -19,6 +19,7 @@ use crate::job::{run_job, run_prepared, BuildJob, BuildResult, WorkerConfig};
 use prefetch::Prefetch;
 use crate::prepared::Prepared;
 use dbuild_common::wire::{
+    FailureKind,
     HeartbeatReply, HeartbeatRequest, Lease, LeaseReply, LeaseRequest, Outcome, RegisterReply, RegisterRequest, Report,
     ReportReply, RpmFile,
 };
@@ -125,7 +126,7 @@ async fn run_with_slot(wc: &WorkerConfig, job: &BuildJob, prepared: Option<Prepa
 pub fn to_report(worker_id: &str, job: &BuildJob, r: &BuildResult) -> Report {
     let outcome = match &r.result {
         Ok(files) => Outcome::Success { rpms: files.iter().map(|f| RpmFile { path: f.rel_path.clone(), sha256: f.sha256.clone() }).collect() },
-        Err(e) => Outcome::Failure { exit_status: e.exit_status(), reason: e.to_string() },
+        Err(e) => Outcome::Failure { exit_status: e.exit_status(), reason: e.to_string(), kind: e.failure_kind() },
     };
     Report {
         worker_id: worker_id.to_string(),
@@ -417,7 +418,11 @@ async fn hand_back(api: &Api, cc: &ClientConfig, reg: &RegisterReply, lease: &Le
         worker_id: reg.worker_id.clone(),
         duration_secs: 0.0,
         log_path: None,
-        outcome: Outcome::Failure { exit_status: None, reason: format!("handed back: worker {} stopping before the build started", cc.name) },
+        outcome: Outcome::Failure {
+            exit_status: None,
+            reason: format!("handed back: worker {} stopping before the build started", cc.name),
+            kind: FailureKind::Transient,
+        },
         next_lease: false,
         claim: None,
         phases_secs: Default::default(),

@@ -77,6 +77,11 @@ pub struct Args {
     /// Run `%check` (defines `with_check 1`; switching rebuilds everything).
     #[arg(long)]
     pub check: bool,
+    /// Retry a package whose own build failed (rpmbuild exited non-zero, a
+    /// bad source, a time limit) up to three attempts, as transient failures
+    /// are: for flaky test suites. By default such a failure is final.
+    #[arg(long)]
+    pub retry_package_failures: bool,
     /// Directory the workers look for sources in (repeatable).
     #[arg(long = "sources", value_name = "DIR")]
     pub sources: Vec<PathBuf>,
@@ -113,6 +118,7 @@ struct Plan {
     /// Absolute.
     assume_provided_file: Option<PathBuf>,
     check: bool,
+    retry_package_failures: bool,
     /// Absolute.
     sources: Vec<PathBuf>,
     base_packages: Vec<String>,
@@ -149,6 +155,7 @@ fn flags(args: &Args) -> Settings {
         assume_provided: non_empty(&args.assume_provided),
         assume_provided_file: args.assume_provided_file.clone(),
         check: args.check.then_some(true),
+        retry_package_failures: args.retry_package_failures.then_some(true),
         sources: (!args.sources.is_empty()).then(|| args.sources.clone()),
         base_packages: (!args.base_packages.is_empty()).then(|| args.base_packages.clone()),
         state_sync: args.state_sync,
@@ -201,6 +208,7 @@ fn resolve(args: &Args) -> anyhow::Result<Plan> {
         assume_provided: s.assume_provided.unwrap_or_default(),
         assume_provided_file: s.assume_provided_file.as_deref().map(absolute).transpose()?,
         check: s.check.unwrap_or(false),
+        retry_package_failures: s.retry_package_failures.unwrap_or(false),
         sources: s.sources.unwrap_or_default().iter().map(|d| absolute(d)).collect::<anyhow::Result<_>>()?,
         base_packages: s.base_packages.unwrap_or_default().iter().flat_map(|p| p.split(',')).map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect(),
         state_sync: s.state_sync.unwrap_or(StateSync::Normal),
@@ -270,6 +278,9 @@ async fn start(plan: &Plan, token: &Path, root: &Path, base_provides: &Path) -> 
     }
     if plan.check {
         cmd.arg("--check");
+    }
+    if plan.retry_package_failures {
+        cmd.arg("--retry-package-failures");
     }
     for (name, value) in &plan.defines {
         cmd.arg("--define").arg(format!("{name} {value}"));

@@ -29,6 +29,8 @@ pub struct Settings {
     pub assume_provided_file: Option<PathBuf>,
     /// Run `%check`.
     pub check: Option<bool>,
+    /// Retry packages whose own build failed (flaky tests).
+    pub retry_package_failures: Option<bool>,
     /// Directories the workers look for sources in.
     pub sources: Option<Vec<PathBuf>>,
     /// Debian packages added to the base builder root dbuild makes.
@@ -87,6 +89,7 @@ impl Settings {
             assume_provided: other.assume_provided.or(self.assume_provided),
             assume_provided_file: other.assume_provided_file.or(self.assume_provided_file),
             check: other.check.or(self.check),
+            retry_package_failures: other.retry_package_failures.or(self.retry_package_failures),
             sources: other.sources.or(self.sources),
             base_packages: other.base_packages.or(self.base_packages),
             state_sync: other.state_sync.or(self.state_sync),
@@ -108,9 +111,10 @@ impl Settings {
     /// `DBUILD_DEFINES="dist .ph5,with_check 0"`). Other `DBUILD_*`
     /// variables belong to other programs and are left alone.
     pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> Result<Settings, SettingsError> {
-        const KEYS: [&str; 18] = [
+        const KEYS: [&str; 19] = [
             "specs", "workers", "slots", "state_dir", "build_id", "base_root", "defines", "arch", "macro_files", "packages", "token",
             "weights", "assume_provided", "assume_provided_file", "check", "sources", "base_packages", "state_sync",
+            "retry_package_failures",
         ];
         let mut builder = config::Config::builder();
         for (name, value) in vars {
@@ -209,7 +213,8 @@ mod tests {
         let toml = dir.path().join("dbuild.toml");
         std::fs::write(
             &toml,
-            "assume_provided = [\"python3-foo\", \"bar\"]\nassume_provided_file = \"names.txt\"\ncheck = true\nsources = [\"/srv/src\"]\n",
+            "assume_provided = [\"python3-foo\", \"bar\"]\nassume_provided_file = \"names.txt\"\ncheck = true\nsources = [\"/srv/src\"]\n\
+             retry_package_failures = true\n",
         )
         .unwrap();
         let file = Settings::from_toml(&toml).unwrap();
@@ -220,8 +225,10 @@ mod tests {
             ("DBUILD_ASSUME_PROVIDED".into(), "a, b".into()),
             ("DBUILD_CHECK".into(), "false".into()),
             ("DBUILD_SOURCES".into(), "/x,/y".into()),
+            ("DBUILD_RETRY_PACKAGE_FAILURES".into(), "false".into()),
         ])
         .unwrap();
+        assert_eq!((file.retry_package_failures, env.retry_package_failures), (Some(true), Some(false)));
         assert_eq!(env.assume_provided, Some(vec!["a".to_string(), "b".to_string()]));
         assert_eq!(env.check, Some(false));
         assert_eq!(env.sources, Some(vec![PathBuf::from("/x"), PathBuf::from("/y")]));
