@@ -318,12 +318,7 @@ async fn reservations_are_claimed_by_their_slot_or_taken_over_by_an_idle_worker(
 #[tokio::test]
 async fn a_reservation_not_claimed_is_dropped_and_ready_again() {
     let tmp = tempfile::tempdir().unwrap();
-    write_plan(tmp.path(), &[("a", &[], Some(2.0)), ("b", &[], Some(1.0))]);
-    let s = Sched::start(tmp.path(), &[]);
-    let w1 = s.register("w1", 1).await;
-    let la = s.lease_pkg(&w1, "a").await;
-    let rb = s.reserve(&w1, &la).await.1["lease"].clone();
-    assert_eq!(rb["package"], "b");
+    let (s, w1, la, rb) = common::building_a_with_b_reserved(tmp.path()).await;
     let w2 = s.register("w2", 1).await;
     // The report does not ask for a next lease (the worker is stopping): the reservation goes.
     s.succeed(&w1, &la).await;

@@ -235,12 +235,7 @@ fn startup_errors_name_what_is_wrong() {
 #[tokio::test]
 async fn a_reservation_does_not_survive_a_restart_and_its_claim_falls_back() {
     let tmp = tempfile::tempdir().unwrap();
-    write_plan(tmp.path(), &[("a", &[], Some(2.0)), ("b", &[], Some(1.0))]);
-    let s = Sched::start(tmp.path(), &[]);
-    let w1 = s.register("w1", 1).await;
-    let la = s.lease_pkg(&w1, "a").await;
-    let rb = s.reserve(&w1, &la).await.1["lease"].clone();
-    assert_eq!(rb["package"], "b");
+    let (s, w1, la, rb) = common::building_a_with_b_reserved(tmp.path()).await;
     s.kill();
 
     // Reservations live in memory: after the restart the claim names nothing,

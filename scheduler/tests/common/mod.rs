@@ -188,6 +188,18 @@ impl Drop for Sched {
     }
 }
 
+/// A scheduler on `dir` with packages a (first) and b, worker w1 building a
+/// with b reserved for afterwards: (scheduler, w1's id, a's lease, b's reservation).
+pub async fn building_a_with_b_reserved(dir: &Path) -> (Sched, String, Value, Value) {
+    write_plan(dir, &[("a", &[], Some(2.0)), ("b", &[], Some(1.0))]);
+    let s = Sched::start(dir, &[]);
+    let w1 = s.register("w1", 1).await;
+    let la = s.lease_pkg(&w1, "a").await;
+    let rb = s.reserve(&w1, &la).await.1["lease"].clone();
+    assert_eq!(rb["package"], "b");
+    (s, w1, la, rb)
+}
+
 /// Waits until `f` holds, up to `secs`.
 pub async fn eventually<F, Fut>(secs: u64, mut f: F) -> bool
 where
