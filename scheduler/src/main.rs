@@ -79,6 +79,9 @@ struct Args {
     /// interrupted build is resumed either way). `dbuild local` uses this.
     #[arg(long)]
     restart_finished: bool,
+    /// History events kept per package (the oldest are forgotten at start-up).
+    #[arg(long, default_value_t = 200)]
+    keep_history: u32,
     /// When a state commit counts as done, and so when a lease or report is
     /// answered: `full` (on disk) or `normal` (handed to the OS; a host crash
     /// may lose the last ones, which are then built again).
@@ -230,6 +233,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         macro_files,
         assume_provided: lease_assume_provided,
     };
+    let keep = db::Keep { events_per_package: args.keep_history.max(1), closed_leases: 100_000 };
+    let pruned = db::prune(&mut conn, keep).await?;
+    if pruned != db::Pruned::default() {
+        tracing::info!(events = pruned.events, leases = pruned.leases, "forgot the oldest history");
+    }
     let snap = db::load(&mut conn).await?;
     let bd = build_dir.clone();
     let exists = move |r: &dbuild_common::wire::RpmFile| bd.join(&r.path).is_file();

@@ -249,3 +249,26 @@ async fn a_reservation_does_not_survive_a_restart_and_its_claim_falls_back() {
     s.succeed(&w1, &r["next"]).await;
     assert_eq!(s.summary().await["outcome"], "succeeded");
 }
+
+#[tokio::test]
+async fn old_history_is_forgotten_at_start_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_plan(tmp.path(), &[("a", &[], None)]);
+    let flags = ["--restart-finished", "--keep-history", "2"];
+    let s = Sched::start(tmp.path(), &flags);
+    let w = s.register("w1", 1).await;
+    let la = s.lease_pkg(&w, "a").await;
+    s.succeed(&w, &la).await;
+    s.kill();
+    // The first restart starts a new build (a is up to date: one more event);
+    // every start forgets all but the newest two events of each package.
+    for _ in 0..3 {
+        Sched::start(tmp.path(), &flags).kill();
+    }
+    let s = Sched::start(tmp.path(), &flags);
+    let (_, a) = s.get("/v1/packages/a").await;
+    let kinds: Vec<&str> = a["history"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    // Without pruning: ready, leased, succeeded, up-to-date.
+    assert_eq!(kinds, vec!["succeeded", "up-to-date"], "{a}");
+    s.kill();
+}

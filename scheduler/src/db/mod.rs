@@ -179,6 +179,47 @@ fn u32_of(v: i64) -> u32 {
 }
 
 /// Reads the whole state.
+/// How much of the past the state file keeps (see [`prune`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Keep {
+    /// History events per package, newest first.
+    pub events_per_package: u32,
+    /// Leases no longer live (kept so that a late report gets 409, not 404).
+    pub closed_leases: u32,
+}
+
+/// What [`prune`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub events: u64,
+    pub leases: u64,
+}
+
+/// Forgets the oldest history events of each package and the oldest closed
+/// leases beyond `keep`, so that a state file serving build after build
+/// (`--restart-finished`) and the memory loaded from it stay bounded.
+pub async fn prune(conn: &mut SqliteConnection, keep: Keep) -> Result<Pruned, DbError> {
+    let events = sqlx::query(
+        "DELETE FROM events WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER \
+         (PARTITION BY package ORDER BY id DESC) AS newer FROM events) WHERE newer > ?)",
+    )
+    .bind(i64::from(keep.events_per_package))
+    .execute(&mut *conn)
+    .await
+    .map_err(q("pruning events"))?
+    .rows_affected();
+    let leases = sqlx::query(
+        "DELETE FROM leases WHERE status != 'live' AND id NOT IN \
+         (SELECT id FROM leases WHERE status != 'live' ORDER BY granted_ms DESC LIMIT ?)",
+    )
+    .bind(i64::from(keep.closed_leases))
+    .execute(&mut *conn)
+    .await
+    .map_err(q("pruning leases"))?
+    .rows_affected();
+    Ok(Pruned { events, leases })
+}
+
 pub async fn load(conn: &mut SqliteConnection) -> Result<Snapshot, DbError> {
     let mut s = Snapshot::default();
     for r in sqlx::query("SELECT key, value FROM meta").fetch_all(&mut *conn).await.map_err(q("meta"))? {
