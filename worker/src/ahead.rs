@@ -151,3 +151,32 @@ async fn write_held(log: &mut Log, notes: &[String], output: &[u8], dropped: usi
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use std::process::Stdio;
+
+    #[tokio::test]
+    async fn held_output_is_capped_and_the_rest_counted() {
+        let mut child = tokio::process::Command::new("sh")
+            .args(["-c", "echo first; head -c 9000000 /dev/zero; echo last >&2"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let held = Held::start(Output::take(&mut child));
+        assert!(child.wait().await.unwrap().success(), "the child never blocks on a full pipe");
+        // Let the reader drain what the child wrote before it ended.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let (bytes, dropped, mut rest) = held.release().await;
+        assert!(bytes.starts_with(b"first\n"));
+        assert!(bytes.len() <= HELD_OUTPUT_LIMIT);
+        let mut after = 0;
+        while let Some(chunk) = rest.next().await {
+            after += chunk.len();
+        }
+        assert_eq!(bytes.len() + dropped + after, 6 + 9_000_000 + 5);
+    }
+}
