@@ -276,6 +276,8 @@ async fn reservations_are_claimed_by_their_slot_or_taken_over_by_an_idle_worker(
     assert_eq!((rb["package"].as_str(), rb["attempt"].as_u64(), rb["log_path"].as_str()), (Some("b"), Some(1), Some("stage/LOGS/b/1.log")));
     assert_eq!(s.reserve(&w1, &la).await.1["lease"]["lease_id"], rb["lease_id"]);
     assert_eq!(s.state_of("b").await, "ready");
+    let (_, b) = s.get("/v1/packages/b").await;
+    assert!(b["why"].as_str().unwrap().contains("reserved for worker w1's next build, after a"), "{b}");
     // Another worker's lease, or an unknown one, cannot reserve.
     assert_eq!(s.reserve(&w2, &la).await.0, 409);
     assert_eq!(s.reserve(&w1, &json!({"lease_id": "no-such-lease"})).await.0, 404);

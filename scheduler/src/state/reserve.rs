@@ -87,6 +87,14 @@ impl Build {
         }
     }
 
+    /// For a reserved package: the worker and the package it builds first.
+    pub(super) fn reserved_by(&self, i: usize) -> Option<(String, String)> {
+        let (holder, _) = self.reservations.iter().find(|(_, r)| r.pkg == i)?;
+        let lease = self.leases.get(holder)?;
+        let worker = self.workers.get(&lease.worker_id).map_or_else(|| lease.worker_id.clone(), |w| w.name.clone());
+        Some((worker, self.plan.packages[lease.pkg].name.clone()))
+    }
+
     pub fn reservation_counts(&self) -> ReservationCounts {
         self.reservation_counts
     }

@@ -71,11 +71,13 @@ impl Build {
             PkgState::Waiting => format!("waiting for {} package(s) to be built: {}", info.waiting_on.len(), info.waiting_on.join(", ")),
             PkgState::Ready => {
                 let pos = self.disp.ready_queue().position(|x| x == i).map_or(0, |p| p + 1);
-                format!(
-                    "ready: number {pos} of {} in the queue (priority {:.1}); waiting for a free worker slot",
-                    self.disp.ready_len(),
-                    info.priority
-                )
+                let waits_for = match self.reserved_by(i) {
+                    Some((worker, after)) => {
+                        format!("reserved for worker {worker}'s next build, after {after}, and prepared there meanwhile (an idle worker would take it)")
+                    }
+                    None => "waiting for a free worker slot".to_string(),
+                };
+                format!("ready: number {pos} of {} in the queue (priority {:.1}); {waits_for}", self.disp.ready_len(), info.priority)
             }
             PkgState::Building => format!(
                 "building on worker {} (attempt {}, lease {})",
