@@ -178,7 +178,6 @@ fn u32_of(v: i64) -> u32 {
     u32::try_from(v).unwrap_or(0)
 }
 
-/// Reads the whole state.
 /// How much of the past the state file keeps (see [`prune`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Keep {
@@ -220,6 +219,7 @@ pub async fn prune(conn: &mut SqliteConnection, keep: Keep) -> Result<Pruned, Db
     Ok(Pruned { events, leases })
 }
 
+/// Reads the whole state.
 pub async fn load(conn: &mut SqliteConnection) -> Result<Snapshot, DbError> {
     let mut s = Snapshot::default();
     for r in sqlx::query("SELECT key, value FROM meta").fetch_all(&mut *conn).await.map_err(q("meta"))? {
