@@ -396,7 +396,7 @@ async fn build_in(
     let Launch { mut go, rpmbuild, installs } = launch?;
     let t = Instant::now();
     go.steps.push(rpmbuild);
-    send_go(&job.package, sandbox, &go).await?;
+    send_line(&job.package, sandbox, &go, true).await?;
     let output = rpmbuild::Output::take(sandbox);
     finish(cfg, job, chroot, sandbox, output, log, phases, cancel, installs, t).await
 }
@@ -469,13 +469,9 @@ pub(crate) async fn finish(
     Ok(published)
 }
 
-/// Hands the waiting sandbox the build's part and closes its stdin.
-async fn send_go(package: &str, sandbox: &mut Child, go: &Go) -> Result<(), BuildError> {
-    send_line(package, sandbox, go, true).await
-}
-
-/// Writes `value` as one JSON line on the sandbox's stdin, then closes it
-/// when `close` (no more lines will come).
+/// Writes `value` (the build's [`Go`], or a [`crate::sandbox::Then`]) as one
+/// JSON line on the waiting sandbox's stdin, then closes it when `close` (no
+/// more lines will come).
 pub(crate) async fn send_line(package: &str, sandbox: &mut Child, value: &impl serde::Serialize, close: bool) -> Result<(), BuildError> {
     use tokio::io::AsyncWriteExt;
     let fail = |detail: String| BuildError::Sandbox { package: package.into(), detail };

@@ -139,6 +139,14 @@ impl Dispatcher {
         self.ready.remove(&ReadyKey { priority: self.priority[i], idx: i });
     }
 
+    /// Ready package `i` leaves the queue (and any reservation) and builds.
+    fn start_building(&mut self, i: usize) {
+        self.take_ready(i);
+        self.reserved.remove(&i);
+        self.state[i] = PkgState::Building;
+        self.building += 1;
+    }
+
     /// Marks everything that transitively needs `failed` dep-failed (unless
     /// already final or building); returns those packages.
     fn propagate_failure(&mut self, failed: usize) -> Vec<usize> {
@@ -249,10 +257,7 @@ impl Dispatcher {
         } else {
             best
         };
-        self.reserved.remove(&pick.idx);
-        self.ready.remove(&pick);
-        self.state[pick.idx] = PkgState::Building;
-        self.building += 1;
+        self.start_building(pick.idx);
         Some(pick.idx)
     }
 
@@ -269,12 +274,10 @@ impl Dispatcher {
     /// Starts the build of reserved package `i`; false when it is no longer
     /// reserved and ready (taken over, or not reserved at all).
     pub fn claim(&mut self, i: usize) -> bool {
-        if self.state.get(i) != Some(&PkgState::Ready) || !self.reserved.remove(&i) {
+        if self.state.get(i) != Some(&PkgState::Ready) || !self.reserved.contains(&i) {
             return false;
         }
-        self.take_ready(i);
-        self.state[i] = PkgState::Building;
-        self.building += 1;
+        self.start_building(i);
         true
     }
 

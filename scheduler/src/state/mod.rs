@@ -337,6 +337,11 @@ impl Build {
         self.plan.packages.len()
     }
 
+    /// The name of worker `worker_id` (the id itself if it is unknown).
+    pub(crate) fn worker_name(&self, worker_id: &str) -> String {
+        self.workers.get(worker_id).map_or_else(|| worker_id.to_string(), |w| w.name.clone())
+    }
+
     pub fn live_workers(&self) -> usize {
         self.workers.values().filter(|w| !w.gone).count()
     }

@@ -264,7 +264,7 @@ impl Build {
         self.validate_report(l.pkg, r)?;
         let i = l.pkg;
         let name = self.plan.packages[i].name.clone();
-        let worker = self.workers.get(&l.worker_id).map_or_else(|| l.worker_id.clone(), |w| w.name.clone());
+        let worker = self.worker_name(&l.worker_id);
         self.close_lease(id, i, &l.worker_id, "reported");
         let mut success = false;
         match &r.outcome {
@@ -339,7 +339,7 @@ impl Build {
     /// Takes lease `id` away and puts its package back in the queue.
     fn lose_lease(&mut self, id: &str, now: u64, kind: &str, why: &str) {
         let Some(l) = self.leases.get(id).cloned() else { return };
-        let worker = self.workers.get(&l.worker_id).map_or_else(|| l.worker_id.clone(), |w| w.name.clone());
+        let worker = self.worker_name(&l.worker_id);
         self.close_lease(id, l.pkg, &l.worker_id, "expired");
         self.drop_reservation(id);
         let i = l.pkg;

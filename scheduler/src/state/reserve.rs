@@ -37,7 +37,7 @@ impl Build {
         if let Some(r) = self.reservations.get(holder) {
             return Ok(Some(self.reserved_lease(r.pkg, r.lease_id.clone())));
         }
-        let worker = self.workers.get(worker_id).map_or_else(|| worker_id.to_string(), |w| w.name.clone());
+        let worker = self.worker_name(worker_id);
         let live = self.live_workers();
         let Some(i) = self.disp.reserve_for(&worker, live) else { return Ok(None) };
         let lease_id = uuid::Uuid::new_v4().to_string();
@@ -77,10 +77,14 @@ impl Build {
         }
     }
 
+    /// The lease whose slot reserved package `i`, if any.
+    fn holder_of(&self, i: usize) -> Option<&String> {
+        self.reservations.iter().find(|(_, r)| r.pkg == i).map(|(holder, _)| holder)
+    }
+
     /// Package `i` was just leased: a reservation on it was taken over.
     pub(super) fn taken_over(&mut self, i: usize) {
-        let holder = self.reservations.iter().find(|(_, r)| r.pkg == i).map(|(h, _)| h.clone());
-        if let Some(holder) = holder {
+        if let Some(holder) = self.holder_of(i).cloned() {
             self.reservations.remove(&holder);
             self.reservation_counts.taken_over += 1;
             tracing::info!(package = %self.plan.packages[i].name, after_lease = %holder, "reservation taken over by an idle worker");
@@ -89,10 +93,8 @@ impl Build {
 
     /// For a reserved package: the worker and the package it builds first.
     pub(super) fn reserved_by(&self, i: usize) -> Option<(String, String)> {
-        let (holder, _) = self.reservations.iter().find(|(_, r)| r.pkg == i)?;
-        let lease = self.leases.get(holder)?;
-        let worker = self.workers.get(&lease.worker_id).map_or_else(|| lease.worker_id.clone(), |w| w.name.clone());
-        Some((worker, self.plan.packages[lease.pkg].name.clone()))
+        let lease = self.leases.get(self.holder_of(i)?)?;
+        Some((self.worker_name(&lease.worker_id), self.plan.packages[lease.pkg].name.clone()))
     }
 
     pub fn reservation_counts(&self) -> ReservationCounts {

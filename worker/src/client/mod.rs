@@ -16,13 +16,12 @@ mod prefetch;
 
 use crate::ahead::Ahead;
 use crate::job::{run_job, run_prepared, BuildJob, BuildResult, WorkerConfig};
-use prefetch::Prefetch;
 use crate::prepared::Prepared;
 use dbuild_common::wire::{
-    FailureKind,
-    HeartbeatReply, HeartbeatRequest, Lease, LeaseReply, LeaseRequest, Outcome, RegisterReply, RegisterRequest, Report,
-    ReportReply, RpmFile,
+    FailureKind, HeartbeatReply, HeartbeatRequest, Lease, LeaseReply, LeaseRequest, Outcome, RegisterReply, RegisterRequest,
+    Report, ReportReply, RpmFile,
 };
+use prefetch::Prefetch;
 use reqwest::StatusCode;
 use serde::Serialize;
 use std::sync::Arc;
@@ -91,7 +90,6 @@ impl Api {
         resp.json::<R>().await.map_err(http)
     }
 }
-
 
 pub fn to_job(lease: &Lease, slot: usize) -> BuildJob {
     BuildJob {
@@ -207,26 +205,6 @@ impl Session {
     }
 }
 
-/// One slot's loop and what it works with.
-struct Slot<'a> {
-    n: usize,
-    api: &'a Arc<Api>,
-    cc: &'a ClientConfig,
-    wc: &'a Arc<WorkerConfig>,
-    session: &'a Session,
-}
-
-impl Slot<'_> {
-    async fn run(&self, stop: watch::Receiver<bool>) -> Result<Ended, ClientError> {
-        let mut prepared = None;
-        let ended = self.lease_loop(stop, &mut prepared).await;
-        if let Some(p) = prepared.take() {
-            p.close().await;
-        }
-        ended
-    }
-}
-
 /// The slot's chroot and sandbox, made (again) unless a live one is waiting.
 async fn prepare(slot: usize, wc: &WorkerConfig, prepared: &mut Option<Prepared>) {
     if let Some(p) = prepared.as_mut() {
@@ -245,7 +223,25 @@ async fn prepare(slot: usize, wc: &WorkerConfig, prepared: &mut Option<Prepared>
     }
 }
 
+/// One slot's loop and what it works with.
+struct Slot<'a> {
+    n: usize,
+    api: &'a Arc<Api>,
+    cc: &'a ClientConfig,
+    wc: &'a Arc<WorkerConfig>,
+    session: &'a Session,
+}
+
 impl Slot<'_> {
+    async fn run(&self, stop: watch::Receiver<bool>) -> Result<Ended, ClientError> {
+        let mut prepared = None;
+        let ended = self.lease_loop(stop, &mut prepared).await;
+        if let Some(p) = prepared.take() {
+            p.close().await;
+        }
+        ended
+    }
+
     async fn lease_loop(&self, mut stop: watch::Receiver<bool>, prepared: &mut Option<Prepared>) -> Result<Ended, ClientError> {
         let Slot { n: slot, api, cc, wc, session } = *self;
         let mut backoff = Duration::from_secs(1);
