@@ -65,14 +65,24 @@ pub fn rpmvercmp(a: &str, b: &str) -> Ordering {
 
         // The segment type is decided by `a`; `b` is cut with the same class.
         let numeric = a[i].is_ascii_digit();
-        let class = |c: &u8| if numeric { c.is_ascii_digit() } else { c.is_ascii_alphabetic() };
+        let class = |c: &u8| {
+            if numeric {
+                c.is_ascii_digit()
+            } else {
+                c.is_ascii_alphabetic()
+            }
+        };
         let ea = i + a[i..].iter().take_while(|c| class(c)).count();
         let eb = j + b[j..].iter().take_while(|c| class(c)).count();
         let (mut sa, mut sb) = (&a[i..ea], &b[j..eb]);
 
         // Segments of different types: numeric is newer than alpha.
         if sb.is_empty() {
-            return if numeric { Ordering::Greater } else { Ordering::Less };
+            return if numeric {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            };
         }
         if numeric {
             sa = trim_leading_zeros(sa);
@@ -122,7 +132,14 @@ impl Evr {
         let digits = evr.bytes().take_while(u8::is_ascii_digit).count();
         let (epoch, rest) = if evr.as_bytes().get(digits) == Some(&b':') {
             let e = &evr[..digits];
-            (Some(if e.is_empty() { "0".to_string() } else { e.to_string() }), &evr[digits + 1..])
+            (
+                Some(if e.is_empty() {
+                    "0".to_string()
+                } else {
+                    e.to_string()
+                }),
+                &evr[digits + 1..],
+            )
         } else {
             (None, evr)
         };
@@ -130,7 +147,11 @@ impl Evr {
             Some(p) => (&rest[..p], Some(rest[p + 1..].to_string())),
             None => (rest, None),
         };
-        Evr { epoch, version: version.to_string(), release }
+        Evr {
+            epoch,
+            version: version.to_string(),
+            release,
+        }
     }
 
     /// The epoch as a number (`0` when missing), as rpm's `atol` reads it.
@@ -183,7 +204,10 @@ pub fn ranges_overlap(a_op: Op, a: &Evr, b_op: Op, b: &Evr) -> bool {
     // Epoch: compared when both are written; otherwise a side with a positive
     // epoch is newer, so a missing epoch behaves as 0.
     let mut sense = if nonempty(&a.epoch) && nonempty(&b.epoch) {
-        rpmvercmp(a.epoch.as_deref().unwrap_or(""), b.epoch.as_deref().unwrap_or(""))
+        rpmvercmp(
+            a.epoch.as_deref().unwrap_or(""),
+            b.epoch.as_deref().unwrap_or(""),
+        )
     } else if a.epoch_value() > 0 {
         Ordering::Greater
     } else if b.epoch_value() > 0 {
@@ -195,8 +219,13 @@ pub fn ranges_overlap(a_op: Op, a: &Evr, b_op: Op, b: &Evr) -> bool {
         sense = rpmvercmp(&a.version, &b.version);
         if sense == Ordering::Equal {
             if nonempty(&a.release) && nonempty(&b.release) {
-                sense = rpmvercmp(a.release.as_deref().unwrap_or(""), b.release.as_deref().unwrap_or(""));
-            } else if (nonempty(&a.release) && has_equal(b_op)) || (nonempty(&b.release) && has_equal(a_op)) {
+                sense = rpmvercmp(
+                    a.release.as_deref().unwrap_or(""),
+                    b.release.as_deref().unwrap_or(""),
+                );
+            } else if (nonempty(&a.release) && has_equal(b_op))
+                || (nonempty(&b.release) && has_equal(a_op))
+            {
                 // The side that omits the release matches any release.
                 return true;
             }
@@ -354,16 +383,30 @@ mod tests {
 
     #[test]
     fn long_numbers_do_not_overflow() {
-        assert_eq!(rpmvercmp("1.99999999999999999999999", "1.99999999999999999999998"), Ordering::Greater);
+        assert_eq!(
+            rpmvercmp("1.99999999999999999999999", "1.99999999999999999999998"),
+            Ordering::Greater
+        );
     }
 
     #[test]
     fn parse_evr_like_rpm() {
         assert_eq!(
             Evr::parse("1:2.3-4.ph5"),
-            Evr { epoch: Some("1".into()), version: "2.3".into(), release: Some("4.ph5".into()) }
+            Evr {
+                epoch: Some("1".into()),
+                version: "2.3".into(),
+                release: Some("4.ph5".into())
+            }
         );
-        assert_eq!(Evr::parse("2.3"), Evr { epoch: None, version: "2.3".into(), release: None });
+        assert_eq!(
+            Evr::parse("2.3"),
+            Evr {
+                epoch: None,
+                version: "2.3".into(),
+                release: None
+            }
+        );
         assert_eq!(Evr::parse(":2.3").epoch.as_deref(), Some("0"));
         // The release is after the *last* dash.
         assert_eq!(Evr::parse("1.0-rc1-3").version, "1.0-rc1");
@@ -373,13 +416,25 @@ mod tests {
 
     #[test]
     fn cmp_rpm_treats_missing_epoch_as_zero() {
-        assert_eq!(Evr::parse("0:1.0-1").cmp_rpm(&Evr::parse("1.0-1")), Ordering::Equal);
-        assert_eq!(Evr::parse("1:0.1-1").cmp_rpm(&Evr::parse("9.0-1")), Ordering::Greater);
-        assert_eq!(Evr::parse("1.0").cmp_rpm(&Evr::parse("1.0-1")), Ordering::Less);
+        assert_eq!(
+            Evr::parse("0:1.0-1").cmp_rpm(&Evr::parse("1.0-1")),
+            Ordering::Equal
+        );
+        assert_eq!(
+            Evr::parse("1:0.1-1").cmp_rpm(&Evr::parse("9.0-1")),
+            Ordering::Greater
+        );
+        assert_eq!(
+            Evr::parse("1.0").cmp_rpm(&Evr::parse("1.0-1")),
+            Ordering::Less
+        );
     }
 
     fn c(op: &str, evr: &str) -> Constraint {
-        Constraint { op: Op::parse(op).unwrap(), evr: evr.into() }
+        Constraint {
+            op: Op::parse(op).unwrap(),
+            evr: evr.into(),
+        }
     }
 
     #[test]

@@ -69,7 +69,11 @@ pub enum PlanError {
     #[error("package {0:?} appears twice in the plan")]
     DuplicateName(String),
     #[error("package {package:?} needs index {index}, but the plan has {len} packages")]
-    BadIndex { package: String, index: usize, len: usize },
+    BadIndex {
+        package: String,
+        index: usize,
+        len: usize,
+    },
     #[error("package {package:?} needs itself")]
     SelfLoop { package: String },
     #[error("dependency cycle through packages {0:?}")]
@@ -114,10 +118,16 @@ impl Plan {
             }
             for &n in &p.needs {
                 if n >= len {
-                    return Err(PlanError::BadIndex { package: p.name.clone(), index: n, len });
+                    return Err(PlanError::BadIndex {
+                        package: p.name.clone(),
+                        index: n,
+                        len,
+                    });
                 }
                 if n == i {
-                    return Err(PlanError::SelfLoop { package: p.name.clone() });
+                    return Err(PlanError::SelfLoop {
+                        package: p.name.clone(),
+                    });
                 }
             }
         }
@@ -127,7 +137,11 @@ impl Plan {
     /// Packages in an order where every package comes after what it needs.
     pub fn topo_order(&self) -> Result<Vec<usize>, PlanError> {
         let len = self.packages.len();
-        let mut missing: Vec<usize> = self.packages.iter().map(|p| p.needs.iter().filter(|&&n| n < len).count()).collect();
+        let mut missing: Vec<usize> = self
+            .packages
+            .iter()
+            .map(|p| p.needs.iter().filter(|&&n| n < len).count())
+            .collect();
         let dependents = self.dependents();
         let mut order: Vec<usize> = (0..len).filter(|&i| missing[i] == 0).collect();
         let mut head = 0;
@@ -145,8 +159,10 @@ impl Plan {
             Ok(order)
         } else {
             let done: HashSet<usize> = order.into_iter().collect();
-            let mut stuck: Vec<String> =
-                (0..len).filter(|i| !done.contains(i)).map(|i| self.packages[i].name.clone()).collect();
+            let mut stuck: Vec<String> = (0..len)
+                .filter(|i| !done.contains(i))
+                .map(|i| self.packages[i].name.clone())
+                .collect();
             stuck.sort();
             Err(PlanError::Cycle(stuck))
         }
@@ -159,7 +175,9 @@ impl Plan {
     /// contents) and the hashes of the packages it needs, so a change
     /// propagates to everything built on top of it.
     pub fn input_hashes(&self, specs_dir: &Path, extra: &str) -> Result<Vec<String>, HashError> {
-        let order = self.topo_order().unwrap_or_else(|_| (0..self.packages.len()).collect());
+        let order = self
+            .topo_order()
+            .unwrap_or_else(|_| (0..self.packages.len()).collect());
         let mut hashes: Vec<Option<String>> = vec![None; self.packages.len()];
         for i in order {
             let p = &self.packages[i];
@@ -183,7 +201,11 @@ impl Plan {
                     source,
                 })?;
             }
-            let mut needs: Vec<&str> = p.needs.iter().filter_map(|&n| hashes.get(n)?.as_deref()).collect();
+            let mut needs: Vec<&str> = p
+                .needs
+                .iter()
+                .filter_map(|&n| hashes.get(n)?.as_deref())
+                .collect();
             needs.sort_unstable();
             for n in needs {
                 h.update(format!("needs {n}\0").as_bytes());
@@ -274,11 +296,20 @@ impl Plan {
             .enumerate()
             .map(|(i, node)| {
                 let spec = &node.spec;
-                let spec_rel = rel_to(specs_dir, &spec.file)
-                    .unwrap_or_else(|| spec.file.file_name().map(PathBuf::from).unwrap_or_default());
-                let spec_dir = specs_dir.join(&spec_rel).parent().map(Path::to_path_buf).unwrap_or_default();
+                let spec_rel = rel_to(specs_dir, &spec.file).unwrap_or_else(|| {
+                    spec.file.file_name().map(PathBuf::from).unwrap_or_default()
+                });
+                let spec_dir = specs_dir
+                    .join(&spec_rel)
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default();
                 let mut inputs = vec![spec_rel.clone()];
-                inputs.extend(spec.includes.iter().filter_map(|inc| rel_to(specs_dir, inc)));
+                inputs.extend(
+                    spec.includes
+                        .iter()
+                        .filter_map(|inc| rel_to(specs_dir, inc)),
+                );
                 for src in spec.sources.iter().chain(&spec.patches) {
                     let f = spec_dir.join(src.file_name());
                     if !src.file_name().is_empty() && f.is_file() {
@@ -291,13 +322,23 @@ impl Plan {
                     spec: spec_rel,
                     needs: node.needs.clone(),
                     builds: spec.built_packages().map(|b| b.name.clone()).collect(),
-                    installs: graph.install_names(i).into_iter().map(str::to_string).collect(),
-                    weight: weights.filter(|w| w.contains(&spec.name)).map(|w| w.get(&spec.name)),
+                    installs: graph
+                        .install_names(i)
+                        .into_iter()
+                        .map(str::to_string)
+                        .collect(),
+                    weight: weights
+                        .filter(|w| w.contains(&spec.name))
+                        .map(|w| w.get(&spec.name)),
                     inputs,
                 }
             })
             .collect();
-        Plan { packages, arch: arch.to_string(), macros }
+        Plan {
+            packages,
+            arch: arch.to_string(),
+            macros,
+        }
     }
 
     /// Parses `specs_dir`, builds the graph (with what the build root
@@ -321,8 +362,21 @@ impl Plan {
         }
         let graph = crate::graph::BuildGraph::build(specs, &provided.graph_options(&opts.arch));
         notes.unresolved = graph.unresolved.clone();
-        notes.cycles = graph.cycles.iter().map(|c| c.nodes.iter().map(|&m| graph.nodes[m].key.clone()).collect()).collect();
-        notes.excluded = graph.excluded.iter().map(|e| format!("{}: {}", e.spec.file.display(), e.reason)).collect();
+        notes.cycles = graph
+            .cycles
+            .iter()
+            .map(|c| {
+                c.nodes
+                    .iter()
+                    .map(|&m| graph.nodes[m].key.clone())
+                    .collect()
+            })
+            .collect();
+        notes.excluded = graph
+            .excluded
+            .iter()
+            .map(|e| format!("{}: {}", e.spec.file.display(), e.reason))
+            .collect();
         let plan = Plan::from_graph(&graph, specs_dir, &opts.arch, opts.defines.clone(), weights);
         Ok((plan, notes))
     }
@@ -339,7 +393,11 @@ mod tests {
         b.needs = vec![0];
         let mut c = PlanPackage::new("c", "c/c.spec");
         c.needs = vec![1];
-        Plan { packages: vec![a, b, c], arch: "x86_64".into(), macros: vec![] }
+        Plan {
+            packages: vec![a, b, c],
+            arch: "x86_64".into(),
+            macros: vec![],
+        }
     }
 
     #[test]
@@ -355,7 +413,10 @@ mod tests {
     fn reports_cycles_and_bad_indices() {
         let mut p = chain();
         p.packages[0].needs = vec![2];
-        assert_eq!(p.validate(), Err(PlanError::Cycle(vec!["a".into(), "b".into(), "c".into()])));
+        assert_eq!(
+            p.validate(),
+            Err(PlanError::Cycle(vec!["a".into(), "b".into(), "c".into()]))
+        );
         p.packages[0].needs = vec![7];
         assert!(matches!(p.validate(), Err(PlanError::BadIndex { .. })));
         p.packages[0].needs = vec![0];
@@ -367,7 +428,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("dbuild-plan-{}", std::process::id()));
         for n in ["a", "b", "c"] {
             std::fs::create_dir_all(dir.join(n))?;
-            std::fs::write(dir.join(n).join(format!("{n}.spec")), format!("Name: {n}\n"))?;
+            std::fs::write(
+                dir.join(n).join(format!("{n}.spec")),
+                format!("Name: {n}\n"),
+            )?;
         }
         let p = chain();
         let h1 = p.input_hashes(&dir, "")?;
@@ -400,8 +464,14 @@ mod tests {
             "app/app.spec",
             "Name: app\nVersion: 2\nRelease: 1\nSummary: s\nLicense: MIT\nBuildRequires: lib-devel\n%description\nd\n%files\n/c\n",
         )?;
-        let weights = crate::weights::Weights::from_map(HashMap::from([("app".to_string(), 7.0)]), 1.0);
-        let (plan, notes) = Plan::from_spec_tree(&dir, &crate::spec::ParseOptions::default(), Some(&weights), &Default::default())?;
+        let weights =
+            crate::weights::Weights::from_map(HashMap::from([("app".to_string(), 7.0)]), 1.0);
+        let (plan, notes) = Plan::from_spec_tree(
+            &dir,
+            &crate::spec::ParseOptions::default(),
+            Some(&weights),
+            &Default::default(),
+        )?;
         assert!(notes.parse_errors.is_empty(), "{notes:?}");
         assert_eq!(plan.validate(), Ok(()));
         let app = plan.index_of("app").ok_or("no app")?;
@@ -415,7 +485,13 @@ mod tests {
         let mut installs = a.installs.clone();
         installs.sort();
         assert_eq!(installs, vec!["lib".to_string(), "lib-devel".to_string()]);
-        assert_eq!(l.inputs, vec![PathBuf::from("lib/lib.spec"), PathBuf::from("lib/fix.patch")]);
+        assert_eq!(
+            l.inputs,
+            vec![
+                PathBuf::from("lib/lib.spec"),
+                PathBuf::from("lib/fix.patch")
+            ]
+        );
         assert_eq!(l.evr, "1-1");
         std::fs::remove_dir_all(&dir)?;
         Ok(())

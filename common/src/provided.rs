@@ -22,15 +22,26 @@ pub struct Provided {
 impl Provided {
     /// The user's names, from repeatable `NAME[,NAME...]` arguments and the
     /// text of a names file, with the base root's capabilities.
-    pub fn new<S: AsRef<str>>(assume_args: &[S], assume_file_text: Option<&str>, base: impl IntoIterator<Item = String>) -> Provided {
+    pub fn new<S: AsRef<str>>(
+        assume_args: &[S],
+        assume_file_text: Option<&str>,
+        base: impl IntoIterator<Item = String>,
+    ) -> Provided {
         let mut assumed: BTreeSet<String> = split_names(assume_args).into_iter().collect();
         assumed.extend(assume_file_text.map(parse_name_list).unwrap_or_default());
-        Provided { assumed, base: base.into_iter().collect() }
+        Provided {
+            assumed,
+            base: base.into_iter().collect(),
+        }
     }
 
     /// Graph options for `arch` with these names.
     pub fn graph_options(&self, arch: &str) -> GraphOptions {
-        GraphOptions { arch: arch.to_string(), assume_provided: self.assumed.clone(), base_provides: self.base.clone() }
+        GraphOptions {
+            arch: arch.to_string(),
+            assume_provided: self.assumed.clone(),
+            base_provides: self.base.clone(),
+        }
     }
 }
 
@@ -47,7 +58,14 @@ pub fn parse_name_list(text: &str) -> Vec<String> {
 /// Names of repeatable `NAME[,NAME...]` arguments.
 pub fn split_names<S: AsRef<str>>(args: &[S]) -> Vec<String> {
     args.iter()
-        .flat_map(|a| a.as_ref().split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_string).collect::<Vec<_>>())
+        .flat_map(|a| {
+            a.as_ref()
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 
@@ -59,8 +77,10 @@ pub struct UnresolvedBuildRequires(pub Vec<Unresolved>);
 
 fn describe(deps: &[Unresolved]) -> String {
     let verb = if deps.len() == 1 { "is" } else { "are" };
-    let mut out =
-        format!("{} BuildRequires {verb} not provided by any spec, the base root or --assume-provided:", deps.len());
+    let mut out = format!(
+        "{} BuildRequires {verb} not provided by any spec, the base root or --assume-provided:",
+        deps.len()
+    );
     for u in deps {
         out.push_str(&format!("\n  {}", wanted_line(u)));
     }
@@ -75,7 +95,11 @@ pub fn wanted_line(u: &Unresolved) -> String {
 /// Fails when some of `unresolved` are BuildRequires (runtime Requires only
 /// deserve a warning: they matter when the RPMs are installed, not built).
 pub fn check_build_requires(unresolved: &[Unresolved]) -> Result<(), UnresolvedBuildRequires> {
-    let build: Vec<Unresolved> = unresolved.iter().filter(|u| u.kind == DepKind::Build).cloned().collect();
+    let build: Vec<Unresolved> = unresolved
+        .iter()
+        .filter(|u| u.kind == DepKind::Build)
+        .cloned()
+        .collect();
     if build.is_empty() {
         Ok(())
     } else {
@@ -113,23 +137,45 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let specs = vec![
             tree(&dir, "lib", ""),
-            tree(&dir, "a", "BuildRequires: lib gcc python3-foo\nRequires: /usr/sbin/useradd\n"),
+            tree(
+                &dir,
+                "a",
+                "BuildRequires: lib gcc python3-foo\nRequires: /usr/sbin/useradd\n",
+            ),
             tree(&dir, "b", "BuildRequires: python3-foo local-tool\n"),
         ];
         std::fs::remove_dir_all(&dir).unwrap();
-        let mut provided = Provided { base: ["gcc".to_string()].into(), ..Provided::default() };
+        let mut provided = Provided {
+            base: ["gcc".to_string()].into(),
+            ..Provided::default()
+        };
         let g = BuildGraph::build(specs.clone(), &provided.graph_options("x86_64"));
         let err = check_build_requires(&g.unresolved).unwrap_err();
-        let deps: Vec<(&str, Vec<String>)> = err.0.iter().map(|u| (u.dependency.as_str(), u.wanted_by.clone())).collect();
-        assert_eq!(deps, vec![("local-tool", vec!["b".to_string()]), ("python3-foo", vec!["a".to_string(), "b".to_string()])]);
+        let deps: Vec<(&str, Vec<String>)> = err
+            .0
+            .iter()
+            .map(|u| (u.dependency.as_str(), u.wanted_by.clone()))
+            .collect();
+        assert_eq!(
+            deps,
+            vec![
+                ("local-tool", vec!["b".to_string()]),
+                ("python3-foo", vec!["a".to_string(), "b".to_string()])
+            ]
+        );
         assert_eq!(
             err.to_string(),
             "2 BuildRequires are not provided by any spec, the base root or --assume-provided:\n  \
              local-tool (wanted by b)\n  python3-foo (wanted by a, b)"
         );
         // The runtime file dependency is reported but does not stop the build.
-        assert!(g.unresolved.iter().any(|u| u.dependency == "/usr/sbin/useradd" && u.kind == DepKind::Runtime));
-        provided.assumed = split_names(&["python3-foo,local-tool"]).into_iter().collect();
+        assert!(g
+            .unresolved
+            .iter()
+            .any(|u| u.dependency == "/usr/sbin/useradd" && u.kind == DepKind::Runtime));
+        provided.assumed = split_names(&["python3-foo,local-tool"])
+            .into_iter()
+            .collect();
         let g = BuildGraph::build(specs, &provided.graph_options("x86_64"));
         assert_eq!(check_build_requires(&g.unresolved), Ok(()));
         let a = g.node_by_key("a").unwrap();

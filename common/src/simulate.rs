@@ -62,11 +62,17 @@ pub fn simulate(plan: &Plan, durations: &[f64], workers: usize) -> Result<SimRes
     }
     let n = plan.packages.len();
     if durations.len() != n {
-        return Err(SimError::DurationCount { given: durations.len(), packages: n });
+        return Err(SimError::DurationCount {
+            given: durations.len(),
+            packages: n,
+        });
     }
     for (p, &d) in plan.packages.iter().zip(durations) {
         if !d.is_finite() || d < 0.0 {
-            return Err(SimError::BadDuration { package: p.name.clone(), value: d });
+            return Err(SimError::BadDuration {
+                package: p.name.clone(),
+                value: d,
+            });
         }
     }
     plan.validate()?;
@@ -80,10 +86,14 @@ pub fn simulate(plan: &Plan, durations: &[f64], workers: usize) -> Result<SimRes
     let name = "sim";
     loop {
         while running.len() < workers {
-            let Some(i) = d.next_for(name, workers) else { break };
+            let Some(i) = d.next_for(name, workers) else {
+                break;
+            };
             running.push(Reverse((Time(now + durations[i]), i)));
         }
-        let Some(Reverse((Time(t), i))) = running.pop() else { break };
+        let Some(Reverse((Time(t), i))) = running.pop() else {
+            break;
+        };
         now = t;
         // `i` is building by construction; an error here would be a dispatcher bug.
         if d.succeed(i).is_ok() {
@@ -94,8 +104,20 @@ pub fn simulate(plan: &Plan, durations: &[f64], workers: usize) -> Result<SimRes
         return Err(SimError::Stalled { left: n - done });
     }
     let lower_bound = cp.max(total / workers as f64);
-    let ratio = if lower_bound > 0.0 { now / lower_bound } else { 1.0 };
-    Ok(SimResult { makespan: now, lower_bound, critical_path: cp, total_work: total, workers, packages: n, ratio })
+    let ratio = if lower_bound > 0.0 {
+        now / lower_bound
+    } else {
+        1.0
+    };
+    Ok(SimResult {
+        makespan: now,
+        lower_bound,
+        critical_path: cp,
+        total_work: total,
+        workers,
+        packages: n,
+        ratio,
+    })
 }
 
 #[cfg(test)]
@@ -105,17 +127,29 @@ mod tests {
 
     #[test]
     fn chain_and_parallel_work() -> Result<(), SimError> {
-        let mut pk: Vec<PlanPackage> =
-            ["a", "b", "c", "d"].iter().map(|n| PlanPackage::new(*n, format!("{n}.spec"))).collect();
+        let mut pk: Vec<PlanPackage> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|n| PlanPackage::new(*n, format!("{n}.spec")))
+            .collect();
         pk[1].needs = vec![0];
-        let plan = Plan { packages: pk, arch: "x86_64".into(), macros: vec![] };
+        let plan = Plan {
+            packages: pk,
+            arch: "x86_64".into(),
+            macros: vec![],
+        };
         let r = simulate(&plan, &[2.0, 3.0, 4.0, 1.0], 2)?;
         assert_eq!(r.critical_path, 5.0);
         assert_eq!(r.lower_bound, 5.0);
         assert_eq!(r.makespan, 5.0);
         let r1 = simulate(&plan, &[2.0, 3.0, 4.0, 1.0], 1)?;
         assert_eq!(r1.makespan, 10.0);
-        assert_eq!(simulate(&plan, &[1.0], 1), Err(SimError::DurationCount { given: 1, packages: 4 }));
+        assert_eq!(
+            simulate(&plan, &[1.0], 1),
+            Err(SimError::DurationCount {
+                given: 1,
+                packages: 4
+            })
+        );
         assert_eq!(simulate(&plan, &[1.0; 4], 0), Err(SimError::NoWorkers));
         Ok(())
     }

@@ -12,11 +12,21 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
     #[error("{file}: cannot read weights: {source}")]
-    Io { file: PathBuf, source: std::io::Error },
+    Io {
+        file: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{file}: not a JSON object of package weights: {source}")]
-    Json { file: PathBuf, source: serde_json::Error },
+    Json {
+        file: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("{file}: weight of package {package:?} must be a non-negative number, found {value}")]
-    BadValue { file: PathBuf, package: String, value: String },
+    BadValue {
+        file: PathBuf,
+        package: String,
+        value: String,
+    },
 }
 
 /// Weights by source package name, with a default for unlisted packages.
@@ -28,7 +38,10 @@ pub struct Weights {
 
 impl Default for Weights {
     fn default() -> Self {
-        Weights { by_name: HashMap::new(), default: Self::DEFAULT }
+        Weights {
+            by_name: HashMap::new(),
+            default: Self::DEFAULT,
+        }
     }
 }
 
@@ -38,15 +51,20 @@ impl Weights {
 
     /// Loads a `packageWeights.json` file.
     pub fn load(path: &Path) -> Result<Weights, WeightsError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| WeightsError::Io { file: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| WeightsError::Io {
+            file: path.to_path_buf(),
+            source,
+        })?;
         Self::from_json(&text, path)
     }
 
     /// Parses the JSON text of a weights file; `origin` names it in errors.
     pub fn from_json(text: &str, origin: &Path) -> Result<Weights, WeightsError> {
-        let raw: HashMap<String, serde_json::Value> = serde_json::from_str(text)
-            .map_err(|source| WeightsError::Json { file: origin.to_path_buf(), source })?;
+        let raw: HashMap<String, serde_json::Value> =
+            serde_json::from_str(text).map_err(|source| WeightsError::Json {
+                file: origin.to_path_buf(),
+                source,
+            })?;
         let mut by_name = HashMap::with_capacity(raw.len());
         for (package, value) in raw {
             match value.as_f64() {
@@ -62,7 +80,10 @@ impl Weights {
                 }
             }
         }
-        Ok(Weights { by_name, default: Self::DEFAULT })
+        Ok(Weights {
+            by_name,
+            default: Self::DEFAULT,
+        })
     }
 
     /// Builds weights from known values (e.g. measured build durations).
@@ -72,7 +93,10 @@ impl Weights {
 
     /// The weight of a source package.
     pub fn get(&self, source_name: &str) -> f64 {
-        self.by_name.get(source_name).copied().unwrap_or(self.default)
+        self.by_name
+            .get(source_name)
+            .copied()
+            .unwrap_or(self.default)
     }
 
     /// Whether the file listed this package.
@@ -96,7 +120,8 @@ mod tests {
 
     #[test]
     fn parses_photon_format() {
-        let w = Weights::from_json(r#"{"linux": 124, "go": 7, "x": 0.5}"#, Path::new("w.json")).unwrap();
+        let w = Weights::from_json(r#"{"linux": 124, "go": 7, "x": 0.5}"#, Path::new("w.json"))
+            .unwrap();
         assert_eq!(w.get("linux"), 124.0);
         assert_eq!(w.get("x"), 0.5);
         assert_eq!(w.get("unknown"), Weights::DEFAULT);
@@ -120,6 +145,9 @@ mod tests {
             assert!(w.len() > 100);
             assert!(w.get("linux") > 1.0);
         }
-        assert!(matches!(Weights::load(Path::new("/nonexistent/w.json")), Err(WeightsError::Io { .. })));
+        assert!(matches!(
+            Weights::load(Path::new("/nonexistent/w.json")),
+            Err(WeightsError::Io { .. })
+        ));
     }
 }

@@ -202,7 +202,9 @@ pub struct Report {
 
 /// The phases a worker reports (see [`Report::phases_secs`]); metrics keep
 /// only these, whatever else a report names.
-pub const PHASES: [&str; 6] = ["chroot", "install", "sources", "rpmbuild", "publish", "cleanup"];
+pub const PHASES: [&str; 6] = [
+    "chroot", "install", "sources", "rpmbuild", "publish", "cleanup",
+];
 
 /// Asks, during the build of a lease, for the package the same slot builds
 /// next, so the worker can prepare it (chroot, sources, BuildRequires)
@@ -348,8 +350,14 @@ mod tests {
 
     #[test]
     fn binary_names_from_rpm_paths() {
-        assert_eq!(rpm_binary_name("stage/RPMS/x86_64/foo-devel-1.2-3.ph5.x86_64.rpm"), Some("foo-devel"));
-        assert_eq!(rpm_binary_name("glibc-2.38-1.ph5.noarch.rpm"), Some("glibc"));
+        assert_eq!(
+            rpm_binary_name("stage/RPMS/x86_64/foo-devel-1.2-3.ph5.x86_64.rpm"),
+            Some("foo-devel")
+        );
+        assert_eq!(
+            rpm_binary_name("glibc-2.38-1.ph5.noarch.rpm"),
+            Some("glibc")
+        );
         assert_eq!(rpm_binary_name("nonsense.rpm"), None);
         assert_eq!(rpm_binary_name("a-1-2.x86_64.txt"), None);
     }
@@ -360,11 +368,24 @@ mod tests {
             r#"{"worker_id":"w","duration_secs":1.5,"outcome":{"status":"failure","exit_status":1,"reason":"boom"}}"#,
         )?;
         // A report without a kind (an older worker) is a transient failure: retried, as before.
-        assert_eq!(r.outcome, Outcome::Failure { exit_status: Some(1), reason: "boom".into(), kind: FailureKind::Transient });
+        assert_eq!(
+            r.outcome,
+            Outcome::Failure {
+                exit_status: Some(1),
+                reason: "boom".into(),
+                kind: FailureKind::Transient
+            }
+        );
         let r: Report = serde_json::from_str(
             r#"{"worker_id":"w","duration_secs":1.5,"outcome":{"status":"failure","exit_status":1,"reason":"boom","kind":"package"}}"#,
         )?;
-        assert!(matches!(r.outcome, Outcome::Failure { kind: FailureKind::Package, .. }));
+        assert!(matches!(
+            r.outcome,
+            Outcome::Failure {
+                kind: FailureKind::Package,
+                ..
+            }
+        ));
         assert!(r.phases_secs.is_empty() && r.claim.is_none() && !r.next_lease);
         Ok(())
     }

@@ -13,7 +13,8 @@ fn corpus() -> std::path::PathBuf {
 
 #[test]
 fn unreadable_file_is_an_io_error_naming_it() {
-    let err = parse_spec_file(Path::new("/nonexistent/x.spec"), &ParseOptions::default()).unwrap_err();
+    let err =
+        parse_spec_file(Path::new("/nonexistent/x.spec"), &ParseOptions::default()).unwrap_err();
     assert!(matches!(err, SpecError::Io { .. }));
     assert!(err.to_string().contains("/nonexistent/x.spec"), "{err}");
 }
@@ -32,11 +33,18 @@ fn one_bad_spec_does_not_stop_the_others() {
     let dir = tempdir("tree");
     std::fs::create_dir_all(dir.join("good")).unwrap();
     std::fs::create_dir_all(dir.join("bad")).unwrap();
-    std::fs::write(dir.join("good/good.spec"), "Name: good\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\n%description\nd\n%files\n").unwrap();
+    std::fs::write(
+        dir.join("good/good.spec"),
+        "Name: good\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\n%description\nd\n%files\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("bad/bad.spec"), "Name: bad\n%if 1\n").unwrap();
     let results = parse_tree(&dir, &ParseOptions::default()).unwrap();
     assert_eq!(results.len(), 2);
-    assert!(results[0].1.as_ref().is_err_and(|e| e.to_string().contains("bad.spec:2: Unclosed %if")));
+    assert!(results[0]
+        .1
+        .as_ref()
+        .is_err_and(|e| e.to_string().contains("bad.spec:2: Unclosed %if")));
     assert_eq!(results[1].1.as_ref().unwrap().name, "good");
 }
 
@@ -44,12 +52,28 @@ fn one_bad_spec_does_not_stop_the_others() {
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self, bound: usize) -> usize {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((self.0 >> 33) as usize) % bound.max(1)
     }
 }
 
-const INSERTS: [&str; 12] = ["%{", "}", "%if 1\n", "%endif\n", "%else\n", "%(", "%[", "\\\n", "%define x %x\n", "%{expand:", "(", "\n%package -n"];
+const INSERTS: [&str; 12] = [
+    "%{",
+    "}",
+    "%if 1\n",
+    "%endif\n",
+    "%else\n",
+    "%(",
+    "%[",
+    "\\\n",
+    "%define x %x\n",
+    "%{expand:",
+    "(",
+    "\n%package -n",
+];
 
 #[test]
 fn mutated_real_specs_never_panic_or_hang() {
@@ -86,7 +110,11 @@ fn mutated_real_specs_never_panic_or_hang() {
             runs += 1;
         }
     }
-    assert!(started.elapsed() < Duration::from_secs(60), "{runs} mutated parses took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{runs} mutated parses took {:?}",
+        started.elapsed()
+    );
 }
 
 fn tempdir(name: &str) -> std::path::PathBuf {

@@ -14,8 +14,15 @@ fn photon_graph_invariants() {
         eprintln!("Photon corpus not found; skipped");
         return;
     }
-    let opts = ParseOptions { defines: vec![("dist".into(), ".ph5".into())], ..ParseOptions::default() };
-    let specs: Vec<_> = parse_tree(dir, &opts).unwrap().into_iter().filter_map(|(_, r)| r.ok()).collect();
+    let opts = ParseOptions {
+        defines: vec![("dist".into(), ".ph5".into())],
+        ..ParseOptions::default()
+    };
+    let specs: Vec<_> = parse_tree(dir, &opts)
+        .unwrap()
+        .into_iter()
+        .filter_map(|(_, r)| r.ok())
+        .collect();
     assert!(specs.len() > 1000);
     let count = specs.len();
     let g = BuildGraph::build(specs, &GraphOptions::default());
@@ -26,18 +33,37 @@ fn photon_graph_invariants() {
     // The schedule is a DAG and levels agree with it.
     assert!(topo_order(&g.needs()).is_ok());
     for (i, n) in g.nodes.iter().enumerate() {
-        assert!(!n.needs.contains(&i) && !n.deferred.contains(&i), "{} needs itself", n.key);
+        assert!(
+            !n.needs.contains(&i) && !n.deferred.contains(&i),
+            "{} needs itself",
+            n.key
+        );
         for &m in &n.needs {
-            assert!(g.nodes[m].level < n.level, "{} level {} <= {}", n.key, n.level, g.nodes[m].key);
+            assert!(
+                g.nodes[m].level < n.level,
+                "{} level {} <= {}",
+                n.key,
+                n.level,
+                g.nodes[m].key
+            );
         }
         for &b in &n.install {
-            assert!(g.binary(b).unwrap().has_files, "{} installs a package that is not built", n.key);
+            assert!(
+                g.binary(b).unwrap().has_files,
+                "{} installs a package that is not built",
+                n.key
+            );
             assert_ne!(b.node, i, "{} installs its own output", n.key);
         }
     }
     for (e, edge) in g.edges.iter().enumerate() {
         assert!(!edge.reasons.is_empty(), "edge {e} has no reason");
-        assert_eq!(edge.kind == DepKind::Build, edge.reasons.iter().any(|r| matches!(r, Reason::BuildRequires { .. })));
+        assert_eq!(
+            edge.kind == DepKind::Build,
+            edge.reasons
+                .iter()
+                .any(|r| matches!(r, Reason::BuildRequires { .. }))
+        );
     }
     // Well-known Photon facts.
     let curl = g.node_by_key("curl").unwrap();

@@ -45,12 +45,17 @@ fn rpmspec(spec: &Path, query: &[&str]) -> Option<String> {
         .arg(spec)
         .output()
         .expect("rpmspec must be installed (Debian package `rpm`)");
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// What rpm says, or None when rpmspec cannot parse the spec.
 fn oracle(spec: &Path) -> Option<Answer> {
-    let srpm = rpmspec(spec, &["--srpm", "--qf", "%{name}|%{epoch}|%{version}|%{release}\n"])?;
+    let srpm = rpmspec(
+        spec,
+        &["--srpm", "--qf", "%{name}|%{epoch}|%{version}|%{release}\n"],
+    )?;
     let fields: Vec<&str> = srpm.trim().split('|').collect();
     let built = rpmspec(spec, &["--builtrpms", "--qf", "%{name}\n"])?;
     let brs = rpmspec(spec, &["--buildrequires"])?;
@@ -60,7 +65,11 @@ fn oracle(spec: &Path) -> Option<Answer> {
         version: fields[2].to_string(),
         release: fields[3].to_string(),
         packages: built.split_whitespace().map(str::to_string).collect(),
-        build_requires: brs.lines().map(normalise).filter(|l| !l.is_empty()).collect(),
+        build_requires: brs
+            .lines()
+            .map(normalise)
+            .filter(|l| !l.is_empty())
+            .collect(),
     })
 }
 
@@ -71,7 +80,11 @@ fn ours(spec: &Spec) -> Answer {
         version: spec.version.clone(),
         release: spec.release.clone(),
         packages: spec.built_packages().map(|p| p.name.clone()).collect(),
-        build_requires: spec.build_requires.iter().map(|d| normalise(&d.to_string())).collect(),
+        build_requires: spec
+            .build_requires
+            .iter()
+            .map(|d| normalise(&d.to_string()))
+            .collect(),
     }
 }
 
@@ -87,20 +100,37 @@ struct Comparison {
 fn compare_tree(dir: &Path) -> Comparison {
     assert!(dir.is_dir(), "spec tree missing: {}", dir.display());
     let opts = ParseOptions {
-        defines: vec![("dist".into(), ".ph5".into()), ("with_check".into(), "0".into())],
+        defines: vec![
+            ("dist".into(), ".ph5".into()),
+            ("with_check".into(), "0".into()),
+        ],
         ..ParseOptions::default()
     };
     let parsed = parse_tree(dir, &opts).unwrap();
     let outcomes: Vec<(PathBuf, Option<Answer>, Result<Answer, String>)> = parsed
         .par_iter()
-        .map(|(rel, result)| (rel.clone(), oracle(&dir.join(rel)), result.as_ref().map(ours).map_err(|e| e.to_string())))
+        .map(|(rel, result)| {
+            (
+                rel.clone(),
+                oracle(&dir.join(rel)),
+                result.as_ref().map(ours).map_err(|e| e.to_string()),
+            )
+        })
         .collect();
-    let mut cmp = Comparison { total: parsed.len(), parsable: Vec::new(), rejected: Vec::new() };
+    let mut cmp = Comparison {
+        total: parsed.len(),
+        parsable: Vec::new(),
+        rejected: Vec::new(),
+    };
     for (rel, theirs, mine) in outcomes {
         match (theirs, mine) {
             (Some(t), Ok(m)) if t == m => cmp.parsable.push((rel, None)),
-            (Some(t), Ok(m)) => cmp.parsable.push((rel, Some(format!("ours {m:?}\n  rpm  {t:?}")))),
-            (Some(_), Err(e)) => cmp.parsable.push((rel, Some(format!("we fail where rpm parses: {e}")))),
+            (Some(t), Ok(m)) => cmp
+                .parsable
+                .push((rel, Some(format!("ours {m:?}\n  rpm  {t:?}")))),
+            (Some(_), Err(e)) => cmp
+                .parsable
+                .push((rel, Some(format!("we fail where rpm parses: {e}")))),
             (None, Ok(_)) => cmp.rejected.push((rel, None)),
             (None, Err(e)) => cmp.rejected.push((rel, Some(e))),
         }
@@ -121,7 +151,11 @@ impl Comparison {
             self.total
         );
         for (rel, why) in self.parsable.iter().filter(|(_, d)| d.is_some()).take(20) {
-            println!("DISAGREE {}: {}", rel.display(), why.as_deref().unwrap_or(""));
+            println!(
+                "DISAGREE {}: {}",
+                rel.display(),
+                why.as_deref().unwrap_or("")
+            );
         }
     }
 }
@@ -131,7 +165,11 @@ fn parser_agrees_with_rpmspec_on_photon_5() {
     let cmp = compare_tree(&corpus());
     assert_eq!(cmp.total, 1077, "the corpus should hold 1077 specs");
     cmp.report("Photon 5.0");
-    assert!(cmp.agreements() >= TARGET, "agreement fell to {}, below the target {TARGET}", cmp.agreements());
+    assert!(
+        cmp.agreements() >= TARGET,
+        "agreement fell to {}, below the target {TARGET}",
+        cmp.agreements()
+    );
 }
 
 /// Hand-written specs for what the corpus uses little or not at all
@@ -142,12 +180,24 @@ fn parser_agrees_with_rpmspec_on_feature_specs() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/specs");
     let cmp = compare_tree(&dir);
     cmp.report("feature specs");
-    assert!(cmp.parsable.len() >= 8, "rpmspec should parse the feature specs");
+    assert!(
+        cmp.parsable.len() >= 8,
+        "rpmspec should parse the feature specs"
+    );
     assert_eq!(cmp.agreements(), cmp.parsable.len());
-    assert!(cmp.rejected.len() >= 14, "rpmspec should reject every spec in errors/");
+    assert!(
+        cmp.rejected.len() >= 14,
+        "rpmspec should reject every spec in errors/"
+    );
     for (rel, our_error) in &cmp.rejected {
-        let e = our_error.as_deref().unwrap_or_else(|| panic!("{} is rejected by rpm but we accepted it", rel.display()));
+        let e = our_error
+            .as_deref()
+            .unwrap_or_else(|| panic!("{} is rejected by rpm but we accepted it", rel.display()));
         let name = rel.file_name().unwrap().to_string_lossy();
-        assert!(e.contains(&*name), "error for {} does not name the file: {e}", rel.display());
+        assert!(
+            e.contains(&*name),
+            "error for {} does not name the file: {e}",
+            rel.display()
+        );
     }
 }

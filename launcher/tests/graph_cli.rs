@@ -25,7 +25,13 @@ fn spec_tree(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("dbuild-graph-cli-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    write_spec(&dir, "alpha", "1.0", "BuildRequires: beta-devel >= 2.0\n", "");
+    write_spec(
+        &dir,
+        "alpha",
+        "1.0",
+        "BuildRequires: beta-devel >= 2.0\n",
+        "",
+    );
     write_spec(
         &dir,
         "beta",
@@ -35,12 +41,22 @@ fn spec_tree(test: &str) -> PathBuf {
     );
     write_spec(&dir, "gamma", "1", "BuildRequires: delta\n", "");
     write_spec(&dir, "delta", "1", "BuildRequires: gamma\n", "");
-    write_spec(&dir, "epsilon", "1", "BuildRequires: alpha\nBuildRequires: not-in-tree-xyz\n", "");
+    write_spec(
+        &dir,
+        "epsilon",
+        "1",
+        "BuildRequires: alpha\nBuildRequires: not-in-tree-xyz\n",
+        "",
+    );
     dir
 }
 
 fn strings(v: &Value) -> Vec<&str> {
-    v.as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect()
 }
 
 /// Until the real spec parser is merged, `parse_tree` is a placeholder that
@@ -56,16 +72,36 @@ fn parser_available(report: &Value) -> bool {
 #[test]
 fn json_report() {
     let dir = spec_tree("json");
-    let out = dbuild().args(["graph", "--json", "--define", "dist .ph5", "--specs"]).arg(&dir).output().unwrap();
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let out = dbuild()
+        .args(["graph", "--json", "--define", "dist .ph5", "--specs"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
-    for key in ["packages", "edges", "levels", "unresolved", "cycles", "critical_path"] {
+    for key in [
+        "packages",
+        "edges",
+        "levels",
+        "unresolved",
+        "cycles",
+        "critical_path",
+    ] {
         assert!(r.get(key).is_some(), "missing key {key}");
     }
     if !parser_available(&r) {
         return;
     }
-    assert_eq!(r["parse_errors"].as_array().unwrap().len(), 0, "{}", r["parse_errors"]);
+    assert_eq!(
+        r["parse_errors"].as_array().unwrap().len(),
+        0,
+        "{}",
+        r["parse_errors"]
+    );
     assert_eq!(r["packages"], 5);
     // alpha->beta (build), alpha->gamma (runtime), delta<->gamma, epsilon->alpha.
     assert_eq!(r["edges"], 5);
@@ -79,12 +115,21 @@ fn json_report() {
     assert_eq!(strings(&cycles[0]["packages"]), vec!["delta", "gamma"]);
     let edges = cycles[0]["edges"].as_array().unwrap();
     assert_eq!(edges.len(), 2);
-    assert!(edges.iter().any(|e| e["from"] == "gamma" && e["to"] == "delta" && e["dependency"] == "BuildRequires: delta"));
+    assert!(edges.iter().any(|e| e["from"] == "gamma"
+        && e["to"] == "delta"
+        && e["dependency"] == "BuildRequires: delta"));
     assert_eq!(cycles[0]["bootstrap"], true);
-    assert_eq!(strings(&r["critical_path"]["packages"]), vec!["beta", "alpha", "epsilon"]);
+    assert_eq!(
+        strings(&r["critical_path"]["packages"]),
+        vec!["beta", "alpha", "epsilon"]
+    );
     assert_eq!(r["critical_path"]["weight"], 3.0);
 
-    let out = dbuild().args(["graph", "--json", "--explain", "alpha", "--specs"]).arg(&dir).output().unwrap();
+    let out = dbuild()
+        .args(["graph", "--json", "--explain", "alpha", "--specs"])
+        .arg(&dir)
+        .output()
+        .unwrap();
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     let x = &r["explain"];
     assert_eq!(x["level"], 1);
@@ -96,7 +141,11 @@ fn json_report() {
     assert_eq!(needs[1]["to"], "gamma");
     assert_eq!(needs[1]["kind"], "runtime");
     assert_eq!(needs[1]["dependency"], "Requires: gamma (of beta-devel)");
-    let out = dbuild().args(["graph", "--explain", "nope", "--specs"]).arg(&dir).output().unwrap();
+    let out = dbuild()
+        .args(["graph", "--explain", "nope", "--specs"])
+        .arg(&dir)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -107,26 +156,58 @@ fn weights_text_dot_and_exit_codes() {
     let weights = dir.join("weights.json");
     std::fs::write(&weights, r#"{"gamma": 10, "epsilon": 2}"#).unwrap();
 
-    let out = dbuild().args(["graph", "--specs"]).arg(&dir).arg("--weights").arg(&weights).output().unwrap();
+    let out = dbuild()
+        .args(["graph", "--specs"])
+        .arg(&dir)
+        .arg("--weights")
+        .arg(&weights)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("Critical path"), "{text}");
 
-    let out = dbuild().args(["graph", "--dot", "--specs"]).arg(&dir).output().unwrap();
+    let out = dbuild()
+        .args(["graph", "--dot", "--specs"])
+        .arg(&dir)
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8(out.stdout).unwrap().starts_with("digraph"));
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .starts_with("digraph"));
 
-    let out = dbuild().args(["graph", "--json", "--specs"]).arg(&dir).arg("--weights").arg(&weights).output().unwrap();
+    let out = dbuild()
+        .args(["graph", "--json", "--specs"])
+        .arg(&dir)
+        .arg("--weights")
+        .arg(&weights)
+        .output()
+        .unwrap();
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     if parser_available(&r) {
-        assert_eq!(strings(&r["critical_path"]["packages"]), vec!["gamma", "alpha", "epsilon"]);
+        assert_eq!(
+            strings(&r["critical_path"]["packages"]),
+            vec!["gamma", "alpha", "epsilon"]
+        );
         assert_eq!(r["critical_path"]["weight"], 13.0);
         // --strict fails on the unresolved BuildRequires and the bootstrap cycle.
-        let out = dbuild().args(["graph", "--strict", "--specs"]).arg(&dir).output().unwrap();
+        let out = dbuild()
+            .args(["graph", "--strict", "--specs"])
+            .arg(&dir)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(3));
         // Assuming the missing package and gamma provided removes both problems.
         let out = dbuild()
-            .args(["graph", "--strict", "--json", "--assume-provided", "not-in-tree-xyz,gamma", "--specs"])
+            .args([
+                "graph",
+                "--strict",
+                "--json",
+                "--assume-provided",
+                "not-in-tree-xyz,gamma",
+                "--specs",
+            ])
             .arg(&dir)
             .output()
             .unwrap();
@@ -137,15 +218,31 @@ fn weights_text_dot_and_exit_codes() {
     }
 
     // Unreadable inputs: 1; usage errors: 2.
-    let out = dbuild().args(["graph", "--specs", "/nonexistent/dbuild-specs"]).output().unwrap();
+    let out = dbuild()
+        .args(["graph", "--specs", "/nonexistent/dbuild-specs"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/dbuild-specs"));
-    let out = dbuild().args(["graph", "--specs"]).arg(&dir).args(["--weights", "/nonexistent/w.json"]).output().unwrap();
+    let out = dbuild()
+        .args(["graph", "--specs"])
+        .arg(&dir)
+        .args(["--weights", "/nonexistent/w.json"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/w.json"));
-    let out = dbuild().args(["graph", "--json", "--dot", "--specs"]).arg(&dir).output().unwrap();
+    let out = dbuild()
+        .args(["graph", "--json", "--dot", "--specs"])
+        .arg(&dir)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = dbuild().args(["graph", "--define", "=bad", "--specs"]).arg(&dir).output().unwrap();
+    let out = dbuild()
+        .args(["graph", "--define", "=bad", "--specs"])
+        .arg(&dir)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).ok();
 }

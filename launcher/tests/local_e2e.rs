@@ -25,7 +25,12 @@ fn base_root() -> PathBuf {
 
 /// `dbuild local` with 2 workers and `--check`, so the examples' `%check` sections run too.
 fn dbuild_local(specs: &Path, state: &Path, root: &Path) -> Run {
-    support::dbuild_local(specs, state, root, &["--workers", "2", "--check", "--define", "dist .ex"])
+    support::dbuild_local(
+        specs,
+        state,
+        root,
+        &["--workers", "2", "--check", "--define", "dist .ex"],
+    )
 }
 
 fn rpms(state: &Path) -> BTreeSet<String> {
@@ -41,7 +46,10 @@ fn rpms(state: &Path) -> BTreeSet<String> {
 #[test]
 fn builds_the_examples_installs_them_and_rebuilds_only_what_changed() {
     let root = base_root();
-    let tmp = tempfile::Builder::new().prefix("dbuild-local-e2e-").tempdir_in("/var/tmp").unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("dbuild-local-e2e-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
     let specs = tmp.path().join("SPECS");
     copy_tree(&examples(), &specs);
     let state = tmp.path().join("state");
@@ -61,59 +69,116 @@ fn builds_the_examples_installs_them_and_rebuilds_only_what_changed() {
         "dbuild-examples-1.0-1.ex.noarch.rpm",
         "dbuild-examples-doc-1.0-1.ex.noarch.rpm",
     ] {
-        assert!(built.contains(expected), "{expected} missing from {built:?}");
+        assert!(
+            built.contains(expected),
+            "{expected} missing from {built:?}"
+        );
     }
     assert_eq!(built.len(), 25, "{built:?}");
-    assert!(!built.iter().any(|r| r.starts_with("libvec-1.1.0")), "libvec has no %files: not built");
+    assert!(
+        !built.iter().any(|r| r.starts_with("libvec-1.1.0")),
+        "libvec has no %files: not built"
+    );
 
     // Everything installs into an empty root, with no missing dependency.
     let empty = tmp.path().join("empty-root");
     std::fs::create_dir_all(&empty).unwrap();
     let files: Vec<PathBuf> = ["x86_64", "noarch"]
         .iter()
-        .flat_map(|a| std::fs::read_dir(state.join("local/stage/RPMS").join(a)).unwrap().map(|e| e.unwrap().path()))
+        .flat_map(|a| {
+            std::fs::read_dir(state.join("local/stage/RPMS").join(a))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+        })
         .collect();
-    let install = Command::new("rpm").arg("--root").arg(&empty).args(["-i", "--nosignature"]).args(&files).output().unwrap();
-    assert!(install.status.success(), "rpm -i: {}", String::from_utf8_lossy(&install.stderr));
+    let install = Command::new("rpm")
+        .arg("--root")
+        .arg(&empty)
+        .args(["-i", "--nosignature"])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        install.status.success(),
+        "rpm -i: {}",
+        String::from_utf8_lossy(&install.stderr)
+    );
     assert!(empty.join("usr/bin/polyglot").exists());
 
     // Unchanged tree: nothing is rebuilt.
     let second = dbuild_local(&specs, &state, &root);
     assert_eq!(second.code, 0);
-    assert_eq!(listed(&second.stdout, "up-to-date").len(), 19, "{}", second.stdout);
+    assert_eq!(
+        listed(&second.stdout, "up-to-date").len(),
+        19,
+        "{}",
+        second.stdout
+    );
     assert!(listed(&second.stdout, "built").is_empty());
 
     // One spec changed: it and exactly what builds against it are rebuilt.
     let spec = specs.join("libstrutil/libstrutil.spec");
-    let text = std::fs::read_to_string(&spec).unwrap().replace("Release:        1%{?dist}", "Release:        2%{?dist}");
+    let text = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace("Release:        1%{?dist}", "Release:        2%{?dist}");
     std::fs::write(&spec, text).unwrap();
     let third = dbuild_local(&specs, &state, &root);
     assert_eq!(third.code, 0);
     let rebuilt = listed(&third.stdout, "built");
-    let expected: BTreeSet<String> = ["libstrutil", "libcfg", "wordcount", "shout", "cfgget"].iter().map(|s| s.to_string()).collect();
+    let expected: BTreeSet<String> = ["libstrutil", "libcfg", "wordcount", "shout", "cfgget"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     assert_eq!(rebuilt, expected);
 }
 
 #[test]
 fn a_broken_package_fails_with_its_log_and_its_dependents_are_dep_failed() {
     let root = base_root();
-    let tmp = tempfile::Builder::new().prefix("dbuild-local-fail-").tempdir_in("/var/tmp").unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("dbuild-local-fail-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
     let specs = tmp.path().join("SPECS");
     for p in ["libmathx", "primes", "mathx-tests", "banner"] {
         copy_tree(&examples().join(p), &specs.join(p));
     }
     let spec = specs.join("libmathx/libmathx.spec");
-    let text = std::fs::read_to_string(&spec).unwrap().replace("%build\n", "%build\necho 'deliberately broken' >&2\nexit 3\n");
+    let text = std::fs::read_to_string(&spec).unwrap().replace(
+        "%build\n",
+        "%build\necho 'deliberately broken' >&2\nexit 3\n",
+    );
     std::fs::write(&spec, text).unwrap();
     let state = tmp.path().join("state");
     let run = dbuild_local(&specs, &state, &root);
     assert_eq!(run.code, 1, "a failed package must make dbuild local fail");
-    assert_eq!(listed(&run.stdout, "built"), BTreeSet::from(["banner".to_string()]));
-    let failed_line = run.stdout.lines().find(|l| l.trim_start().starts_with("libmathx:")).expect("libmathx in the failed list");
-    let log = failed_line.rsplit("log: ").next().unwrap().trim_end_matches(')');
-    assert!(std::fs::read_to_string(log).unwrap().contains("deliberately broken"), "the log {log} has the build output");
+    assert_eq!(
+        listed(&run.stdout, "built"),
+        BTreeSet::from(["banner".to_string()])
+    );
+    let failed_line = run
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("libmathx:"))
+        .expect("libmathx in the failed list");
+    let log = failed_line
+        .rsplit("log: ")
+        .next()
+        .unwrap()
+        .trim_end_matches(')');
+    assert!(
+        std::fs::read_to_string(log)
+            .unwrap()
+            .contains("deliberately broken"),
+        "the log {log} has the build output"
+    );
     for dependent in ["primes", "mathx-tests"] {
-        assert!(run.stdout.contains(&format!("    {dependent}: needs libmathx, which failed")), "{}", run.stdout);
+        assert!(
+            run.stdout
+                .contains(&format!("    {dependent}: needs libmathx, which failed")),
+            "{}",
+            run.stdout
+        );
     }
 }
 
@@ -121,7 +186,9 @@ fn a_broken_package_fails_with_its_log_and_its_dependents_are_dep_failed() {
 fn processes_mentioning(needle: &str) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
         if cmdline.contains(needle) {
             found.push(cmdline);
@@ -133,7 +200,10 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
 #[test]
 fn ctrl_c_stops_everything_and_the_next_run_resumes() {
     let root = base_root();
-    let tmp = tempfile::Builder::new().prefix("dbuild-local-int-").tempdir_in("/var/tmp").unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("dbuild-local-int-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
     let specs = tmp.path().join("SPECS");
     for p in ["libgreet", "greet", "banner"] {
         copy_tree(&examples().join(p), &specs.join(p));
@@ -152,23 +222,40 @@ fn ctrl_c_stops_everything_and_the_next_run_resumes() {
     let log = state.join("local/stage/LOGS/greet/1.log");
     let started = std::time::Instant::now();
     while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("running rpmbuild")) {
-        assert!(started.elapsed() < std::time::Duration::from_secs(120), "greet never started building");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "greet never started building"
+        );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
     let stopped = std::time::Instant::now();
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(stopped.elapsed() < std::time::Duration::from_secs(60), "dbuild local did not stop after Ctrl-C");
+        assert!(
+            stopped.elapsed() < std::time::Duration::from_secs(60),
+            "dbuild local did not stop after Ctrl-C"
+        );
         std::thread::sleep(std::time::Duration::from_millis(200));
     };
     assert_eq!(status.code(), Some(130));
     let needle = state.display().to_string();
-    assert!(processes_mentioning(&needle).is_empty(), "left running: {:?}", processes_mentioning(&needle));
+    assert!(
+        processes_mentioning(&needle).is_empty(),
+        "left running: {:?}",
+        processes_mentioning(&needle)
+    );
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains(&needle), "a mount under the state dir was left behind");
+    assert!(
+        !mounts.contains(&needle),
+        "a mount under the state dir was left behind"
+    );
 
     // Fixed and run again: the build resumes; what was built before Ctrl-C
     // is not built again (one log each), greet is.
@@ -177,13 +264,21 @@ fn ctrl_c_stops_everything_and_the_next_run_resumes() {
     assert_eq!(again.code, 0);
     assert_eq!(listed(&again.stdout, "built").len(), 3);
     for done_before in ["libgreet", "banner"] {
-        let logs = std::fs::read_dir(state.join("local/stage/LOGS").join(done_before)).unwrap().count();
+        let logs = std::fs::read_dir(state.join("local/stage/LOGS").join(done_before))
+            .unwrap()
+            .count();
         assert_eq!(logs, 1, "{done_before} was built again");
     }
     let greet_logs: String = std::fs::read_dir(state.join("local/stage/LOGS/greet"))
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
         .collect();
-    assert!(greet_logs.contains("cancelled") || greet_logs.contains("stopping"), "the interrupted attempt is not in the log:\n{greet_logs}");
-    assert!(greet_logs.contains("succeeded"), "greet was built after the resume");
+    assert!(
+        greet_logs.contains("cancelled") || greet_logs.contains("stopping"),
+        "the interrupted attempt is not in the log:\n{greet_logs}"
+    );
+    assert!(
+        greet_logs.contains("succeeded"),
+        "greet was built after the resume"
+    );
 }

@@ -27,11 +27,18 @@ fn dbuild_local(specs: &Path, state: &Path, root: &Path, extra: &[&str]) -> (i32
 #[test]
 fn unresolved_buildrequires_stop_the_run_before_anything_is_built() {
     let root = support::builder_root(&[]);
-    let tmp = tempfile::Builder::new().prefix("dbuild-provided-").tempdir_in("/var/tmp").unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("dbuild-provided-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
     let specs = tmp.path().join("SPECS");
     // gcc and make come from the base root (dbuild-base-provides), lib from the tree.
     spec(&specs, "lib", "");
-    spec(&specs, "needy", "BuildRequires: lib gcc make python3-not-packaged\nRequires: /usr/sbin/not-here\n");
+    spec(
+        &specs,
+        "needy",
+        "BuildRequires: lib gcc make python3-not-packaged\nRequires: /usr/sbin/not-here\n",
+    );
     spec(&specs, "other", "BuildRequires: python3-not-packaged\n");
     let state = tmp.path().join("state");
 
@@ -41,27 +48,48 @@ fn unresolved_buildrequires_stop_the_run_before_anything_is_built() {
         stderr.contains("dbuild local: 1 BuildRequires is not provided by any spec, the base root or --assume-provided:\n  python3-not-packaged (wanted by needy, other)"),
         "{stderr}"
     );
-    assert!(!stderr.contains("gcc (wanted") && !stderr.contains("lib (wanted"), "{stderr}");
+    assert!(
+        !stderr.contains("gcc (wanted") && !stderr.contains("lib (wanted"),
+        "{stderr}"
+    );
     // The runtime file dependency only warns.
-    assert!(stderr.contains("warning: 1 runtime Requires") && stderr.contains("/usr/sbin/not-here (wanted by needy)"), "{stderr}");
+    assert!(
+        stderr.contains("warning: 1 runtime Requires")
+            && stderr.contains("/usr/sbin/not-here (wanted by needy)"),
+        "{stderr}"
+    );
     // Nothing was started or built.
     assert!(!state.join("logs/scheduler.log").exists());
     assert!(!state.join("local/stage/RPMS").exists());
     let base = std::fs::read_to_string(state.join("base-provides")).unwrap();
-    assert!(base.lines().any(|l| l == "gcc") && base.lines().any(|l| l == "dbuild-base-provides"), "{base}");
+    assert!(
+        base.lines().any(|l| l == "gcc") && base.lines().any(|l| l == "dbuild-base-provides"),
+        "{base}"
+    );
 
     // Assumed provided (from a flag and from a file): the check passes, and
     // rpmbuild's own BuildRequires check passes too, through the worker's
     // `dbuild-assumed-provides` package.
     let names = tmp.path().join("assumed.txt");
     std::fs::write(&names, "# not packaged\npython3-not-packaged\n").unwrap();
-    for extra in [&["--assume-provided", "python3-not-packaged"][..], &["--assume-provided-file", names.to_str().unwrap()][..]] {
+    for extra in [
+        &["--assume-provided", "python3-not-packaged"][..],
+        &["--assume-provided-file", names.to_str().unwrap()][..],
+    ] {
         let (code, stderr) = dbuild_local(&specs, &state, &root, extra);
         assert_eq!(code, 0, "{stderr}");
-        assert!(!stderr.contains("BuildRequires is not provided"), "{stderr}");
+        assert!(
+            !stderr.contains("BuildRequires is not provided"),
+            "{stderr}"
+        );
         assert!(state.join("logs/scheduler.log").exists());
         for built in ["lib", "needy", "other"] {
-            assert!(state.join(format!("local/stage/RPMS/noarch/{built}-1-1.noarch.rpm")).exists(), "{stderr}");
+            assert!(
+                state
+                    .join(format!("local/stage/RPMS/noarch/{built}-1-1.noarch.rpm"))
+                    .exists(),
+                "{stderr}"
+            );
         }
     }
 }

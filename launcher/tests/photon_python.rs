@@ -35,8 +35,16 @@ const CHOSEN: &[&str] = &[
 /// Debian packages the root adds for them (their external BuildRequires:
 /// python3-devel, -pip, -setuptools, -wheel; hatchling imports pluggy;
 /// `%pyproject_install` calls pathfix.py, which python3.11-examples has).
-const PYTHON_BASE: &[&str] =
-    &["python3", "python3-dev", "python3-setuptools", "python3-pip", "python3-wheel", "python3-pluggy", "python3.11-examples", "unzip"];
+const PYTHON_BASE: &[&str] = &[
+    "python3",
+    "python3-dev",
+    "python3-setuptools",
+    "python3-pip",
+    "python3-wheel",
+    "python3-pluggy",
+    "python3.11-examples",
+    "unzip",
+];
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/photon-5.0/SPECS")
@@ -53,7 +61,12 @@ fn spec_tree(dir: &Path, leave_out: Option<&str>) -> PathBuf {
 
 fn fetch_sources(dest: &Path) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-pypi-sources");
-    let out = Command::new(script).arg(corpus()).arg(dest).args(CHOSEN).output().unwrap();
+    let out = Command::new(script)
+        .arg(corpus())
+        .arg(dest)
+        .args(CHOSEN)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "downloading the PyPI sources failed:\n{}{}",
@@ -64,7 +77,16 @@ fn fetch_sources(dest: &Path) {
 
 fn dbuild_local(specs: &Path, state: &Path, root: &Path, sources: &Path, extra: &[&str]) -> Run {
     let macros = corpus().join("python3/macros.python");
-    let common = ["--workers", "2", "--define", "dist .ph5", "--macros-file", path(&macros), "--sources", path(sources)];
+    let common = [
+        "--workers",
+        "2",
+        "--define",
+        "dist .ph5",
+        "--macros-file",
+        path(&macros),
+        "--sources",
+        path(sources),
+    ];
     support::dbuild_local(specs, state, root, &[&common[..], extra].concat())
 }
 
@@ -74,8 +96,16 @@ fn path(p: &Path) -> &str {
 
 /// `(name, version, release)` of a spec, as the build sees it.
 fn nvr(spec_dir: &Path) -> (String, String, String) {
-    let spec = std::fs::read_dir(spec_dir).unwrap().flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "spec")).unwrap();
-    let opts = ParseOptions { defines: vec![("dist".into(), ".ph5".into())], ..ParseOptions::default() };
+    let spec = std::fs::read_dir(spec_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "spec"))
+        .unwrap();
+    let opts = ParseOptions {
+        defines: vec![("dist".into(), ".ph5".into())],
+        ..ParseOptions::default()
+    };
     let s = parse_spec_file(&spec, &opts).unwrap();
     (s.name, s.version, s.release)
 }
@@ -93,7 +123,18 @@ fn payload_metadata(rpm: &Path) -> (String, String) {
         .status()
         .unwrap();
     assert!(status.success(), "unpacking {}", rpm.display());
-    let found = Command::new("find").arg(".").args(["-path", "*.dist-info/METADATA", "-o", "-path", "*.egg-info/PKG-INFO"]).current_dir(dir.path()).output().unwrap();
+    let found = Command::new("find")
+        .arg(".")
+        .args([
+            "-path",
+            "*.dist-info/METADATA",
+            "-o",
+            "-path",
+            "*.egg-info/PKG-INFO",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
     // The package's own metadata is the shallowest (vendored copies sit deeper).
     let file = String::from_utf8_lossy(&found.stdout)
         .lines()
@@ -101,13 +142,19 @@ fn payload_metadata(rpm: &Path) -> (String, String) {
         .unwrap_or_else(|| panic!("no Python metadata in {}", rpm.display()))
         .to_string();
     let text = std::fs::read_to_string(dir.path().join(&file)).unwrap();
-    let version = text.lines().find_map(|l| l.strip_prefix("Version: ")).unwrap().trim().to_string();
+    let version = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Version: "))
+        .unwrap()
+        .trim()
+        .to_string();
     (version, file)
 }
 
 /// The rpmbuild seconds a package's log reports.
 fn rpmbuild_secs(build_dir: &Path, name: &str) -> f64 {
-    let log = std::fs::read_to_string(build_dir.join(format!("stage/LOGS/{name}/1.log"))).unwrap_or_default();
+    let log = std::fs::read_to_string(build_dir.join(format!("stage/LOGS/{name}/1.log")))
+        .unwrap_or_default();
     log.lines()
         .filter_map(|l| l.split("rpmbuild ").nth(1))
         .filter_map(|rest| rest.split('s').next()?.parse::<f64>().ok())
@@ -119,11 +166,31 @@ fn rpmbuild_secs(build_dir: &Path, name: &str) -> f64 {
 fn photon_python_specs_build_with_their_real_sources() {
     let root = support::builder_root(PYTHON_BASE);
     // The root has python3 and its build tools, but none of the modules built here.
-    for module in ["flit_core", "six", "pyparsing", "packaging", "pathspec", "hatchling", "hatch_vcs", "hatch_fancy_pypi_readme", "looseversion"] {
-        let st = Command::new("chroot").arg(&root).args(["/usr/bin/python3", "-c", &format!("import {module}")]).output().unwrap();
-        assert!(!st.status.success(), "the builder root must not have the Python module {module}");
+    for module in [
+        "flit_core",
+        "six",
+        "pyparsing",
+        "packaging",
+        "pathspec",
+        "hatchling",
+        "hatch_vcs",
+        "hatch_fancy_pypi_readme",
+        "looseversion",
+    ] {
+        let st = Command::new("chroot")
+            .arg(&root)
+            .args(["/usr/bin/python3", "-c", &format!("import {module}")])
+            .output()
+            .unwrap();
+        assert!(
+            !st.status.success(),
+            "the builder root must not have the Python module {module}"
+        );
     }
-    let tmp = tempfile::Builder::new().prefix("dbuild-photon-python-").tempdir_in("/var/tmp").unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("dbuild-photon-python-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
     let sources = tmp.path().join("sources");
     fetch_sources(&sources);
 
@@ -137,14 +204,29 @@ fn photon_python_specs_build_with_their_real_sources() {
     let mut table = Vec::new();
     for d in CHOSEN {
         let (name, version, release) = nvr(&specs.join(d));
-        let rpm = build_dir.join(format!("stage/RPMS/noarch/{name}-{version}-{release}.noarch.rpm"));
+        let rpm = build_dir.join(format!(
+            "stage/RPMS/noarch/{name}-{version}-{release}.noarch.rpm"
+        ));
         assert!(rpm.is_file(), "{} missing", rpm.display());
         let (meta_version, meta_file) = payload_metadata(&rpm);
-        assert_eq!(meta_version, version, "{name}: the installed metadata ({meta_file}) must carry the real version");
-        assert!(meta_file.starts_with("./usr/lib/python3/dist-packages/"), "{name}: installed in the distribution's layout, not {meta_file}");
-        let log = std::fs::read_to_string(build_dir.join(format!("stage/LOGS/{name}/1.log"))).unwrap();
-        assert!(log.contains("network: none"), "{name} must build without the network");
-        table.push(format!("{name} {version}-{release}: rpmbuild {:.1} s", rpmbuild_secs(&build_dir, &name)));
+        assert_eq!(
+            meta_version, version,
+            "{name}: the installed metadata ({meta_file}) must carry the real version"
+        );
+        assert!(
+            meta_file.starts_with("./usr/lib/python3/dist-packages/"),
+            "{name}: installed in the distribution's layout, not {meta_file}"
+        );
+        let log =
+            std::fs::read_to_string(build_dir.join(format!("stage/LOGS/{name}/1.log"))).unwrap();
+        assert!(
+            log.contains("network: none"),
+            "{name} must build without the network"
+        );
+        table.push(format!(
+            "{name} {version}-{release}: rpmbuild {:.1} s",
+            rpmbuild_secs(&build_dir, &name)
+        ));
     }
     eprintln!("built:\n  {}", table.join("\n  "));
 
@@ -155,29 +237,66 @@ fn photon_python_specs_build_with_their_real_sources() {
     let state = without.join("state");
     let run = dbuild_local(&specs, &state, &root, &sources, &[]);
     assert_eq!(run.code, 2, "a missing BuildRequires must stop the run");
-    assert!(run.stderr.contains("python3-flit-core (wanted by python3-pyparsing)"), "{}", run.stderr);
-    assert!(!state.join("local/stage/RPMS").exists(), "nothing may be built");
+    assert!(
+        run.stderr
+            .contains("python3-flit-core (wanted by python3-pyparsing)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !state.join("local/stage/RPMS").exists(),
+        "nothing may be built"
+    );
 
     // The user wrongly says the root has it: pyparsing fails in its build
     // (flit_core cannot be imported) and everything that needs it is
     // dep-failed. packaging is built: without %check it BuildRequires no
     // package of the run (pyparsing is only its runtime Requires), and
     // hatchling, which installs packaging with its Requires, is dep-failed.
-    let run = dbuild_local(&specs, &state, &root, &sources, &["--assume-provided", "python3-flit-core"]);
+    let run = dbuild_local(
+        &specs,
+        &state,
+        &root,
+        &sources,
+        &["--assume-provided", "python3-flit-core"],
+    );
     assert_eq!(run.code, 1, "a failed package must fail the run");
-    let built: BTreeSet<String> = ["python3-packaging", "python3-pathspec", "python3-six"].map(String::from).into();
+    let built: BTreeSet<String> = ["python3-packaging", "python3-pathspec", "python3-six"]
+        .map(String::from)
+        .into();
     assert_eq!(listed(&run.stdout, "built"), built);
-    assert!(listed(&run.stdout, "failed").contains("python3-pyparsing"), "{}", run.stdout);
-    let log = std::fs::read_to_string(state.join("local/stage/LOGS/python3-pyparsing/1.log")).unwrap();
-    assert!(log.contains("No module named 'flit_core'"), "pyparsing's log names the missing backend");
+    assert!(
+        listed(&run.stdout, "failed").contains("python3-pyparsing"),
+        "{}",
+        run.stdout
+    );
+    let log =
+        std::fs::read_to_string(state.join("local/stage/LOGS/python3-pyparsing/1.log")).unwrap();
+    assert!(
+        log.contains("No module named 'flit_core'"),
+        "pyparsing's log names the missing backend"
+    );
     let dep_failed = listed(&run.stdout, "dep-failed");
-    for d in ["python3-hatchling", "python3-hatch-vcs", "python3-hatch-fancy-pypi-readme", "python3-looseversion"] {
-        assert!(dep_failed.contains(d), "{d} must be dep-failed: {}", run.stdout);
+    for d in [
+        "python3-hatchling",
+        "python3-hatch-vcs",
+        "python3-hatch-fancy-pypi-readme",
+        "python3-looseversion",
+    ] {
+        assert!(
+            dep_failed.contains(d),
+            "{d} must be dep-failed: {}",
+            run.stdout
+        );
     }
     let rpms: Vec<String> = std::fs::read_dir(state.join("local/stage/RPMS/noarch"))
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(rpms.iter().all(|f| built.iter().any(|b| f.starts_with(&format!("{b}-")))), "{rpms:?}");
+    assert!(
+        rpms.iter()
+            .all(|f| built.iter().any(|b| f.starts_with(&format!("{b}-")))),
+        "{rpms:?}"
+    );
 }

@@ -13,7 +13,11 @@ fn simulate(specs: &Path, extra: &[&str]) -> serde_json::Value {
         .args(extra)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -31,7 +35,11 @@ fn small_tree_makespan_and_bound() {
     spec("top", "BuildRequires: mid");
     spec("side", "");
     let durations = tmp.path().join("d.json");
-    std::fs::write(&durations, r#"{"base": 10, "mid": 20, "top": 5, "side": 30}"#).unwrap();
+    std::fs::write(
+        &durations,
+        r#"{"base": 10, "mid": 20, "top": 5, "side": 30}"#,
+    )
+    .unwrap();
     let d = durations.to_str().unwrap();
     let r = simulate(tmp.path(), &["--workers", "2", "--durations", d]);
     assert_eq!(r["packages"], 4);
@@ -47,14 +55,21 @@ fn small_tree_makespan_and_bound() {
 #[test]
 fn photon_makespan_within_five_percent_of_the_lower_bound() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/photon-5.0");
-    let corpus = if corpus.exists() { corpus } else { Path::new("/work/shared/corpus/photon-5.0").to_path_buf() };
+    let corpus = if corpus.exists() {
+        corpus
+    } else {
+        Path::new("/work/shared/corpus/photon-5.0").to_path_buf()
+    };
     if !corpus.join("SPECS").is_dir() {
         eprintln!("skipping: no Photon corpus at {}", corpus.display());
         return;
     }
     let weights = corpus.join("data/packageWeights.json");
     for n in ["4", "16", "64"] {
-        let r = simulate(&corpus.join("SPECS"), &["--workers", n, "--weights", weights.to_str().unwrap()]);
+        let r = simulate(
+            &corpus.join("SPECS"),
+            &["--workers", n, "--weights", weights.to_str().unwrap()],
+        );
         let ratio = r["makespan"].as_f64().unwrap() / r["lower_bound"].as_f64().unwrap();
         assert!(r["packages"].as_u64().unwrap() > 1000, "{r}");
         assert!(ratio <= 1.05, "{n} workers: {r}");

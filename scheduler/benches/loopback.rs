@@ -44,20 +44,45 @@ impl Drop for Server {
 fn start(dir: &Path, specs: &Path, memory: bool) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbuild-scheduler"));
     cmd.arg("--build-dir").arg(dir).arg("--specs").arg(specs);
-    cmd.args(["--listen", "127.0.0.1:0", "--token", TOKEN, "--define", "dist .ph5", "--lease-ttl", "60s"]);
+    cmd.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--token",
+        TOKEN,
+        "--define",
+        "dist .ph5",
+        "--lease-ttl",
+        "60s",
+    ]);
     if memory {
         cmd.arg("--memory-state");
     }
-    cmd.env("RUST_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
+    cmd.env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
     let mut child = cmd.spawn().unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("dbuild-scheduler listening on ").unwrap_or_else(|| panic!("bad line {line:?}"));
-    Server { url: url.to_string(), child }
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("dbuild-scheduler listening on ")
+        .unwrap_or_else(|| panic!("bad line {line:?}"));
+    Server {
+        url: url.to_string(),
+        child,
+    }
 }
 
 async fn post(http: &reqwest::Client, url: &str, body: Value) -> Value {
-    let resp = http.post(url).bearer_auth(TOKEN).json(&body).send().await.unwrap();
+    let resp = http
+        .post(url)
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     let status = resp.status();
     let v: Value = resp.json().await.unwrap();
     assert!(status.is_success(), "{url}: {status} {v}");
@@ -65,18 +90,35 @@ async fn post(http: &reqwest::Client, url: &str, body: Value) -> Value {
 }
 
 async fn worker(http: reqwest::Client, base: String, name: String) -> usize {
-    let reg = post(&http, &format!("{base}/v1/workers"), json!({"name": name, "arch": "x86_64", "slots": 1})).await;
+    let reg = post(
+        &http,
+        &format!("{base}/v1/workers"),
+        json!({"name": name, "arch": "x86_64", "slots": 1}),
+    )
+    .await;
     let id = reg["worker_id"].as_str().unwrap().to_string();
     let mut done = 0;
     loop {
-        let r = post(&http, &format!("{base}/v1/lease"), json!({"worker_id": id, "wait_secs": 10})).await;
+        let r = post(
+            &http,
+            &format!("{base}/v1/lease"),
+            json!({"worker_id": id, "wait_secs": 10}),
+        )
+        .await;
         if r["finished"] == true {
             return done;
         }
-        let Some(lease) = r["lease"].as_object() else { continue };
+        let Some(lease) = r["lease"].as_object() else {
+            continue;
+        };
         let lid = lease["lease_id"].as_str().unwrap().to_string();
         let pkg = lease["package"].as_str().unwrap();
-        post(&http, &format!("{base}/v1/leases/{lid}/heartbeat"), json!({"worker_id": id})).await;
+        post(
+            &http,
+            &format!("{base}/v1/leases/{lid}/heartbeat"),
+            json!({"worker_id": id}),
+        )
+        .await;
         let rpm = format!("stage/RPMS/x86_64/{pkg}-1.0-1.ph5.x86_64.rpm");
         let body = json!({"worker_id": id, "duration_secs": 0.01,
             "outcome": {"status": "success", "rpms": [{"path": rpm, "sha256": "0".repeat(64)}]}});
@@ -89,29 +131,60 @@ async fn worker(http: reqwest::Client, base: String, name: String) -> usize {
 async fn run(specs: &Path, memory: bool, workers: usize) -> (usize, f64) {
     let tmp = tempfile::tempdir().unwrap();
     let server = start(tmp.path(), specs, memory);
-    let http = reqwest::Client::builder().pool_max_idle_per_host(workers * 2).build().unwrap();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(workers * 2)
+        .build()
+        .unwrap();
     let t0 = Instant::now();
-    let tasks: Vec<_> =
-        (0..workers).map(|i| tokio::spawn(worker(http.clone(), server.url.clone(), format!("bench-{i}")))).collect();
+    let tasks: Vec<_> = (0..workers)
+        .map(|i| {
+            tokio::spawn(worker(
+                http.clone(),
+                server.url.clone(),
+                format!("bench-{i}"),
+            ))
+        })
+        .collect();
     let mut built = 0;
     for t in tasks {
         built += t.await.unwrap();
     }
     let secs = t0.elapsed().as_secs_f64();
-    let summary: Value = http.get(format!("{}/v1/summary", server.url)).send().await.unwrap().json().await.unwrap();
+    let summary: Value = http
+        .get(format!("{}/v1/summary", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(summary["finished"], true, "{summary}");
-    assert_eq!(summary["counts"]["succeeded"].as_u64().unwrap() as usize, built, "{summary}");
+    assert_eq!(
+        summary["counts"]["succeeded"].as_u64().unwrap() as usize,
+        built,
+        "{summary}"
+    );
     (built, secs)
 }
 
 fn main() {
     let specs = corpus();
     if !specs.is_dir() {
-        eprintln!("loopback bench: no spec tree at {}; set DBUILD_BENCH_SPECS", specs.display());
+        eprintln!(
+            "loopback bench: no spec tree at {}; set DBUILD_BENCH_SPECS",
+            specs.display()
+        );
         return;
     }
-    let workers: usize = std::env::var("DBUILD_BENCH_WORKERS").ok().and_then(|v| v.parse().ok()).unwrap_or(32);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let workers: usize = std::env::var("DBUILD_BENCH_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let _ = tokio::time::timeout(Duration::from_secs(1), async {}).await;
         let (n_mem, mem) = run(&specs, true, workers).await;

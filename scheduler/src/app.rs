@@ -20,14 +20,30 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(build: Build, writer: Writer, metrics: Metrics, token: String, max_wait: Duration) -> App {
+    pub fn new(
+        build: Build,
+        writer: Writer,
+        metrics: Metrics,
+        token: String,
+        max_wait: Duration,
+    ) -> App {
         let lease_ttl_ms = build.cfg.lease_ttl_ms;
         let (changed, _) = watch::channel(0);
-        App { build: Mutex::new(build), writer, changed, metrics, token, max_wait, lease_ttl_ms }
+        App {
+            build: Mutex::new(build),
+            writer,
+            changed,
+            metrics,
+            token,
+            max_wait,
+            lease_ttl_ms,
+        }
     }
 
     pub fn lock(&self) -> MutexGuard<'_, Build> {
-        self.build.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.build
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Runs `f` on the build under the lock and queues its state-file
@@ -59,7 +75,9 @@ pub async fn reaper(app: actix_web::web::Data<App>) {
     loop {
         // Wake at the next deadline, and at least every second (new leases).
         let next = app.lock().next_deadline();
-        let wait = next.map_or(1000, |d| d.saturating_sub(now_ms())).clamp(10, 1000);
+        let wait = next
+            .map_or(1000, |d| d.saturating_sub(now_ms()))
+            .clamp(10, 1000);
         tokio::time::sleep(Duration::from_millis(wait)).await;
         let now = now_ms();
         let due = app.lock().next_deadline().is_some_and(|d| d <= now);

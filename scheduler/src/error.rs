@@ -15,12 +15,22 @@ pub enum SchedError {
     UnknownLease(String),
     #[error("unknown package {0:?}")]
     UnknownPackage(String),
-    #[error("lease {id} on package {package} is no longer live ({status}); the report changes nothing")]
-    LeaseNotLive { id: String, package: String, status: String },
+    #[error(
+        "lease {id} on package {package} is no longer live ({status}); the report changes nothing"
+    )]
+    LeaseNotLive {
+        id: String,
+        package: String,
+        status: String,
+    },
     #[error("lease {id} on package {package} belongs to another worker")]
     NotYourLease { id: String, package: String },
     #[error("worker {worker} already holds {held} leases for its {slots} slots")]
-    SlotsFull { worker: String, held: usize, slots: u32 },
+    SlotsFull {
+        worker: String,
+        held: usize,
+        slots: u32,
+    },
     #[error(transparent)]
     Storage(#[from] WriteFailed),
 }

@@ -23,7 +23,12 @@ pub fn stage(build_dir: &Path, files: &[PathBuf]) -> Result<Vec<String>, MacrosD
     let dir = build_dir.join(MACROS_DIR);
     let fail = |file: &Path, action: &'static str, path: &Path| {
         let (file, path) = (file.to_path_buf(), path.to_path_buf());
-        move |source| MacrosDirError { file, action, path, source }
+        move |source| MacrosDirError {
+            file,
+            action,
+            path,
+            source,
+        }
     };
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(fail(&dir, "removing", &dir))?;
@@ -31,7 +36,10 @@ pub fn stage(build_dir: &Path, files: &[PathBuf]) -> Result<Vec<String>, MacrosD
     std::fs::create_dir_all(&dir).map_err(fail(&dir, "creating", &dir))?;
     let mut out = Vec::with_capacity(files.len());
     for (i, file) in files.iter().enumerate() {
-        let base = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "macros".into());
+        let base = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "macros".into());
         let name = format!("{i:02}-{base}");
         let text = std::fs::read(file).map_err(fail(file, "reading", file))?;
         let tmp = dir.join(format!(".{name}.tmp"));
@@ -61,12 +69,19 @@ mod tests {
         std::fs::write(&b, "%b 2\n").unwrap();
         let rel = stage(&build, &[a, b]).unwrap();
         assert_eq!(rel, ["MACROS/00-macros.a", "MACROS/01-macros.photon"]);
-        assert_eq!(std::fs::read_to_string(build.join(&rel[1])).unwrap(), "%b 2\n");
-        let mut left: Vec<String> =
-            std::fs::read_dir(build.join("MACROS")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(
+            std::fs::read_to_string(build.join(&rel[1])).unwrap(),
+            "%b 2\n"
+        );
+        let mut left: Vec<String> = std::fs::read_dir(build.join("MACROS"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         left.sort();
         assert_eq!(left, ["00-macros.a", "01-macros.photon"]);
-        let missing = stage(&build, &[dir.path().join("nope")]).unwrap_err().to_string();
+        let missing = stage(&build, &[dir.path().join("nope")])
+            .unwrap_err()
+            .to_string();
         assert!(missing.contains("nope"), "{missing}");
     }
 }

@@ -19,7 +19,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
-#[command(name = "dbuild-scheduler", version, about = "Serve a dbuild build to workers")]
+#[command(
+    name = "dbuild-scheduler",
+    version,
+    about = "Serve a dbuild build to workers"
+)]
 struct Args {
     /// The build directory on the share (holds SPECS/, stage/, state/).
     #[arg(long, env = "DBUILD_BUILD_DIR")]
@@ -127,7 +131,10 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     } else {
         (s, 1.0)
     };
-    let v: f64 = num.trim().parse().map_err(|_| format!("bad duration {s:?}: use e.g. 90s, 1500ms, 2m"))?;
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad duration {s:?}: use e.g. 90s, 1500ms, 2m"))?;
     Duration::try_from_secs_f64(v * mult).map_err(|e| format!("bad duration {s:?}: {e}"))
 }
 
@@ -136,12 +143,20 @@ fn load_token(args: &Args, state_dir: &std::path::Path) -> anyhow::Result<String
         anyhow::ensure!(!t.trim().is_empty(), "--token is empty");
         return Ok(t.trim().to_string());
     }
-    let path = args.token_file.clone().unwrap_or_else(|| state_dir.join("token"));
+    let path = args
+        .token_file
+        .clone()
+        .unwrap_or_else(|| state_dir.join("token"));
     if args.token_file.is_none() && !path.exists() {
-        let token = uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string();
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)
+        let token =
+            uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string();
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
             .with_context(|| format!("creating token file {}", path.display()))?;
-        f.write_all(token.as_bytes()).with_context(|| format!("writing token file {}", path.display()))?;
+        f.write_all(token.as_bytes())
+            .with_context(|| format!("writing token file {}", path.display()))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -151,7 +166,8 @@ fn load_token(args: &Args, state_dir: &std::path::Path) -> anyhow::Result<String
         tracing::info!(file = %path.display(), "generated the build's token");
         return Ok(token);
     }
-    let t = std::fs::read_to_string(&path).with_context(|| format!("reading token file {}", path.display()))?;
+    let t = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading token file {}", path.display()))?;
     let t = t.trim().to_string();
     anyhow::ensure!(!t.is_empty(), "token file {} is empty", path.display());
     Ok(t)
@@ -160,27 +176,43 @@ fn load_token(args: &Args, state_dir: &std::path::Path) -> anyhow::Result<String
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let args = Args::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     rt.block_on(run(args))
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let build_dir = args.build_dir.clone();
-    anyhow::ensure!(build_dir.is_dir(), "build directory {} does not exist", build_dir.display());
+    anyhow::ensure!(
+        build_dir.is_dir(),
+        "build directory {} does not exist",
+        build_dir.display()
+    );
     let state_dir = build_dir.join("state");
-    std::fs::create_dir_all(&state_dir).with_context(|| format!("creating {}", state_dir.display()))?;
-    let loc = if args.memory_state { db::Location::Memory } else { db::Location::File(db::state_file(&build_dir), args.state_sync) };
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("creating {}", state_dir.display()))?;
+    let loc = if args.memory_state {
+        db::Location::Memory
+    } else {
+        db::Location::File(db::state_file(&build_dir), args.state_sync)
+    };
     // Lock first: a second scheduler must stop before doing anything else.
     let mut conn = db::open(&loc).await?;
     let token = load_token(&args, &state_dir)?;
 
-    let specs = args.specs.clone().unwrap_or_else(|| build_dir.join("SPECS"));
+    let specs = args
+        .specs
+        .clone()
+        .unwrap_or_else(|| build_dir.join("SPECS"));
     let provided = plan_source::read_provided(
         &args.assume_provided,
         args.assume_provided_file.as_deref(),
@@ -211,10 +243,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let started = std::time::Instant::now();
     let (plan, hash_extra) = plan_source::load(&source)?;
-    plan.validate().context("the build plan cannot be scheduled")?;
+    plan.validate()
+        .context("the build plan cannot be scheduled")?;
     let hashes = plan.input_hashes(&specs, &hash_extra)?;
     let macro_files = macros_dir::stage(&build_dir, &args.macro_files)?;
-    tracing::info!(packages = plan.packages.len(), secs = started.elapsed().as_secs_f64(), "plan loaded");
+    tracing::info!(
+        packages = plan.packages.len(),
+        secs = started.elapsed().as_secs_f64(),
+        "plan loaded"
+    );
 
     let specs_rel = match specs.strip_prefix(&build_dir) {
         Ok(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
@@ -222,10 +259,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let cfg = state::Config {
         specs_rel,
-        lease_ttl_ms: u64::try_from(args.lease_ttl.as_millis()).unwrap_or(u64::MAX).max(1),
+        lease_ttl_ms: u64::try_from(args.lease_ttl.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1),
         max_attempts: args.max_attempts.max(1),
         max_lease_losses: args.max_lease_losses.max(1),
-        max_build_ms: u64::try_from(args.max_build_time.as_millis()).unwrap_or(u64::MAX).max(1),
+        max_build_ms: u64::try_from(args.max_build_time.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1),
         retry_failed: args.retry_failed,
         retry_package_failures: args.retry_package_failures,
         restart_finished: args.restart_finished,
@@ -233,31 +274,48 @@ async fn run(args: Args) -> anyhow::Result<()> {
         macro_files,
         assume_provided: lease_assume_provided,
     };
-    let keep = db::Keep { events_per_package: args.keep_history.max(1), closed_leases: 100_000 };
+    let keep = db::Keep {
+        events_per_package: args.keep_history.max(1),
+        closed_leases: 100_000,
+    };
     let pruned = db::prune(&mut conn, keep).await?;
     if pruned != db::Pruned::default() {
-        tracing::info!(events = pruned.events, leases = pruned.leases, "forgot the oldest history");
+        tracing::info!(
+            events = pruned.events,
+            leases = pruned.leases,
+            "forgot the oldest history"
+        );
     }
     let snap = db::load(&mut conn).await?;
     let bd = build_dir.clone();
     let exists = move |r: &dbuild_common::wire::RpmFile| bd.join(&r.path).is_file();
     let mut build = state::Build::new(cfg, plan, hashes, snap, &exists, now_ms());
     let writer = db::writer::Writer::spawn(conn);
-    writer.submit(build.take_ops()).wait().await.context("recording the initial state")?;
+    writer
+        .submit(build.take_ops())
+        .wait()
+        .await
+        .context("recording the initial state")?;
     let s = build.summary(now_ms());
     tracing::info!(packages = s.packages, counts = ?s.counts, "state restored");
 
     let metrics = metrics::Metrics::new()?;
-    let app = actix_web::web::Data::new(app::App::new(build, writer, metrics, token, args.max_wait));
+    let app =
+        actix_web::web::Data::new(app::App::new(build, writer, metrics, token, args.max_wait));
     tokio::spawn(app::reaper(app.clone()));
 
-    let listener = std::net::TcpListener::bind(&args.listen).with_context(|| format!("listening on {}", args.listen))?;
+    let listener = std::net::TcpListener::bind(&args.listen)
+        .with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let data = app.clone();
-    let server = actix_web::HttpServer::new(move || actix_web::App::new().app_data(data.clone()).configure(api::configure))
-        .workers(args.http_workers.max(1))
-        .listen(listener)?
-        .run();
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(data.clone())
+            .configure(api::configure)
+    })
+    .workers(args.http_workers.max(1))
+    .listen(listener)?
+    .run();
     tracing::info!(addr = %addr, build_dir = %build_dir.display(), "scheduler listening");
     {
         let mut out = std::io::stdout().lock();

@@ -2,7 +2,10 @@
 
 use crate::state::Build;
 use dbuild_common::dispatch::PkgState;
-use prometheus::{Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 #[derive(Clone, Debug)]
 pub struct Metrics {
@@ -23,25 +26,43 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new();
-        let packages = IntGaugeVec::new(Opts::new("dbuild_packages", "Packages by state"), &["state"])?;
+        let packages = IntGaugeVec::new(
+            Opts::new("dbuild_packages", "Packages by state"),
+            &["state"],
+        )?;
         let leases_granted = IntCounter::new("dbuild_leases_granted_total", "Leases handed out")?;
-        let leases_expired = IntCounter::new("dbuild_leases_expired_total", "Leases revoked: deadline passed or worker restarted")?;
+        let leases_expired = IntCounter::new(
+            "dbuild_leases_expired_total",
+            "Leases revoked: deadline passed or worker restarted",
+        )?;
         let reports = IntCounterVec::new(
-            Opts::new("dbuild_reports_total", "Worker reports by outcome (success, failure, rejected)"),
+            Opts::new(
+                "dbuild_reports_total",
+                "Worker reports by outcome (success, failure, rejected)",
+            ),
             &["outcome"],
         )?;
         let build_duration = Histogram::with_opts(
             HistogramOpts::new("dbuild_build_duration_seconds", "Reported build durations")
-                .buckets(vec![1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0]),
+                .buckets(vec![
+                    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0,
+                ]),
         )?;
         let build_phases = HistogramVec::new(
-            HistogramOpts::new("dbuild_build_phase_seconds", "Time of each part of successful builds, as the workers report it")
-                .buckets(vec![0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0, 7200.0]),
+            HistogramOpts::new(
+                "dbuild_build_phase_seconds",
+                "Time of each part of successful builds, as the workers report it",
+            )
+            .buckets(vec![
+                0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0, 7200.0,
+            ]),
             &["phase"],
         )?;
-        let queue_depth = IntGauge::new("dbuild_queue_depth", "Ready packages waiting for a worker")?;
+        let queue_depth =
+            IntGauge::new("dbuild_queue_depth", "Ready packages waiting for a worker")?;
         let leases_live = IntGauge::new("dbuild_leases_live", "Leases currently held")?;
-        let workers_live = IntGauge::new("dbuild_workers_live", "Registered workers not marked gone")?;
+        let workers_live =
+            IntGauge::new("dbuild_workers_live", "Registered workers not marked gone")?;
         let finished = IntGauge::new("dbuild_build_finished", "1 once nothing more can run")?;
         let reservations = IntCounterVec::new(
             Opts::new(
@@ -83,7 +104,9 @@ impl Metrics {
     /// Refreshes the gauges from `build` and renders everything.
     pub fn render(&self, build: &Build) -> Result<String, prometheus::Error> {
         for (state, n) in build.counts() {
-            self.packages.with_label_values(&[state.as_str()]).set(gauge(n));
+            self.packages
+                .with_label_values(&[state.as_str()])
+                .set(gauge(n));
         }
         debug_assert!(PkgState::ALL.len() == 7);
         self.queue_depth.set(gauge(build.ready_len()));
@@ -92,7 +115,12 @@ impl Metrics {
         self.finished.set(i64::from(build.is_finished()));
         // The build keeps the totals (it sees reservations end); the counters catch up to them.
         let r = build.reservation_counts();
-        for (outcome, total) in [("granted", r.granted), ("claimed", r.claimed), ("taken_over", r.taken_over), ("dropped", r.dropped)] {
+        for (outcome, total) in [
+            ("granted", r.granted),
+            ("claimed", r.claimed),
+            ("taken_over", r.taken_over),
+            ("dropped", r.dropped),
+        ] {
             let counter = self.reservations.with_label_values(&[outcome]);
             counter.inc_by(total.saturating_sub(counter.get()));
         }

@@ -2,7 +2,9 @@
 
 use dbuild_common::graph::DepKind;
 use dbuild_common::plan::Plan;
-use dbuild_common::provided::{check_build_requires, parse_name_list, Provided, UnresolvedBuildRequires};
+use dbuild_common::provided::{
+    check_build_requires, parse_name_list, Provided, UnresolvedBuildRequires,
+};
 use dbuild_common::spec::{ParseOptions, SpecError};
 use dbuild_common::weights::{Weights, WeightsError};
 use std::path::{Path, PathBuf};
@@ -25,9 +27,16 @@ pub struct Source {
 #[derive(Debug, thiserror::Error)]
 pub enum PlanSourceError {
     #[error("cannot read {what} {file}: {source}")]
-    Read { what: &'static str, file: PathBuf, source: std::io::Error },
+    Read {
+        what: &'static str,
+        file: PathBuf,
+        source: std::io::Error,
+    },
     #[error("plan file {file} is not a valid plan: {source}")]
-    BadPlan { file: PathBuf, source: serde_json::Error },
+    BadPlan {
+        file: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("--define: {0}")]
     Define(SpecError),
     #[error("reading the spec tree {dir}: {source}")]
@@ -35,7 +44,10 @@ pub enum PlanSourceError {
     #[error(transparent)]
     Weights(#[from] WeightsError),
     #[error("spec tree {dir}: {source}; refusing to start")]
-    Unresolved { dir: PathBuf, source: UnresolvedBuildRequires },
+    Unresolved {
+        dir: PathBuf,
+        source: UnresolvedBuildRequires,
+    },
 }
 
 /// What the build root provides: `--assume-provided` names (comma lists)
@@ -46,7 +58,9 @@ pub fn read_provided(
     assume_file: Option<&Path>,
     base_file: Option<&Path>,
 ) -> Result<Provided, PlanSourceError> {
-    let assume_text = assume_file.map(|f| read("assume-provided file", f)).transpose()?;
+    let assume_text = assume_file
+        .map(|f| read("assume-provided file", f))
+        .transpose()?;
     let base = match base_file {
         Some(f) => parse_name_list(&read("base provides file", f)?),
         None => Vec::new(),
@@ -55,7 +69,11 @@ pub fn read_provided(
 }
 
 fn read(what: &'static str, file: &Path) -> Result<String, PlanSourceError> {
-    std::fs::read_to_string(file).map_err(|source| PlanSourceError::Read { what, file: file.to_path_buf(), source })
+    std::fs::read_to_string(file).map_err(|source| PlanSourceError::Read {
+        what,
+        file: file.to_path_buf(),
+        source,
+    })
 }
 
 /// Loads the plan; also returns the extra text hashed into every input hash
@@ -74,19 +92,36 @@ pub fn load(src: &Source) -> Result<(Plan, String), PlanSourceError> {
         .map_err(PlanSourceError::Define)?;
     let weights = src.weights.as_deref().map(Weights::load).transpose()?;
     let Some(file) = &src.plan_file else {
-        let opts =
-            ParseOptions { defines, arch: src.arch.clone(), macro_files: src.macro_files.clone(), ..ParseOptions::default() };
-        let (plan, notes) = Plan::from_spec_tree(&src.specs, &opts, weights.as_ref(), &src.provided)
-            .map_err(|source| PlanSourceError::Specs { dir: src.specs.clone(), source })?;
+        let opts = ParseOptions {
+            defines,
+            arch: src.arch.clone(),
+            macro_files: src.macro_files.clone(),
+            ..ParseOptions::default()
+        };
+        let (plan, notes) =
+            Plan::from_spec_tree(&src.specs, &opts, weights.as_ref(), &src.provided).map_err(
+                |source| PlanSourceError::Specs {
+                    dir: src.specs.clone(),
+                    source,
+                },
+            )?;
         for (file, err) in &notes.parse_errors {
             tracing::warn!(file = %file.display(), error = %err, "spec not parsed; left out of the build");
         }
         if src.fail_on_unresolved {
-            check_build_requires(&notes.unresolved)
-                .map_err(|source| PlanSourceError::Unresolved { dir: src.specs.clone(), source })?;
+            check_build_requires(&notes.unresolved).map_err(|source| {
+                PlanSourceError::Unresolved {
+                    dir: src.specs.clone(),
+                    source,
+                }
+            })?;
         }
         for u in &notes.unresolved {
-            let kind = if u.kind == DepKind::Build { "BuildRequires" } else { "Requires" };
+            let kind = if u.kind == DepKind::Build {
+                "BuildRequires"
+            } else {
+                "Requires"
+            };
             tracing::warn!(dependency = %u.dependency, kind, wanted_by = %u.wanted_by.join(","), "unresolved dependency");
         }
         for c in &notes.cycles {
@@ -104,7 +139,10 @@ pub fn load(src: &Source) -> Result<(Plan, String), PlanSourceError> {
     };
     let text = read("plan", file)?;
     let mut plan: Plan =
-        serde_json::from_str(&text).map_err(|source| PlanSourceError::BadPlan { file: file.clone(), source })?;
+        serde_json::from_str(&text).map_err(|source| PlanSourceError::BadPlan {
+            file: file.clone(),
+            source,
+        })?;
     if plan.arch.is_empty() {
         plan.arch = src.arch.clone();
     }

@@ -14,7 +14,9 @@ async fn worker_endpoints_need_the_token() {
     let (st, v) = s.post_with("/v1/workers", body.clone(), None).await;
     assert_eq!(st, 401, "{v}");
     assert!(v["error"].as_str().unwrap().contains("token"));
-    let (st, _) = s.post_with("/v1/workers", body.clone(), Some("wrong")).await;
+    let (st, _) = s
+        .post_with("/v1/workers", body.clone(), Some("wrong"))
+        .await;
     assert_eq!(st, 401);
     // Even a malformed body gets 401 first.
     let (st, _) = s.post_with("/v1/lease", "{not json".into(), None).await;
@@ -33,16 +35,38 @@ async fn token_from_a_file_or_generated() {
     let tmp = tempfile::tempdir().unwrap();
     write_plan(tmp.path(), &[("a", &[], None)]);
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dbuild-scheduler"));
-    cmd.arg("--build-dir").arg(tmp.path()).args(["--listen", "127.0.0.1:0", "--plan"]).arg(tmp.path().join("plan.json"));
+    cmd.arg("--build-dir")
+        .arg(tmp.path())
+        .args(["--listen", "127.0.0.1:0", "--plan"])
+        .arg(tmp.path().join("plan.json"));
     // No token given: one is generated into state/token, readable only by its owner.
-    let mut child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
-    let url = line.trim().strip_prefix("dbuild-scheduler listening on ").unwrap().to_string();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("dbuild-scheduler listening on ")
+        .unwrap()
+        .to_string();
     let token = std::fs::read_to_string(tmp.path().join("state/token")).unwrap();
     assert!(token.len() >= 32);
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(tmp.path().join("state/token")).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(tmp.path().join("state/token"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
     let http = reqwest::Client::new();
     assert_eq!(register_status(&http, &url, token.trim()).await, 200);
     child.kill().unwrap();
@@ -50,12 +74,27 @@ async fn token_from_a_file_or_generated() {
     // --token-file is read.
     std::fs::write(tmp.path().join("tok"), "file-token\n").unwrap();
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dbuild-scheduler"));
-    cmd.arg("--build-dir").arg(tmp.path()).args(["--listen", "127.0.0.1:0", "--token-file"]).arg(tmp.path().join("tok"));
+    cmd.arg("--build-dir")
+        .arg(tmp.path())
+        .args(["--listen", "127.0.0.1:0", "--token-file"])
+        .arg(tmp.path().join("tok"));
     cmd.arg("--plan").arg(tmp.path().join("plan.json"));
-    let mut child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
-    let url = line.trim().strip_prefix("dbuild-scheduler listening on ").unwrap().to_string();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("dbuild-scheduler listening on ")
+        .unwrap()
+        .to_string();
     assert_eq!(register_status(&http, &url, "file-token").await, 200);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -80,18 +119,45 @@ async fn malformed_input_gets_400_with_a_message() {
     let s = Sched::start(tmp.path(), &[]);
     let bad_bodies = [
         ("/v1/workers", "{not json".to_string(), "malformed JSON"),
-        ("/v1/workers", json!({"name": "w"}).to_string(), "malformed JSON"),
-        ("/v1/workers", json!({"name": "w", "arch": "x86_64", "slots": -1}).to_string(), "malformed JSON"),
-        ("/v1/workers", json!({"name": "w x", "arch": "x86_64", "slots": 1}).to_string(), "worker name"),
-        ("/v1/workers", json!({"name": "w", "arch": "aarch64", "slots": 1}).to_string(), "builds for aarch64"),
-        ("/v1/workers", json!({"name": "w", "arch": "x86_64", "slots": 0}).to_string(), "slots"),
-        ("/v1/lease", json!({"worker_id": 7}).to_string(), "malformed JSON"),
+        (
+            "/v1/workers",
+            json!({"name": "w"}).to_string(),
+            "malformed JSON",
+        ),
+        (
+            "/v1/workers",
+            json!({"name": "w", "arch": "x86_64", "slots": -1}).to_string(),
+            "malformed JSON",
+        ),
+        (
+            "/v1/workers",
+            json!({"name": "w x", "arch": "x86_64", "slots": 1}).to_string(),
+            "worker name",
+        ),
+        (
+            "/v1/workers",
+            json!({"name": "w", "arch": "aarch64", "slots": 1}).to_string(),
+            "builds for aarch64",
+        ),
+        (
+            "/v1/workers",
+            json!({"name": "w", "arch": "x86_64", "slots": 0}).to_string(),
+            "slots",
+        ),
+        (
+            "/v1/lease",
+            json!({"worker_id": 7}).to_string(),
+            "malformed JSON",
+        ),
         ("/v1/lease", "[]".to_string(), "malformed JSON"),
     ];
     for (path, body, needle) in bad_bodies {
         let (st, v) = s.post_with(path, body.clone(), Some(TOKEN)).await;
         assert_eq!(st, 400, "{path} {body}: {v}");
-        assert!(v["error"].as_str().unwrap().contains(needle), "{path} {body}: {v}");
+        assert!(
+            v["error"].as_str().unwrap().contains(needle),
+            "{path} {body}: {v}"
+        );
     }
     let w = s.register("w1", 2).await;
     let la = s.lease_pkg(&w, "a").await;
@@ -105,17 +171,68 @@ async fn malformed_input_gets_400_with_a_message() {
     };
     let sha = "a".repeat(64);
     let cases = [
-        (report(json!({"status": "done"}), json!({})), "malformed JSON"),
-        (report(json!({"status": "success", "rpms": [{"path": "../../etc/passwd.rpm", "sha256": sha}]}), json!({})), "RPM path"),
-        (report(json!({"status": "success", "rpms": [{"path": "/etc/a-1-1.x86_64.rpm", "sha256": sha}]}), json!({})), "RPM path"),
-        (report(json!({"status": "success", "rpms": [{"path": "stage/RPMS/x86_64/a-1-1.x86_64.rpm", "sha256": "xyz"}]}), json!({})), "sha256"),
-        (report(json!({"status": "failure", "reason": "x"}), json!({"log_path": "../outside.log"})), "log_path"),
-        (report(json!({"status": "failure", "reason": "x"}), json!({"duration_secs": -3.0})), "duration_secs"),
-        (report(json!({"status": "failure", "reason": "x"}), json!({"phases_secs": {"rpmbuild": -1.0}})), "phase rpmbuild"),
-        (report(json!({"status": "failure", "reason": "x"}), json!({"phases_secs": {"Bad Name": 1.0}})), "phase name"),
+        (
+            report(json!({"status": "done"}), json!({})),
+            "malformed JSON",
+        ),
+        (
+            report(
+                json!({"status": "success", "rpms": [{"path": "../../etc/passwd.rpm", "sha256": sha}]}),
+                json!({}),
+            ),
+            "RPM path",
+        ),
+        (
+            report(
+                json!({"status": "success", "rpms": [{"path": "/etc/a-1-1.x86_64.rpm", "sha256": sha}]}),
+                json!({}),
+            ),
+            "RPM path",
+        ),
+        (
+            report(
+                json!({"status": "success", "rpms": [{"path": "stage/RPMS/x86_64/a-1-1.x86_64.rpm", "sha256": "xyz"}]}),
+                json!({}),
+            ),
+            "sha256",
+        ),
+        (
+            report(
+                json!({"status": "failure", "reason": "x"}),
+                json!({"log_path": "../outside.log"}),
+            ),
+            "log_path",
+        ),
+        (
+            report(
+                json!({"status": "failure", "reason": "x"}),
+                json!({"duration_secs": -3.0}),
+            ),
+            "duration_secs",
+        ),
+        (
+            report(
+                json!({"status": "failure", "reason": "x"}),
+                json!({"phases_secs": {"rpmbuild": -1.0}}),
+            ),
+            "phase rpmbuild",
+        ),
+        (
+            report(
+                json!({"status": "failure", "reason": "x"}),
+                json!({"phases_secs": {"Bad Name": 1.0}}),
+            ),
+            "phase name",
+        ),
     ];
     for (body, needle) in cases {
-        let (st, v) = s.post_with(&format!("/v1/leases/{id}/report"), body.clone(), Some(TOKEN)).await;
+        let (st, v) = s
+            .post_with(
+                &format!("/v1/leases/{id}/report"),
+                body.clone(),
+                Some(TOKEN),
+            )
+            .await;
         assert_eq!(st, 400, "{body}: {v}");
         assert!(v["error"].as_str().unwrap().contains(needle), "{body}: {v}");
     }
@@ -129,13 +246,23 @@ async fn malformed_input_gets_400_with_a_message() {
         json!({"status": "success", "rpms": [{"path": rpm, "sha256": sha}]}),
         json!({"phases_secs": {"rpmbuild": 0.7, "install": 0.2, "future_phase": 0.1}}),
     );
-    let (st, v) = s.post_with(&format!("/v1/leases/{id}/report"), body, Some(TOKEN)).await;
+    let (st, v) = s
+        .post_with(&format!("/v1/leases/{id}/report"), body, Some(TOKEN))
+        .await;
     assert_eq!(st, 200, "{v}");
     let (_, detail) = s.get("/v1/packages/a").await;
-    assert!(detail["history"].to_string().contains("(future_phase 0.10s, install 0.20s, rpmbuild 0.70s)"), "{detail}");
+    assert!(
+        detail["history"]
+            .to_string()
+            .contains("(future_phase 0.10s, install 0.20s, rpmbuild 0.70s)"),
+        "{detail}"
+    );
     let (_, m) = s.get("/metrics").await;
     let m = m.as_str().unwrap();
-    assert!(m.contains("dbuild_build_phase_seconds_sum{phase=\"rpmbuild\"} 0.7"), "{m}");
+    assert!(
+        m.contains("dbuild_build_phase_seconds_sum{phase=\"rpmbuild\"} 0.7"),
+        "{m}"
+    );
     assert!(!m.contains("future_phase"), "{m}");
     let (st, v) = s.get("/v1/packages?state=bogus").await;
     assert_eq!(st, 400);
@@ -164,13 +291,21 @@ async fn openapi_document_matches_served_routes_and_metrics_are_exposed() {
             let url = format!("{}{}", s.url, concrete);
             let req = match method.as_str() {
                 "get" => s.http.get(&url),
-                "post" => s.http.post(&url).bearer_auth(TOKEN).header("content-type", "application/json").body("{}"),
+                "post" => s
+                    .http
+                    .post(&url)
+                    .bearer_auth(TOKEN)
+                    .header("content-type", "application/json")
+                    .body("{}"),
                 m => panic!("unexpected method {m}"),
             };
             let resp = req.send().await.unwrap();
             let status = resp.status().as_u16();
             let text = resp.text().await.unwrap();
-            assert!(!text.contains("no route"), "{method} {path} is documented but not served");
+            assert!(
+                !text.contains("no route"),
+                "{method} {path} is documented but not served"
+            );
             assert!(status < 500, "{method} {path}: {status}");
             seen.push(format!("{} {}", method.to_uppercase(), path));
         }
@@ -179,9 +314,20 @@ async fn openapi_document_matches_served_routes_and_metrics_are_exposed() {
     assert_eq!(
         seen,
         vec![
-            "GET /healthz", "GET /metrics", "GET /openapi.json", "GET /readyz", "GET /v1/graph", "GET /v1/packages",
-            "GET /v1/packages/{name}", "GET /v1/summary", "GET /v1/workers", "POST /v1/lease", "POST /v1/leases/{id}/heartbeat",
-            "POST /v1/leases/{id}/report", "POST /v1/leases/{id}/reserve", "POST /v1/workers",
+            "GET /healthz",
+            "GET /metrics",
+            "GET /openapi.json",
+            "GET /readyz",
+            "GET /v1/graph",
+            "GET /v1/packages",
+            "GET /v1/packages/{name}",
+            "GET /v1/summary",
+            "GET /v1/workers",
+            "POST /v1/lease",
+            "POST /v1/leases/{id}/heartbeat",
+            "POST /v1/leases/{id}/report",
+            "POST /v1/leases/{id}/reserve",
+            "POST /v1/workers",
         ]
     );
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
@@ -233,7 +379,10 @@ async fn builds_a_real_spec_tree_in_dependency_order() {
     let l1 = s.lease(&w, 0).await["lease"].clone();
     let l2 = s.lease(&w, 0).await["lease"].clone();
     // libfoo (priority 2) first, then tool; app waits.
-    assert_eq!((l1["package"].as_str(), l2["package"].as_str()), (Some("libfoo"), Some("tool")));
+    assert_eq!(
+        (l1["package"].as_str(), l2["package"].as_str()),
+        (Some("libfoo"), Some("tool"))
+    );
     assert_eq!(l1["macros"], json!([{"name": "dist", "value": ".ph5"}]));
     let rpms = json!([
         {"path": "stage/RPMS/x86_64/libfoo-1.0-1.ph5.x86_64.rpm", "sha256": "1".repeat(64)},
@@ -249,7 +398,10 @@ async fn builds_a_real_spec_tree_in_dependency_order() {
     // The BuildRequires closure: libfoo-devel and, by its Requires, libfoo.
     assert_eq!(
         la["install"],
-        json!(["stage/RPMS/x86_64/libfoo-1.0-1.ph5.x86_64.rpm", "stage/RPMS/x86_64/libfoo-devel-1.0-1.ph5.x86_64.rpm"])
+        json!([
+            "stage/RPMS/x86_64/libfoo-1.0-1.ph5.x86_64.rpm",
+            "stage/RPMS/x86_64/libfoo-devel-1.0-1.ph5.x86_64.rpm"
+        ])
     );
     assert_eq!(la["spec"], "SPECS/app/app.spec");
 }
@@ -289,10 +441,19 @@ async fn hostile_input_never_breaks_the_server() {
     for path in &paths {
         for body in &bodies {
             let (st, v) = s.post_with(path, body.clone(), Some(TOKEN)).await;
-            assert!((200..500).contains(&st), "{path} {}: {st} {v}", &body[..body.len().min(80)]);
+            assert!(
+                (200..500).contains(&st),
+                "{path} {}: {st} {v}",
+                &body[..body.len().min(80)]
+            );
         }
     }
-    for path in ["/v1/packages/%00", "/v1/packages?state=%ff", "/v1/packages/..%2F..", "/v1/summary?x=1"] {
+    for path in [
+        "/v1/packages/%00",
+        "/v1/packages?state=%ff",
+        "/v1/packages/..%2F..",
+        "/v1/summary?x=1",
+    ] {
         let (st, _) = s.get(path).await;
         assert!((200..500).contains(&st), "{path}: {st}");
     }

@@ -12,7 +12,14 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 async fn call(http: &reqwest::Client, url: &str, body: &Value) -> Option<(u16, Value)> {
-    let resp = http.post(url).bearer_auth(TOKEN).json(body).timeout(Duration::from_secs(5)).send().await.ok()?;
+    let resp = http
+        .post(url)
+        .bearer_auth(TOKEN)
+        .json(body)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .ok()?;
     let st = resp.status().as_u16();
     let v = resp.json().await.ok()?;
     Some((st, v))
@@ -44,9 +51,17 @@ async fn sigkills_lose_nothing(state_sync: &[&str]) {
             v
         })
         .collect();
-    let pkgs: Vec<(&str, &[&str], Option<f64>)> = names.iter().zip(&needs).map(|(n, d)| (n.as_str(), d.as_slice(), None)).collect();
+    let pkgs: Vec<(&str, &[&str], Option<f64>)> = names
+        .iter()
+        .zip(&needs)
+        .map(|(n, d)| (n.as_str(), d.as_slice(), None))
+        .collect();
     write_plan(tmp.path(), &pkgs);
-    let args: Vec<&str> = ["--lease-ttl", "800ms", "--max-lease-losses", "100"].iter().chain(state_sync).copied().collect();
+    let args: Vec<&str> = ["--lease-ttl", "800ms", "--max-lease-losses", "100"]
+        .iter()
+        .chain(state_sync)
+        .copied()
+        .collect();
     let sched = Sched::start(tmp.path(), &args);
     let url = Arc::new(RwLock::new(sched.url.clone()));
     let acked: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
@@ -106,9 +121,17 @@ async fn sigkills_lose_nothing(state_sync: &[&str]) {
         let before: Vec<String> = acked.lock().unwrap().keys().cloned().collect();
         let s = Sched::start(tmp.path(), &args);
         let (_, list) = s.get("/v1/packages?state=succeeded").await;
-        let done: Vec<&str> = list.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+        let done: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
         for p in &before {
-            assert!(done.contains(&p.as_str()), "acknowledged {p} lost after SIGKILL");
+            assert!(
+                done.contains(&p.as_str()),
+                "acknowledged {p} lost after SIGKILL"
+            );
         }
         *url.write().unwrap() = s.url.clone();
         sched = Some(s);
@@ -124,5 +147,8 @@ async fn sigkills_lose_nothing(state_sync: &[&str]) {
     // A report committed just before a SIGKILL is accepted though its
     // worker never heard so; its retry then gets 409 (already reported).
     assert!(acked.len() >= 40 && acked.len() <= 60, "{acked:?}");
-    assert!(acked.values().all(|&n| n == 1), "a package was accepted twice: {acked:?}");
+    assert!(
+        acked.values().all(|&n| n == 1),
+        "a package was accepted twice: {acked:?}"
+    );
 }

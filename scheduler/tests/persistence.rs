@@ -9,7 +9,15 @@ use std::time::Duration;
 #[tokio::test]
 async fn sigkill_mid_build_then_restart_loses_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    write_plan(tmp.path(), &[("a", &[], None), ("b", &["a"], None), ("c", &["b"], None), ("solo", &[], None)]);
+    write_plan(
+        tmp.path(),
+        &[
+            ("a", &[], None),
+            ("b", &["a"], None),
+            ("c", &["b"], None),
+            ("solo", &[], None),
+        ],
+    );
     let s = Sched::start(tmp.path(), &[]);
     let w1 = s.register("w1", 2).await;
     let la = s.lease_pkg(&w1, "a").await;
@@ -33,7 +41,10 @@ async fn sigkill_mid_build_then_restart_loses_nothing() {
     // The worker id survived too; a is not handed out again.
     let l1 = s.lease(&w1, 0).await["lease"].clone();
     let l2 = s.lease(&w1, 0).await["lease"].clone();
-    let mut got = vec![l1["package"].as_str().unwrap().to_string(), l2["package"].as_str().unwrap().to_string()];
+    let mut got = vec![
+        l1["package"].as_str().unwrap().to_string(),
+        l2["package"].as_str().unwrap().to_string(),
+    ];
     got.sort();
     assert_eq!(got, vec!["c", "solo"]);
     let retry = if l1["package"] == "solo" { &l1 } else { &l2 };
@@ -44,7 +55,12 @@ async fn sigkill_mid_build_then_restart_loses_nothing() {
     assert_eq!(sum["counts"]["succeeded"], 4, "{sum}");
     assert_eq!(sum["outcome"], "succeeded");
     let (_, a) = s.get("/v1/packages/a").await;
-    let kinds: Vec<&str> = a["history"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = a["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, vec!["ready", "leased", "succeeded"]);
     s.kill();
 
@@ -56,7 +72,11 @@ async fn sigkill_mid_build_then_restart_loses_nothing() {
     s.kill();
 
     // Change b's spec: b and c are rebuilt, a and solo are not.
-    std::fs::write(tmp.path().join("SPECS/b/b.spec"), "Name: b\nVersion: 1\nRelease: 2\n").unwrap();
+    std::fs::write(
+        tmp.path().join("SPECS/b/b.spec"),
+        "Name: b\nVersion: 1\nRelease: 2\n",
+    )
+    .unwrap();
     let s = Sched::start(tmp.path(), &[]);
     let sum = s.summary().await;
     assert_eq!(sum["counts"]["succeeded"], 2, "{sum}");
@@ -64,7 +84,10 @@ async fn sigkill_mid_build_then_restart_loses_nothing() {
     assert_eq!(sum["counts"]["waiting"], 1, "{sum}");
     let w = s.register("w1", 1).await;
     let lb = s.lease_pkg(&w, "b").await;
-    assert_eq!(lb["install"], json!(["stage/RPMS/x86_64/a-devel-1-1.ph5.x86_64.rpm"]));
+    assert_eq!(
+        lb["install"],
+        json!(["stage/RPMS/x86_64/a-devel-1-1.ph5.x86_64.rpm"])
+    );
     s.succeed(&w, &lb).await;
     let lc = s.lease_pkg(&w, "c").await;
     s.succeed(&w, &lc).await;
@@ -101,8 +124,16 @@ async fn up_to_date_across_builds_and_failed_kept_unless_retried() {
     // Forget this build's states (as a new build on the same share would):
     // a's last success still matches, so it is up to date.
     let db = tmp.path().join("state/dbuild.sqlite");
-    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-    sqlx::query("DELETE FROM packages").execute(&mut conn).await.unwrap();
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}",
+        db.display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("DELETE FROM packages")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     drop(conn);
     let s = Sched::start(tmp.path(), &["--max-attempts", "1"]);
     assert_eq!(s.state_of("a").await, "up-to-date");
@@ -112,7 +143,10 @@ async fn up_to_date_across_builds_and_failed_kept_unless_retried() {
 #[tokio::test]
 async fn restart_finished_starts_a_new_build_but_resumes_an_interrupted_one() {
     let tmp = tempfile::tempdir().unwrap();
-    write_plan(tmp.path(), &[("a", &[], None), ("b", &["a"], None), ("c", &[], None)]);
+    write_plan(
+        tmp.path(),
+        &[("a", &[], None), ("b", &["a"], None), ("c", &[], None)],
+    );
     let flags = ["--max-attempts", "1", "--restart-finished"];
     let s = Sched::start(tmp.path(), &flags);
     let w = s.register("w1", 1).await;
@@ -142,10 +176,13 @@ async fn second_scheduler_on_the_same_state_file_refuses_to_start() {
     let tmp = tempfile::tempdir().unwrap();
     write_plan(tmp.path(), &[("a", &[], None)]);
     let first = Sched::start(tmp.path(), &[]);
-    let out = tokio::time::timeout(Duration::from_secs(30), tokio::task::spawn_blocking({
-        let dir = tmp.path().to_path_buf();
-        move || Sched::command(&dir, &[]).output().unwrap()
-    }))
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::task::spawn_blocking({
+            let dir = tmp.path().to_path_buf();
+            move || Sched::command(&dir, &[]).output().unwrap()
+        }),
+    )
     .await
     .unwrap()
     .unwrap();
@@ -159,7 +196,10 @@ async fn second_scheduler_on_the_same_state_file_refuses_to_start() {
     let header = std::fs::read(state.join("dbuild.sqlite")).unwrap();
     assert_eq!(header[18..20], [2, 2], "WAL mode");
     assert!(state.join("dbuild.sqlite-wal").exists());
-    assert!(!state.join("dbuild.sqlite-shm").exists(), "no shared memory file");
+    assert!(
+        !state.join("dbuild.sqlite-shm").exists(),
+        "no shared memory file"
+    );
     // The first one is unaffected.
     assert_eq!(first.summary().await["packages"], 1);
     first.kill();
@@ -184,7 +224,11 @@ async fn measured_durations_become_priorities_of_the_next_build() {
     }
     s.kill();
     for n in ["x", "y"] {
-        std::fs::write(tmp.path().join(format!("SPECS/{n}/{n}.spec")), format!("Name: {n}\nVersion: 2\n")).unwrap();
+        std::fs::write(
+            tmp.path().join(format!("SPECS/{n}/{n}.spec")),
+            format!("Name: {n}\nVersion: 2\n"),
+        )
+        .unwrap();
     }
     let s = Sched::start(tmp.path(), &[]);
     let (_, y) = s.get("/v1/packages/y").await;
@@ -241,7 +285,9 @@ async fn a_reservation_does_not_survive_a_restart_and_its_claim_falls_back() {
     // Reservations live in memory: after the restart the claim names nothing,
     // and the reply hands out the best ready package under a new lease id.
     let s = Sched::start(tmp.path(), &[]);
-    let (st, r) = s.succeed_claiming(&w1, &la, true, rb["lease_id"].as_str()).await;
+    let (st, r) = s
+        .succeed_claiming(&w1, &la, true, rb["lease_id"].as_str())
+        .await;
     assert_eq!(st, 200, "{r}");
     assert_eq!(r["next"]["package"], "b", "{r}");
     assert_ne!(r["next"]["lease_id"], rb["lease_id"]);
@@ -267,7 +313,12 @@ async fn old_history_is_forgotten_at_start_up() {
     }
     let s = Sched::start(tmp.path(), &flags);
     let (_, a) = s.get("/v1/packages/a").await;
-    let kinds: Vec<&str> = a["history"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = a["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
     // Without pruning: ready, leased, succeeded, up-to-date.
     assert_eq!(kinds, vec!["succeeded", "up-to-date"], "{a}");
     s.kill();

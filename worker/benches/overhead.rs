@@ -68,20 +68,33 @@ fn toolchain_spec(packages: &[String]) -> String {
 }
 
 async fn run() {
-    let rounds: usize = std::env::var("DBUILD_BENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(15);
+    let rounds: usize = std::env::var("DBUILD_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15);
     let mut env = Env::new().await;
     // DBUILD_BUILD_FSYNC=1: let the builds' syncs reach the disk, as `dbuild-worker --build-fsync` does
     // (and, like its flag, not for a false value).
-    env.cfg.build_fsync = std::env::var("DBUILD_BUILD_FSYNC").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false" | "no" | "off"));
+    env.cfg.build_fsync = std::env::var("DBUILD_BUILD_FSYNC")
+        .is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false" | "no" | "off"));
 
     // Ten BuildRequires.
     let deps = env.spec("benchdeps", &deps_spec(), &[]);
     let r = env.run(&env.job("benchdeps", &deps, &[], "slot-0")).await;
-    let dep_rpms: Vec<String> =
-        r.result.unwrap().into_iter().map(|f| f.rel_path).filter(|p| p.contains("/bench-dep-")).collect();
+    let dep_rpms: Vec<String> = r
+        .result
+        .unwrap()
+        .into_iter()
+        .map(|f| f.rel_path)
+        .filter(|p| p.contains("/bench-dep-"))
+        .collect();
     assert_eq!(dep_rpms.len(), 10);
 
-    let pkg = env.spec("bench-pkg", PKG_SPEC, &[("bench-pkg-1.tar", &[7u8; 100_000])]);
+    let pkg = env.spec(
+        "bench-pkg",
+        PKG_SPEC,
+        &[("bench-pkg-1.tar", &[7u8; 100_000])],
+    );
     let mut all: Vec<Phases> = Vec::new();
     for i in 0..rounds {
         let mut job = env.job("bench-pkg", &pkg, &dep_rpms, "slot-0");
@@ -114,19 +127,33 @@ async fn run() {
 
     // What one private namespace with the overlay, proc, /dev, /tmp mounts costs
     // (paid once by the install step and once by rpmbuild; counted in those phases).
-    let chroot = Chroot::create(&env.cfg.slots_dir(), "ns-probe", &env.cfg.base_root, true).await.unwrap();
+    let chroot = Chroot::create(&env.cfg.slots_dir(), "ns-probe", &env.cfg.base_root, true)
+        .await
+        .unwrap();
     let mut ns = Vec::new();
     for _ in 0..10 {
         let t = Instant::now();
-        let st = chroot.chrooted(&[], &["true".into()]).unwrap().output().await.unwrap().status;
+        let st = chroot
+            .chrooted(&[], &["true".into()])
+            .unwrap()
+            .output()
+            .await
+            .unwrap()
+            .status;
         assert!(st.success());
         ns.push(t.elapsed());
     }
     chroot.remove().await.unwrap();
-    println!("  namespace + mounts + chroot + exec `true`: median {}", secs(median(ns)));
+    println!(
+        "  namespace + mounts + chroot + exec `true`: median {}",
+        secs(median(ns))
+    );
 
     // Photon's way: install a toolchain of ~100 RPMs into a fresh chroot for every package.
-    let n: usize = std::env::var("DBUILD_BENCH_TOOLCHAIN").ok().and_then(|s| s.parse().ok()).unwrap_or(104);
+    let n: usize = std::env::var("DBUILD_BENCH_TOOLCHAIN")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(104);
     if n == 0 {
         return; // DBUILD_BENCH_TOOLCHAIN=0: no comparison
     }
@@ -137,7 +164,10 @@ async fn run() {
         .unwrap();
     let mut sized: Vec<(u64, String)> = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter_map(|l| l.split_once(' ').map(|(s, p)| (s.parse().unwrap_or(0), p.to_string())))
+        .filter_map(|l| {
+            l.split_once(' ')
+                .map(|(s, p)| (s.parse().unwrap_or(0), p.to_string()))
+        })
         .collect();
     sized.sort_by(|a, b| b.cmp(a));
     let packages: Vec<String> = sized.into_iter().take(n).map(|(_, p)| p).collect();
@@ -146,38 +176,77 @@ async fn run() {
     let mut job = env.job("tc", &tc, &[], "slot-0");
     job.macros.clear();
     let r = env.run(&job).await;
-    let tc_rpms: Vec<String> = r.result.unwrap_or_else(|e| panic!("{e}")).into_iter().map(|f| f.rel_path).filter(|p| p.contains("/RPMS/")).collect();
-    let bytes: u64 = tc_rpms.iter().map(|p| std::fs::metadata(env.share.path().join(p)).unwrap().len()).sum();
+    let tc_rpms: Vec<String> = r
+        .result
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|f| f.rel_path)
+        .filter(|p| p.contains("/RPMS/"))
+        .collect();
+    let bytes: u64 = tc_rpms
+        .iter()
+        .map(|p| std::fs::metadata(env.share.path().join(p)).unwrap().len())
+        .sum();
     println!(
         "toolchain stand-in: {} RPMs, {:.0} MiB uncompressed payloads (repackaged from the builder root in {})",
         tc_rpms.len(),
         bytes as f64 / 1048576.0,
         secs(t.elapsed())
     );
-    let tc_dir = env.share.path().join(&tc_rpms[0]).parent().unwrap().to_path_buf();
+    let tc_dir = env
+        .share
+        .path()
+        .join(&tc_rpms[0])
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let mut photon = Vec::new();
     for i in 0..3 {
         let t = Instant::now();
-        let chroot = Chroot::create(&env.cfg.slots_dir(), &format!("photon-{i}"), &env.cfg.base_root, true).await.unwrap();
-        let binds = [dbuild_worker::mounts::Bind { host: tc_dir.clone(), target: "/.tc".into(), read_only: true }];
+        let chroot = Chroot::create(
+            &env.cfg.slots_dir(),
+            &format!("photon-{i}"),
+            &env.cfg.base_root,
+            true,
+        )
+        .await
+        .unwrap();
+        let binds = [dbuild_worker::mounts::Bind {
+            host: tc_dir.clone(),
+            target: "/.tc".into(),
+            read_only: true,
+        }];
         let script = "set -e; mkdir -p /var/tmp/tcroot; rpm --root /var/tmp/tcroot --initdb; \
                       rpm --root /var/tmp/tcroot -i --nodeps --noscripts --nosignature /.tc/tc-*.rpm";
-        let mut cmd = chroot.chrooted(&binds, &["/bin/sh".into(), "-c".into(), script.into()]).unwrap();
+        let mut cmd = chroot
+            .chrooted(&binds, &["/bin/sh".into(), "-c".into(), script.into()])
+            .unwrap();
         let out = cmd.output().await.unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         chroot.remove().await.unwrap();
         photon.push(t.elapsed());
     }
     env.assert_clean();
     let theirs = median(photon.clone());
     println!("Photon-style fresh toolchain install per package ({} RPMs, no scriptlets): median {} (runs {:?})", tc_rpms.len(), secs(theirs), photon.iter().map(|d| secs(*d)).collect::<Vec<_>>());
-    println!("ratio: Photon-style / dbuild overhead = {:.1}x", theirs.as_secs_f64() / ours.as_secs_f64());
+    println!(
+        "ratio: Photon-style / dbuild overhead = {:.1}x",
+        theirs.as_secs_f64() / ours.as_secs_f64()
+    );
 }
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` asks for a listing
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(run());
 }

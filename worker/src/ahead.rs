@@ -54,7 +54,9 @@ impl Held {
     /// Stops holding: what was held, how many bytes were dropped, and the rest of the output.
     async fn release(self) -> (Vec<u8>, usize, Output) {
         let _ = self.stop.send(());
-        self.task.await.unwrap_or_else(|_| (Vec::new(), 0, Output::closed()))
+        self.task
+            .await
+            .unwrap_or_else(|_| (Vec::new(), 0, Output::closed()))
     }
 }
 
@@ -75,15 +77,25 @@ impl Ahead {
     pub async fn start(cfg: &WorkerConfig, job: BuildJob) -> Result<Ahead, BuildError> {
         let t = Instant::now();
         let mut prepared = Prepared::start(cfg, &job.slot).await?;
-        let mut phases = Phases { chroot: t.elapsed(), ..Phases::default() };
-        let mut notes = Vec::new();
-        let launched = match job::compose(cfg, &job, &prepared.chroot, &mut phases, &mut notes).await {
-            Ok(Launch { mut go, rpmbuild, installs }) => {
-                go.then_wait = true;
-                job::send_line(&job.package, &mut prepared.sandbox, &go, false).await.map(|()| (rpmbuild, installs))
-            }
-            Err(e) => Err(e),
+        let mut phases = Phases {
+            chroot: t.elapsed(),
+            ..Phases::default()
         };
+        let mut notes = Vec::new();
+        let launched =
+            match job::compose(cfg, &job, &prepared.chroot, &mut phases, &mut notes).await {
+                Ok(Launch {
+                    mut go,
+                    rpmbuild,
+                    installs,
+                }) => {
+                    go.then_wait = true;
+                    job::send_line(&job.package, &mut prepared.sandbox, &go, false)
+                        .await
+                        .map(|()| (rpmbuild, installs))
+                }
+                Err(e) => Err(e),
+            };
         let (rpmbuild, installs) = match launched {
             Ok(l) => l,
             Err(e) => {
@@ -91,9 +103,20 @@ impl Ahead {
                 return Err(e);
             }
         };
-        notes.push("prepared while the slot's previous build ran (chroot, sources, BuildRequires install)".into());
+        notes.push(
+            "prepared while the slot's previous build ran (chroot, sources, BuildRequires install)"
+                .into(),
+        );
         let held = Held::start(Output::take(&mut prepared.sandbox));
-        Ok(Ahead { job, prepared, phases, notes, rpmbuild, installs, held })
+        Ok(Ahead {
+            job,
+            prepared,
+            phases,
+            notes,
+            rpmbuild,
+            installs,
+            held,
+        })
     }
 
     /// The job it was prepared for.
@@ -105,13 +128,26 @@ impl Ahead {
     /// runs), as [`crate::job::run_job`] would have run all of it.
     pub async fn run(self, cfg: &WorkerConfig, mut cancel: watch::Receiver<bool>) -> BuildResult {
         let started = Instant::now();
-        let Ahead { job, mut prepared, mut phases, notes, rpmbuild, installs, held } = self;
+        let Ahead {
+            job,
+            mut prepared,
+            mut phases,
+            notes,
+            rpmbuild,
+            installs,
+            held,
+        } = self;
         let (log_path, mut log) = match job::open_log(cfg, &job).await {
             Ok(l) => l,
             Err(e) => {
                 held.release().await;
                 prepared.close().await;
-                return BuildResult { result: Err(e), phases, duration: started.elapsed(), log: None };
+                return BuildResult {
+                    result: Err(e),
+                    phases,
+                    duration: started.elapsed(),
+                    log: None,
+                };
             }
         };
         let (so_far, dropped, output) = held.release().await;
@@ -121,10 +157,31 @@ impl Ahead {
                 let t = Instant::now();
                 // A sandbox whose install failed has ended and cannot take the
                 // line: `finish` then reports the install's failure.
-                if let Err(e) = job::send_line(&job.package, &mut prepared.sandbox, &Then { steps: vec![rpmbuild] }, true).await {
+                if let Err(e) = job::send_line(
+                    &job.package,
+                    &mut prepared.sandbox,
+                    &Then {
+                        steps: vec![rpmbuild],
+                    },
+                    true,
+                )
+                .await
+                {
                     tracing::debug!(package = %job.package, error = %e, "the prepared sandbox did not take the rpmbuild step");
                 }
-                job::finish(cfg, &job, &prepared.chroot, &mut prepared.sandbox, output, &mut log, &mut phases, &mut cancel, installs, t).await
+                job::finish(
+                    cfg,
+                    &job,
+                    &prepared.chroot,
+                    &mut prepared.sandbox,
+                    output,
+                    &mut log,
+                    &mut phases,
+                    &mut cancel,
+                    installs,
+                    t,
+                )
+                .await
             }
         };
         let t = Instant::now();
@@ -141,13 +198,21 @@ impl Ahead {
 }
 
 /// The log lines and output of the time before the claim.
-async fn write_held(log: &mut Log, notes: &[String], output: &[u8], dropped: usize) -> Result<(), BuildError> {
+async fn write_held(
+    log: &mut Log,
+    notes: &[String],
+    output: &[u8],
+    dropped: usize,
+) -> Result<(), BuildError> {
     for note in notes {
         log.note(note).await?;
     }
     log.write(output).await?;
     if dropped > 0 {
-        log.note(&format!("{dropped} bytes of install output dropped while the build waited to be claimed")).await?;
+        log.note(&format!(
+            "{dropped} bytes of install output dropped while the build waited to be claimed"
+        ))
+        .await?;
     }
     Ok(())
 }
@@ -167,7 +232,10 @@ mod tests {
             .spawn()
             .unwrap();
         let held = Held::start(Output::take(&mut child));
-        assert!(child.wait().await.unwrap().success(), "the child never blocks on a full pipe");
+        assert!(
+            child.wait().await.unwrap().success(),
+            "the child never blocks on a full pipe"
+        );
         // Let the reader drain what the child wrote before it ended.
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         let (bytes, dropped, mut rest) = held.release().await;

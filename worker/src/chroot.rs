@@ -27,11 +27,21 @@ pub enum ChrootMode {
 #[derive(Debug, Error)]
 pub enum ChrootError {
     #[error("base root {base} is not a builder root (missing {missing})")]
-    NotABase { base: PathBuf, missing: &'static str },
+    NotABase {
+        base: PathBuf,
+        missing: &'static str,
+    },
     #[error("creating chroot directory {path}: {source}")]
-    Create { path: PathBuf, source: std::io::Error },
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("copying base root {base} to {dest}: {detail}")]
-    Copy { base: PathBuf, dest: PathBuf, detail: String },
+    Copy {
+        base: PathBuf,
+        dest: PathBuf,
+        detail: String,
+    },
     #[error(transparent)]
     Mount(#[from] MountError),
 }
@@ -47,9 +57,19 @@ pub struct Chroot {
 
 /// Checks that `base` looks like a builder root.
 pub fn check_base(base: &Path) -> Result<(), ChrootError> {
-    for missing in ["bin/sh", "usr/bin/rpmbuild", "usr/bin/rpm", "proc", "dev", "tmp"] {
+    for missing in [
+        "bin/sh",
+        "usr/bin/rpmbuild",
+        "usr/bin/rpm",
+        "proc",
+        "dev",
+        "tmp",
+    ] {
         if !base.join(missing).exists() {
-            return Err(ChrootError::NotABase { base: base.to_path_buf(), missing });
+            return Err(ChrootError::NotABase {
+                base: base.to_path_buf(),
+                missing,
+            });
         }
     }
     Ok(())
@@ -57,11 +77,26 @@ pub fn check_base(base: &Path) -> Result<(), ChrootError> {
 
 impl Chroot {
     /// Creates slot `name` under `slots_dir` from `base`. `overlay` chooses overlayfs over a copy.
-    pub async fn create(slots_dir: &Path, name: &str, base: &Path, overlay: bool) -> Result<Chroot, ChrootError> {
+    pub async fn create(
+        slots_dir: &Path,
+        name: &str,
+        base: &Path,
+        overlay: bool,
+    ) -> Result<Chroot, ChrootError> {
         let dir = slots_dir.join(name);
-        let mk = |p: &Path| std::fs::create_dir_all(p).map_err(|source| ChrootError::Create { path: p.to_path_buf(), source });
+        let mk = |p: &Path| {
+            std::fs::create_dir_all(p).map_err(|source| ChrootError::Create {
+                path: p.to_path_buf(),
+                source,
+            })
+        };
         if dir.exists() {
-            remove_tree(&dir).await.map_err(|source| ChrootError::Create { path: dir.clone(), source })?;
+            remove_tree(&dir)
+                .await
+                .map_err(|source| ChrootError::Create {
+                    path: dir.clone(),
+                    source,
+                })?;
         }
         let root = dir.join("root");
         let topdir = dir.join("build");
@@ -73,7 +108,11 @@ impl Chroot {
             mk(&root)?;
             mk(&upper)?;
             mk(&work)?;
-            RootLayout::Overlay { lower: base.to_path_buf(), upper, work }
+            RootLayout::Overlay {
+                lower: base.to_path_buf(),
+                upper,
+                work,
+            }
         } else {
             let out = tokio::process::Command::new("cp")
                 .arg("-a")
@@ -83,7 +122,11 @@ impl Chroot {
                 .stdin(Stdio::null())
                 .output()
                 .await
-                .map_err(|e| ChrootError::Copy { base: base.to_path_buf(), dest: root.clone(), detail: e.to_string() })?;
+                .map_err(|e| ChrootError::Copy {
+                    base: base.to_path_buf(),
+                    dest: root.clone(),
+                    detail: e.to_string(),
+                })?;
             if !out.status.success() {
                 return Err(ChrootError::Copy {
                     base: base.to_path_buf(),
@@ -93,12 +136,21 @@ impl Chroot {
             }
             RootLayout::Copy
         };
-        Ok(Chroot { dir, root, topdir, layout })
+        Ok(Chroot {
+            dir,
+            root,
+            topdir,
+            layout,
+        })
     }
 
     /// The bind of the slot's `%_topdir` into the chroot.
     pub fn topdir_bind(&self) -> Bind {
-        Bind { host: self.topdir.clone(), target: crate::TOPDIR_IN_CHROOT.to_string(), read_only: false }
+        Bind {
+            host: self.topdir.clone(),
+            target: crate::TOPDIR_IN_CHROOT.to_string(),
+            read_only: false,
+        }
     }
 
     /// A sandbox over this chroot running `steps`, with `binds` mounted and
@@ -118,7 +170,10 @@ impl Chroot {
     pub fn waiting_sandbox(&self) -> SandboxPlan {
         SandboxPlan {
             wait_for_go: true,
-            host_netns: Some(PathBuf::from(format!("/proc/{}/ns/net", std::process::id()))),
+            host_netns: Some(PathBuf::from(format!(
+                "/proc/{}/ns/net",
+                std::process::id()
+            ))),
             ..self.sandbox(vec![self.topdir_bind()], vec![], false)
         }
     }
@@ -129,8 +184,16 @@ impl Chroot {
     }
 
     /// `argv` run chrooted in a sandbox of its own (one step, `command`), private network.
-    pub fn chrooted(&self, binds: &[Bind], argv: &[String]) -> Result<tokio::process::Command, ChrootError> {
-        let step = Step { name: "command".into(), argv: argv.to_vec(), unmount_after: vec![] };
+    pub fn chrooted(
+        &self,
+        binds: &[Bind],
+        argv: &[String],
+    ) -> Result<tokio::process::Command, ChrootError> {
+        let step = Step {
+            name: "command".into(),
+            argv: argv.to_vec(),
+            unmount_after: vec![],
+        };
         Ok(self.sandbox(binds.to_vec(), vec![step], false).command()?)
     }
 
@@ -146,8 +209,15 @@ impl Chroot {
     /// clean-up removes what a crash left.
     pub async fn discard(self) {
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let name = self.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let aside = self.dir.with_file_name(format!(".discarded-{name}-{}", NEXT.fetch_add(1, Ordering::Relaxed)));
+        let name = self
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let aside = self.dir.with_file_name(format!(
+            ".discarded-{name}-{}",
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
         if let Err(e) = std::fs::rename(&self.dir, &aside) {
             tracing::error!(dir = %self.dir.display(), error = %e, "could not move the chroot aside");
             if let Err(e) = remove_tree(&self.dir).await {
@@ -194,7 +264,9 @@ pub async fn remove_tree(path: &Path) -> std::io::Result<()> {
     if crate::mounts::mounts_under(&canonical).is_empty() {
         let dir = canonical.clone();
         // std's remove_dir_all does not follow symbolic links.
-        return tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&dir)).await.map_err(std::io::Error::other)?;
+        return tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&dir))
+            .await
+            .map_err(std::io::Error::other)?;
     }
     let out = tokio::process::Command::new("rm")
         .args(["-rf", "--one-file-system", "--"])

@@ -5,17 +5,17 @@
 
 use crate::chroot::{Chroot, ChrootError};
 use crate::install::{self, InstallError};
+use crate::prepared::Prepared;
 use crate::publish::{self, PublishError, Published};
 use crate::rpmbuild::{self, Limits, Log, RunEnd, RunError};
-use crate::prepared::Prepared;
 use crate::sandbox::{Go, Outcome, Step, StepEnd};
-use tokio::process::Child;
 use crate::sources::{self, SourceError};
 use dbuild_common::spec::ParseOptions;
 use dbuild_common::wire::FailureKind;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use thiserror::Error;
+use tokio::process::Child;
 use tokio::sync::watch;
 
 /// The worker's fixed settings.
@@ -86,7 +86,14 @@ pub struct Phases {
 impl Phases {
     /// The durations in the order of [`dbuild_common::wire::PHASES`].
     pub fn in_order(&self) -> [Duration; 6] {
-        [self.chroot, self.install, self.sources, self.rpmbuild, self.publish, self.cleanup]
+        [
+            self.chroot,
+            self.install,
+            self.sources,
+            self.rpmbuild,
+            self.publish,
+            self.cleanup,
+        ]
     }
 
     /// Everything but rpmbuild: the worker's own overhead.
@@ -106,7 +113,11 @@ pub enum BuildError {
     #[error("package {package}: the build sandbox could not be set up: {detail}")]
     Sandbox { package: String, detail: String },
     #[error("package {package}: macro file {path}: {source}")]
-    MacroFile { package: String, path: PathBuf, source: std::io::Error },
+    MacroFile {
+        package: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("package {package}: installing BuildRequires: rpm -i {end}")]
     InstallFailed { package: String, end: String },
     #[error(transparent)]
@@ -114,7 +125,13 @@ pub enum BuildError {
     #[error(transparent)]
     Run(#[from] RunError),
     #[error("package {package}: rpmbuild {end}{detail}")]
-    Rpmbuild { package: String, end: String, exit_status: Option<i32>, detail: String, kind: FailureKind },
+    Rpmbuild {
+        package: String,
+        end: String,
+        exit_status: Option<i32>,
+        detail: String,
+        kind: FailureKind,
+    },
     #[error(transparent)]
     Publish(#[from] PublishError),
     #[error("package {package}: build cancelled (lease lost or worker stopping)")]
@@ -137,7 +154,9 @@ impl BuildError {
         match self {
             BuildError::Rpmbuild { kind, .. } => *kind,
             BuildError::Sources(SourceError::Io { .. }) => FailureKind::Transient,
-            BuildError::Sources(_) | BuildError::BadPath { .. } | BuildError::MacroFile { .. } => FailureKind::Package,
+            BuildError::Sources(_) | BuildError::BadPath { .. } | BuildError::MacroFile { .. } => {
+                FailureKind::Package
+            }
             _ => FailureKind::Transient,
         }
     }
@@ -148,7 +167,9 @@ fn describe(end: &RunEnd) -> String {
         RunEnd::Exited(Some(c)) => format!("exited with status {c}"),
         RunEnd::Exited(None) => "was killed by a signal".into(),
         RunEnd::WallTimeout(d) => format!("killed: wall-time limit of {}s reached", d.as_secs()),
-        RunEnd::SilentTimeout(d) => format!("killed: no output for {}s (silent-time limit)", d.as_secs()),
+        RunEnd::SilentTimeout(d) => {
+            format!("killed: no output for {}s (silent-time limit)", d.as_secs())
+        }
         RunEnd::Cancelled => "cancelled".into(),
     }
 }
@@ -159,17 +180,27 @@ pub fn rpm_error_summary(log: &Path) -> Option<String> {
     use std::io::{Read, Seek, SeekFrom};
     let mut f = std::fs::File::open(log).ok()?;
     let len = f.metadata().ok()?.len();
-    f.seek(SeekFrom::Start(len.saturating_sub(16 * 1024))).ok()?;
+    f.seek(SeekFrom::Start(len.saturating_sub(16 * 1024)))
+        .ok()?;
     let mut tail = Vec::new();
     f.read_to_end(&mut tail).ok()?;
     let text = String::from_utf8_lossy(&tail);
     let lines: Vec<&str> = text.lines().collect();
     let first = lines.iter().rposition(|l| l.starts_with("error: "))?;
-    let mut parts = vec![lines[first].trim_start_matches("error: ").trim().to_string()];
+    let mut parts = vec![lines[first]
+        .trim_start_matches("error: ")
+        .trim()
+        .to_string()];
     // rpmbuild repeats its errors under "RPM build errors:"; Debian's rpm adds a hostname warning.
-    let extra = lines[first + 1..].iter().take_while(|l| l.starts_with('\t') || l.starts_with("    ") || l.starts_with("RPM build errors:"));
+    let extra = lines[first + 1..].iter().take_while(|l| {
+        l.starts_with('\t') || l.starts_with("    ") || l.starts_with("RPM build errors:")
+    });
     for l in extra.map(|l| l.trim()) {
-        if parts.len() < 6 && !l.starts_with("RPM build errors:") && !l.starts_with("Could not canonicalize hostname") && !parts.iter().any(|p| p == l) {
+        if parts.len() < 6
+            && !l.starts_with("RPM build errors:")
+            && !l.starts_with("Could not canonicalize hostname")
+            && !parts.iter().any(|p| p == l)
+        {
             parts.push(l.to_string());
         }
     }
@@ -190,24 +221,44 @@ pub struct BuildResult {
 
 fn relative(package: &str, build_dir: &Path, rel: &str) -> Result<PathBuf, BuildError> {
     let p = Path::new(rel);
-    if p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-        return Err(BuildError::BadPath { package: package.into(), path: rel.into() });
+    if p.is_absolute()
+        || p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(BuildError::BadPath {
+            package: package.into(),
+            path: rel.into(),
+        });
     }
     Ok(build_dir.join(p))
 }
 
 /// Runs `job` in a slot made for it. `cancel` turning true kills whatever
 /// runs and discards the output.
-pub async fn run_job(cfg: &WorkerConfig, job: &BuildJob, cancel: watch::Receiver<bool>) -> BuildResult {
+pub async fn run_job(
+    cfg: &WorkerConfig,
+    job: &BuildJob,
+    cancel: watch::Receiver<bool>,
+) -> BuildResult {
     run_with(cfg, job, None, cancel).await
 }
 
 /// Runs `job` in `prepared` (made for `job.slot` before the lease arrived).
-pub async fn run_prepared(cfg: &WorkerConfig, job: &BuildJob, prepared: Prepared, cancel: watch::Receiver<bool>) -> BuildResult {
+pub async fn run_prepared(
+    cfg: &WorkerConfig,
+    job: &BuildJob,
+    prepared: Prepared,
+    cancel: watch::Receiver<bool>,
+) -> BuildResult {
     run_with(cfg, job, Some(prepared), cancel).await
 }
 
-async fn run_with(cfg: &WorkerConfig, job: &BuildJob, prepared: Option<Prepared>, mut cancel: watch::Receiver<bool>) -> BuildResult {
+async fn run_with(
+    cfg: &WorkerConfig,
+    job: &BuildJob,
+    prepared: Option<Prepared>,
+    mut cancel: watch::Receiver<bool>,
+) -> BuildResult {
     let started = Instant::now();
     let mut phases = Phases::default();
     let (log_path, mut log) = match open_log(cfg, job).await {
@@ -216,7 +267,12 @@ async fn run_with(cfg: &WorkerConfig, job: &BuildJob, prepared: Option<Prepared>
             if let Some(p) = prepared {
                 p.close().await;
             }
-            return BuildResult { result: Err(e), phases, duration: started.elapsed(), log: None };
+            return BuildResult {
+                result: Err(e),
+                phases,
+                duration: started.elapsed(),
+                log: None,
+            };
         }
     };
     let t = Instant::now();
@@ -228,7 +284,16 @@ async fn run_with(cfg: &WorkerConfig, job: &BuildJob, prepared: Option<Prepared>
     let result = match prepared {
         Err(e) => Err(e),
         Ok(mut prepared) => {
-            let r = build_in(cfg, job, &prepared.chroot, &mut prepared.sandbox, &mut log, &mut phases, &mut cancel).await;
+            let r = build_in(
+                cfg,
+                job,
+                &prepared.chroot,
+                &mut prepared.sandbox,
+                &mut log,
+                &mut phases,
+                &mut cancel,
+            )
+            .await;
             let t = Instant::now();
             // The sandbox ended already, unless the build stopped before it ran.
             prepared.close().await;
@@ -263,11 +328,19 @@ pub(crate) async fn conclude(
         ))
         .await;
     let _ = log.sync().await;
-    BuildResult { result, phases, duration: started.elapsed(), log: Some(log_path) }
+    BuildResult {
+        result,
+        phases,
+        duration: started.elapsed(),
+        log: Some(log_path),
+    }
 }
 
 /// Opens the job's log (its path checked against the build directory).
-pub(crate) async fn open_log(cfg: &WorkerConfig, job: &BuildJob) -> Result<(PathBuf, Log), BuildError> {
+pub(crate) async fn open_log(
+    cfg: &WorkerConfig,
+    job: &BuildJob,
+) -> Result<(PathBuf, Log), BuildError> {
     let path = relative(&job.package, &cfg.build_dir, &job.log_path)?;
     let log = Log::create(path.clone()).await?;
     Ok((path, log))
@@ -282,9 +355,16 @@ fn macro_files(job: &BuildJob, cfg: &WorkerConfig) -> Result<Vec<(PathBuf, Strin
         let from = relative(&job.package, &cfg.build_dir, rel)?;
         if !from.is_file() {
             let source = std::io::Error::new(std::io::ErrorKind::NotFound, "not found");
-            return Err(BuildError::MacroFile { package: job.package.clone(), path: from, source });
+            return Err(BuildError::MacroFile {
+                package: job.package.clone(),
+                path: from,
+                source,
+            });
         }
-        let name = from.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = from
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         out.push((from, format!("/etc/rpm/macros.zz-dbuild-{i:02}-{name}")));
     }
     Ok(out)
@@ -296,7 +376,10 @@ fn sandbox_limits(cfg: &WorkerConfig, installs: bool) -> Limits {
     if !installs {
         return cfg.build_limits;
     }
-    Limits { wall: cfg.install_limits.wall + cfg.build_limits.wall, silent: cfg.install_limits.silent.max(cfg.build_limits.silent) }
+    Limits {
+        wall: cfg.install_limits.wall + cfg.build_limits.wall,
+        silent: cfg.install_limits.silent.max(cfg.build_limits.silent),
+    }
 }
 
 fn describe_step(step: &StepEnd) -> String {
@@ -329,31 +412,60 @@ pub(crate) async fn compose(
     notes: &mut Vec<String>,
 ) -> Result<Launch, BuildError> {
     let pkg = job.package.as_str();
-    notes.push(format!("package {pkg} attempt {} in {}", job.attempt, chroot.dir.display()));
+    notes.push(format!(
+        "package {pkg} attempt {} in {}",
+        job.attempt,
+        chroot.dir.display()
+    ));
 
     // Spec, includes, patches, sources, macro files.
     let t = Instant::now();
     let macro_files = macro_files(job, cfg)?;
     let spec_path = relative(pkg, &cfg.build_dir, &job.spec)?;
     let parser_macro_files = macro_files.iter().map(|(host, _)| host.clone()).collect();
-    let opts =
-        ParseOptions { defines: job.macros.clone(), arch: job.arch.clone(), macro_files: parser_macro_files, ..ParseOptions::default() };
+    let opts = ParseOptions {
+        defines: job.macros.clone(),
+        arch: job.arch.clone(),
+        macro_files: parser_macro_files,
+        ..ParseOptions::default()
+    };
     let mut source_dirs = cfg.sources.clone();
     source_dirs.push(cfg.build_dir.join("SOURCES"));
     let (topdir, p) = (chroot.topdir.clone(), pkg.to_string());
-    let staged = tokio::task::spawn_blocking(move || sources::stage(&p, &spec_path, &source_dirs, &topdir, &opts))
-        .await
-        .map_err(|e| BuildError::Run(RunError::Wait { what: "staging sources".into(), source: std::io::Error::other(e) }))??;
-    notes.push(format!("staged {} file(s), {} bytes, {} verified against config.yaml", staged.files, staged.bytes, staged.verified));
+    let staged = tokio::task::spawn_blocking(move || {
+        sources::stage(&p, &spec_path, &source_dirs, &topdir, &opts)
+    })
+    .await
+    .map_err(|e| {
+        BuildError::Run(RunError::Wait {
+            what: "staging sources".into(),
+            source: std::io::Error::other(e),
+        })
+    })??;
+    notes.push(format!(
+        "staged {} file(s), {} bytes, {} verified against config.yaml",
+        staged.files, staged.bytes, staged.verified
+    ));
     if !job.macro_files.is_empty() {
-        notes.push(format!("macro files in /etc/rpm: {}", job.macro_files.join(" ")));
+        notes.push(format!(
+            "macro files in /etc/rpm: {}",
+            job.macro_files.join(" ")
+        ));
     }
     phases.sources = t.elapsed();
 
     // The BuildRequires closure (plus the assumed capabilities), then rpmbuild, in one sandbox.
     let mut rpms = install::resolve(pkg, &cfg.build_dir, &job.install, &cfg.prebuilt)?;
     if !job.assume_provided.is_empty() {
-        rpms.push(crate::provides::assumed_provides_rpm(&cfg.base_root, &cfg.work_dir, cfg.overlay, &job.assume_provided).await?);
+        rpms.push(
+            crate::provides::assumed_provides_rpm(
+                &cfg.base_root,
+                &cfg.work_dir,
+                cfg.overlay,
+                &job.assume_provided,
+            )
+            .await?,
+        );
     }
     let mut binds = Vec::new();
     let mut steps = Vec::new();
@@ -363,7 +475,12 @@ pub(crate) async fn compose(
         binds.extend(rpm_binds);
         steps.push(step);
     }
-    let argv = rpmbuild::rpmbuild_argv(rpmbuild::Outputs::All, &staged.spec_in_chroot, &job.macros, job.check);
+    let argv = rpmbuild::rpmbuild_argv(
+        rpmbuild::Outputs::All,
+        &staged.spec_in_chroot,
+        &job.macros,
+        job.check,
+    );
     notes.push(format!("then running {}", argv.join(" ")));
     let network = staged.network_required;
     notes.push(
@@ -374,9 +491,24 @@ pub(crate) async fn compose(
         }
         .into(),
     );
-    let go = Go { binds, files: macro_files, host_network: network, steps, no_sync: !cfg.build_fsync, then_wait: false };
+    let go = Go {
+        binds,
+        files: macro_files,
+        host_network: network,
+        steps,
+        no_sync: !cfg.build_fsync,
+        then_wait: false,
+    };
     go.check().map_err(crate::chroot::ChrootError::from)?;
-    Ok(Launch { go, rpmbuild: Step { name: RPMBUILD_STEP.into(), argv, unmount_after: vec![] }, installs: !rpms.is_empty() })
+    Ok(Launch {
+        go,
+        rpmbuild: Step {
+            name: RPMBUILD_STEP.into(),
+            argv,
+            unmount_after: vec![],
+        },
+        installs: !rpms.is_empty(),
+    })
 }
 
 async fn build_in(
@@ -393,12 +525,19 @@ async fn build_in(
     for note in &notes {
         log.note(note).await?;
     }
-    let Launch { mut go, rpmbuild, installs } = launch?;
+    let Launch {
+        mut go,
+        rpmbuild,
+        installs,
+    } = launch?;
     let t = Instant::now();
     go.steps.push(rpmbuild);
     send_line(&job.package, sandbox, &go, true).await?;
     let output = rpmbuild::Output::take(sandbox);
-    finish(cfg, job, chroot, sandbox, output, log, phases, cancel, installs, t).await
+    finish(
+        cfg, job, chroot, sandbox, output, log, phases, cancel, installs, t,
+    )
+    .await
 }
 
 /// Waits for the sandbox running the build's steps (its output going to
@@ -418,53 +557,111 @@ pub(crate) async fn finish(
     since: Instant,
 ) -> Result<Vec<Published>, BuildError> {
     let pkg = job.package.as_str();
-    let end = rpmbuild::run_output("build", sandbox, output, log, sandbox_limits(cfg, installs), cancel).await?;
+    let end = rpmbuild::run_output(
+        "build",
+        sandbox,
+        output,
+        log,
+        sandbox_limits(cfg, installs),
+        cancel,
+    )
+    .await?;
     let outcome = Outcome::read(&chroot.status_file());
     let install_end = outcome.step(install::INSTALL_STEP);
     let build_end = outcome.step(RPMBUILD_STEP);
     phases.install = install_end.map(|s| s.duration).unwrap_or_default();
     phases.rpmbuild = build_end.map(|s| s.duration).unwrap_or_default();
-    phases.chroot += since.elapsed().saturating_sub(phases.install + phases.rpmbuild);
+    phases.chroot += since
+        .elapsed()
+        .saturating_sub(phases.install + phases.rpmbuild);
     if end == RunEnd::Cancelled {
-        return Err(BuildError::Cancelled { package: pkg.into() });
+        return Err(BuildError::Cancelled {
+            package: pkg.into(),
+        });
     }
     if let Some(detail) = outcome.setup_error.clone() {
-        return Err(BuildError::Sandbox { package: pkg.into(), detail });
+        return Err(BuildError::Sandbox {
+            package: pkg.into(),
+            detail,
+        });
     }
     match install_end {
-        Some(s) if !s.success() => return Err(BuildError::InstallFailed { package: pkg.into(), end: describe_step(s) }),
+        Some(s) if !s.success() => {
+            return Err(BuildError::InstallFailed {
+                package: pkg.into(),
+                end: describe_step(s),
+            })
+        }
         // Killed (a limit) while installing.
-        None if installs && !end.success() => return Err(BuildError::InstallFailed { package: pkg.into(), end: describe(&end) }),
+        None if installs && !end.success() => {
+            return Err(BuildError::InstallFailed {
+                package: pkg.into(),
+                end: describe(&end),
+            })
+        }
         _ => {}
     }
     // rpmbuild's own exit status or a time limit is the package's doing; a
     // signal from outside (the OOM killer) or a sandbox that died is not.
     let failed = match (&end, build_end) {
         (RunEnd::Exited(_), Some(s)) if s.success() => None,
-        (RunEnd::Exited(_), Some(s)) => {
-            Some((describe_step(s), s.code, if s.code.is_some() { FailureKind::Package } else { FailureKind::Transient }))
+        (RunEnd::Exited(_), Some(s)) => Some((
+            describe_step(s),
+            s.code,
+            if s.code.is_some() {
+                FailureKind::Package
+            } else {
+                FailureKind::Transient
+            },
+        )),
+        (RunEnd::Exited(c), None) => Some((
+            format!("did not run (sandbox ended with {c:?})"),
+            None,
+            FailureKind::Transient,
+        )),
+        (limit @ (RunEnd::WallTimeout(_) | RunEnd::SilentTimeout(_)), _) => {
+            Some((describe(limit), None, FailureKind::Package))
         }
-        (RunEnd::Exited(c), None) => Some((format!("did not run (sandbox ended with {c:?})"), None, FailureKind::Transient)),
-        (limit @ (RunEnd::WallTimeout(_) | RunEnd::SilentTimeout(_)), _) => Some((describe(limit), None, FailureKind::Package)),
         (other, _) => Some((describe(other), None, FailureKind::Transient)),
     };
     if let Some((end, exit_status, kind)) = failed {
-        let detail = rpm_error_summary(&log.path).map(|d| format!(": {d}")).unwrap_or_default();
-        return Err(BuildError::Rpmbuild { package: pkg.into(), end, exit_status, detail, kind });
+        let detail = rpm_error_summary(&log.path)
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default();
+        return Err(BuildError::Rpmbuild {
+            package: pkg.into(),
+            end,
+            exit_status,
+            detail,
+            kind,
+        });
     }
     if *cancel.borrow() {
-        return Err(BuildError::Cancelled { package: pkg.into() });
+        return Err(BuildError::Cancelled {
+            package: pkg.into(),
+        });
     }
 
     // Publish.
     let t = Instant::now();
-    let (build_dir, topdir, p) = (cfg.build_dir.clone(), chroot.topdir.clone(), pkg.to_string());
-    let published = tokio::task::spawn_blocking(move || publish::publish_outputs(&p, &topdir, &build_dir))
-        .await
-        .map_err(|e| BuildError::Run(RunError::Wait { what: "publishing".into(), source: std::io::Error::other(e) }))??;
+    let (build_dir, topdir, p) = (
+        cfg.build_dir.clone(),
+        chroot.topdir.clone(),
+        pkg.to_string(),
+    );
+    let published =
+        tokio::task::spawn_blocking(move || publish::publish_outputs(&p, &topdir, &build_dir))
+            .await
+            .map_err(|e| {
+                BuildError::Run(RunError::Wait {
+                    what: "publishing".into(),
+                    source: std::io::Error::other(e),
+                })
+            })??;
     phases.publish = t.elapsed();
     for f in &published {
-        log.note(&format!("published {} sha256={}", f.rel_path, f.sha256)).await?;
+        log.note(&format!("published {} sha256={}", f.rel_path, f.sha256))
+            .await?;
     }
     Ok(published)
 }
@@ -472,13 +669,27 @@ pub(crate) async fn finish(
 /// Writes `value` (the build's [`Go`], or a [`crate::sandbox::Then`]) as one
 /// JSON line on the waiting sandbox's stdin, then closes it when `close` (no
 /// more lines will come).
-pub(crate) async fn send_line(package: &str, sandbox: &mut Child, value: &impl serde::Serialize, close: bool) -> Result<(), BuildError> {
+pub(crate) async fn send_line(
+    package: &str,
+    sandbox: &mut Child,
+    value: &impl serde::Serialize,
+    close: bool,
+) -> Result<(), BuildError> {
     use tokio::io::AsyncWriteExt;
-    let fail = |detail: String| BuildError::Sandbox { package: package.into(), detail };
+    let fail = |detail: String| BuildError::Sandbox {
+        package: package.into(),
+        detail,
+    };
     let mut line = serde_json::to_vec(value).map_err(|e| fail(e.to_string()))?;
     line.push(b'\n');
-    let mut stdin = sandbox.stdin.take().ok_or_else(|| fail("its stdin is gone".into()))?;
-    stdin.write_all(&line).await.map_err(|e| fail(format!("it ended before the build started ({e})")))?;
+    let mut stdin = sandbox
+        .stdin
+        .take()
+        .ok_or_else(|| fail("its stdin is gone".into()))?;
+    stdin
+        .write_all(&line)
+        .await
+        .map_err(|e| fail(format!("it ended before the build started ({e})")))?;
     if !close {
         sandbox.stdin = Some(stdin);
     }

@@ -12,7 +12,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
-#[command(name = "dbuild-worker", version, about = "Build leased packages with rpmbuild in fresh chroots and publish the RPMs")]
+#[command(
+    name = "dbuild-worker",
+    version,
+    about = "Build leased packages with rpmbuild in fresh chroots and publish the RPMs"
+)]
 struct Args {
     /// Scheduler base URL (e.g. http://127.0.0.1:8080).
     #[arg(long, env = "DBUILD_SCHEDULER")]
@@ -30,10 +34,18 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     slots: u32,
     /// The base builder root (see `dbuild rootfs`).
-    #[arg(long, env = "DBUILD_BASE_ROOT", default_value = "/var/lib/dbuild/rootfs")]
+    #[arg(
+        long,
+        env = "DBUILD_BASE_ROOT",
+        default_value = "/var/lib/dbuild/rootfs"
+    )]
     base_root: PathBuf,
     /// Local scratch directory for chroots (not on NFS: overlayfs needs a local upper dir).
-    #[arg(long, env = "DBUILD_WORK_DIR", default_value = "/var/tmp/dbuild-worker")]
+    #[arg(
+        long,
+        env = "DBUILD_WORK_DIR",
+        default_value = "/var/tmp/dbuild-worker"
+    )]
     work_dir: PathBuf,
     /// How chroots are made.
     #[arg(long, value_enum, default_value_t = ChrootMode::Auto)]
@@ -75,7 +87,9 @@ struct Args {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "worker".into())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "worker".into())
 }
 
 async fn run(args: Args) -> anyhow::Result<Ended> {
@@ -91,7 +105,8 @@ async fn run(args: Args) -> anyhow::Result<Ended> {
         bail!("build directory {} does not exist", build_dir.display());
     }
     chroot::check_base(&args.base_root)?;
-    std::fs::create_dir_all(&args.work_dir).with_context(|| format!("creating work dir {}", args.work_dir.display()))?;
+    std::fs::create_dir_all(&args.work_dir)
+        .with_context(|| format!("creating work dir {}", args.work_dir.display()))?;
     let slots_dir = args.work_dir.join("slots");
     let cleaned = mounts::clean_leftovers(&slots_dir).await?;
     if cleaned > 0 {
@@ -101,7 +116,11 @@ async fn run(args: Args) -> anyhow::Result<Ended> {
         ChrootMode::Copy => false,
         ChrootMode::Overlay => {
             if !mounts::overlay_works(&args.base_root, &args.work_dir).await {
-                bail!("overlayfs cannot be mounted over {} with upper dirs in {}", args.base_root.display(), args.work_dir.display());
+                bail!(
+                    "overlayfs cannot be mounted over {} with upper dirs in {}",
+                    args.base_root.display(),
+                    args.work_dir.display()
+                );
             }
             true
         }
@@ -115,14 +134,23 @@ async fn run(args: Args) -> anyhow::Result<Ended> {
         overlay,
         prebuilt: args.prebuilt.clone(),
         sources: args.sources.clone(),
-        install_limits: Limits { wall: Duration::from_secs(1800), silent: Duration::from_secs(600) },
-        build_limits: Limits { wall: Duration::from_secs(args.build_timeout), silent: Duration::from_secs(args.silent_timeout) },
+        install_limits: Limits {
+            wall: Duration::from_secs(1800),
+            silent: Duration::from_secs(600),
+        },
+        build_limits: Limits {
+            wall: Duration::from_secs(args.build_timeout),
+            silent: Duration::from_secs(args.silent_timeout),
+        },
         build_fsync: args.build_fsync,
     };
     let cc = ClientConfig {
         scheduler: args.scheduler.clone(),
         token,
-        name: args.name.clone().unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id())),
+        name: args
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id())),
         arch: args.arch.clone(),
         slots: args.slots,
         wait_secs: args.wait,
@@ -131,13 +159,14 @@ async fn run(args: Args) -> anyhow::Result<Ended> {
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    return;
+                }
+            };
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
@@ -152,12 +181,18 @@ async fn run(args: Args) -> anyhow::Result<Ended> {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("DBUILD_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DBUILD_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("dbuild-worker: error: starting the runtime: {e}");

@@ -14,7 +14,11 @@ use tokio::process::Command;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RootLayout {
     /// overlayfs: `lower` (the read-only base) + `upper`/`work` in the slot, mounted at the root path.
-    Overlay { lower: PathBuf, upper: PathBuf, work: PathBuf },
+    Overlay {
+        lower: PathBuf,
+        upper: PathBuf,
+        work: PathBuf,
+    },
     /// The root path is a private copy of the base; nothing to mount.
     Copy,
 }
@@ -30,12 +34,17 @@ pub struct Bind {
 
 #[derive(Debug, Error)]
 pub enum MountError {
-    #[error("path {path} cannot be used in a mount option (it contains ',' or ':' or is not UTF-8)")]
+    #[error(
+        "path {path} cannot be used in a mount option (it contains ',' or ':' or is not UTF-8)"
+    )]
     BadPath { path: PathBuf },
     #[error("bind target {target} must be an absolute path without '..'")]
     BadTarget { target: String },
     #[error("cleaning leftovers in {dir}: {source}")]
-    Leftovers { dir: PathBuf, source: std::io::Error },
+    Leftovers {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Whether overlayfs can be mounted with lower `base` and upper/work under `work_dir`
@@ -47,9 +56,25 @@ pub async fn overlay_works(base: &Path, work_dir: &Path) -> bool {
     if dirs.iter().any(|d| std::fs::create_dir_all(d).is_err()) {
         return false;
     }
-    let opts = format!("lowerdir={},upperdir={},workdir={}", base.display(), dirs[0].display(), dirs[1].display());
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        base.display(),
+        dirs[0].display(),
+        dirs[1].display()
+    );
     let status = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "--", "mount", "-t", "overlay", "overlay", "-o", &opts])
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "mount",
+            "-t",
+            "overlay",
+            "overlay",
+            "-o",
+            &opts,
+        ])
         .arg(&dirs[2])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -61,7 +86,9 @@ pub async fn overlay_works(base: &Path, work_dir: &Path) -> bool {
 
 /// Mount points under `dir` in this process's mount namespace (from /proc/self/mountinfo).
 pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return Vec::new() };
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
     info.lines()
         .filter_map(|l| l.split(' ').nth(4))
         .map(|p| PathBuf::from(p.replace("\\040", " ")))
@@ -71,11 +98,17 @@ pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
 
 /// Processes whose root directory is under `dir` (builds left running by a crashed worker).
 pub fn processes_rooted_under(dir: &Path) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
-        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/root")).map(|r| r.starts_with(dir)).unwrap_or(false))
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/root"))
+                .map(|r| r.starts_with(dir))
+                .unwrap_or(false)
+        })
         .collect()
 }
 
@@ -83,7 +116,10 @@ pub fn processes_rooted_under(dir: &Path) -> Vec<u32> {
 /// `slots_dir`, lazily unmount anything mounted there in our namespace, and
 /// remove every slot directory.
 pub async fn clean_leftovers(slots_dir: &Path) -> Result<usize, MountError> {
-    let err = |source| MountError::Leftovers { dir: slots_dir.to_path_buf(), source };
+    let err = |source| MountError::Leftovers {
+        dir: slots_dir.to_path_buf(),
+        source,
+    };
     if !slots_dir.exists() {
         std::fs::create_dir_all(slots_dir).map_err(err)?;
         return Ok(0);
@@ -91,7 +127,10 @@ pub async fn clean_leftovers(slots_dir: &Path) -> Result<usize, MountError> {
     let canonical = std::fs::canonicalize(slots_dir).map_err(err)?;
     for pid in processes_rooted_under(&canonical) {
         tracing::warn!(pid, dir = %canonical.display(), "killing a leftover build process");
-        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status().await;
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .await;
     }
     let mut mounts = mounts_under(&canonical);
     mounts.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
@@ -101,7 +140,9 @@ pub async fn clean_leftovers(slots_dir: &Path) -> Result<usize, MountError> {
     }
     let mut removed = 0;
     for entry in std::fs::read_dir(&canonical).map_err(err)?.flatten() {
-        crate::chroot::remove_tree(&entry.path()).await.map_err(err)?;
+        crate::chroot::remove_tree(&entry.path())
+            .await
+            .map_err(err)?;
         removed += 1;
     }
     Ok(removed)

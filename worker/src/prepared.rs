@@ -18,7 +18,8 @@ pub struct Prepared {
 impl Prepared {
     /// Creates slot `slot`'s chroot and starts its waiting sandbox.
     pub async fn start(cfg: &WorkerConfig, slot: &str) -> Result<Prepared, BuildError> {
-        let chroot = match Chroot::create(&cfg.slots_dir(), slot, &cfg.base_root, cfg.overlay).await {
+        let chroot = match Chroot::create(&cfg.slots_dir(), slot, &cfg.base_root, cfg.overlay).await
+        {
             Ok(c) => c,
             Err(e) => {
                 // Whatever was half made.
@@ -26,9 +27,19 @@ impl Prepared {
                 return Err(e.into());
             }
         };
-        let spawned = chroot.waiting_sandbox().command().map_err(ChrootError::from).map_err(BuildError::from).and_then(|mut cmd| {
-            cmd.spawn().map_err(|source| BuildError::Run(RunError::Spawn { what: "the build sandbox".into(), source }))
-        });
+        let spawned = chroot
+            .waiting_sandbox()
+            .command()
+            .map_err(ChrootError::from)
+            .map_err(BuildError::from)
+            .and_then(|mut cmd| {
+                cmd.spawn().map_err(|source| {
+                    BuildError::Run(RunError::Spawn {
+                        what: "the build sandbox".into(),
+                        source,
+                    })
+                })
+            });
         match spawned {
             Ok(sandbox) => Ok(Prepared { chroot, sandbox }),
             Err(e) => {

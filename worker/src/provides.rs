@@ -30,9 +30,16 @@ pub enum ProvidesError {
     #[error(transparent)]
     Run(#[from] RunError),
     #[error("building {package} failed ({detail}); see {log}")]
-    Build { package: &'static str, detail: String, log: PathBuf },
+    Build {
+        package: &'static str,
+        detail: String,
+        log: PathBuf,
+    },
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The spec of a noarch package `name` with no files that Provides each of `provides`.
@@ -50,7 +57,12 @@ static MAKING: Mutex<()> = Mutex::const_new(());
 
 /// The `dbuild-assumed-provides` RPM for `names`, made once per set of names
 /// (cached under `<work-dir>/provides/<hash>/`) with rpmbuild in a chroot of `base`.
-pub async fn assumed_provides_rpm(base: &Path, work_dir: &Path, overlay: bool, names: &[String]) -> Result<PathBuf, ProvidesError> {
+pub async fn assumed_provides_rpm(
+    base: &Path,
+    work_dir: &Path,
+    overlay: bool,
+    names: &[String],
+) -> Result<PathBuf, ProvidesError> {
     let mut sorted: Vec<&str> = names.iter().map(String::as_str).collect();
     sorted.sort_unstable();
     sorted.dedup();
@@ -78,24 +90,54 @@ pub async fn assumed_provides_rpm(base: &Path, work_dir: &Path, overlay: bool, n
 }
 
 async fn build(chroot: &Chroot, dir: &Path, names: &[&str]) -> Result<PathBuf, ProvidesError> {
-    let spec = provides_spec(ASSUMED_PACKAGE, "Capabilities the build root is assumed to provide", names);
-    let spec_path = chroot.topdir.join("SPECS").join(format!("{ASSUMED_PACKAGE}.spec"));
-    std::fs::write(&spec_path, spec).map_err(|source| ProvidesError::Io { path: spec_path.clone(), source })?;
+    let spec = provides_spec(
+        ASSUMED_PACKAGE,
+        "Capabilities the build root is assumed to provide",
+        names,
+    );
+    let spec_path = chroot
+        .topdir
+        .join("SPECS")
+        .join(format!("{ASSUMED_PACKAGE}.spec"));
+    std::fs::write(&spec_path, spec).map_err(|source| ProvidesError::Io {
+        path: spec_path.clone(),
+        source,
+    })?;
     let spec_in_chroot = format!("{}/SPECS/{ASSUMED_PACKAGE}.spec", crate::TOPDIR_IN_CHROOT);
     let argv = rpmbuild::rpmbuild_argv(rpmbuild::Outputs::Binary, &spec_in_chroot, &[], false);
-    let step = Step { name: "rpmbuild".into(), argv, unmount_after: vec![] };
-    let cmd = chroot.sandbox(vec![chroot.topdir_bind()], vec![step], false).command().map_err(ChrootError::from)?;
+    let step = Step {
+        name: "rpmbuild".into(),
+        argv,
+        unmount_after: vec![],
+    };
+    let cmd = chroot
+        .sandbox(vec![chroot.topdir_bind()], vec![step], false)
+        .command()
+        .map_err(ChrootError::from)?;
     let log_path = dir.join("build.log");
     let mut log = Log::create(log_path.clone()).await?;
-    let limits = Limits { wall: Duration::from_secs(300), silent: Duration::from_secs(120) };
+    let limits = Limits {
+        wall: Duration::from_secs(300),
+        silent: Duration::from_secs(120),
+    };
     let (_tx, mut never) = watch::channel(false);
     let end = rpmbuild::run_logged("rpmbuild", cmd, &mut log, limits, &mut never).await?;
-    let out = chroot.topdir.join("RPMS/noarch").join(format!("{ASSUMED_PACKAGE}-1-1.noarch.rpm"));
+    let out = chroot
+        .topdir
+        .join("RPMS/noarch")
+        .join(format!("{ASSUMED_PACKAGE}-1-1.noarch.rpm"));
     if !end.success() || !out.is_file() {
-        return Err(ProvidesError::Build { package: ASSUMED_PACKAGE, detail: format!("{end:?}"), log: log_path });
+        return Err(ProvidesError::Build {
+            package: ASSUMED_PACKAGE,
+            detail: format!("{end:?}"),
+            log: log_path,
+        });
     }
     let kept = dir.join("made.rpm");
-    std::fs::copy(&out, &kept).map_err(|source| ProvidesError::Io { path: out.clone(), source })?;
+    std::fs::copy(&out, &kept).map_err(|source| ProvidesError::Io {
+        path: out.clone(),
+        source,
+    })?;
     Ok(kept)
 }
 

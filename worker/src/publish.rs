@@ -17,7 +17,11 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum PublishError {
     #[error("package {package}: {path}: {source}")]
-    Io { package: String, path: PathBuf, source: std::io::Error },
+    Io {
+        package: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Conflict(Box<Conflict>),
     #[error("package {package}: rpmbuild produced no RPM")]
@@ -63,13 +67,18 @@ pub fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
 }
 
 fn be32(b: &[u8], at: usize) -> Option<usize> {
-    b.get(at..at + 4).map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as usize)
+    b.get(at..at + 4)
+        .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as usize)
 }
 
 /// The SOURCERPM tag of an RPM file (None for a source RPM or an unreadable header).
 pub fn source_rpm_of(path: &Path) -> Option<String> {
     let mut head = Vec::new();
-    std::fs::File::open(path).ok()?.take(4 << 20).read_to_end(&mut head).ok()?;
+    std::fs::File::open(path)
+        .ok()?
+        .take(4 << 20)
+        .read_to_end(&mut head)
+        .ok()?;
     let mut at = 96; // lead
     for header in 0..2 {
         if head.get(at..at + 3)? != [0x8e, 0xad, 0xe8] {
@@ -110,7 +119,12 @@ enum Existing {
 }
 
 /// Compares `dest` with `src` (sha256 `sha256`); a file of another source package is a conflict.
-fn existing_state(package: &str, src: &Path, dest: &Path, sha256: &str) -> Result<Existing, PublishError> {
+fn existing_state(
+    package: &str,
+    src: &Path,
+    dest: &Path,
+    sha256: &str,
+) -> Result<Existing, PublishError> {
     match sha256_file(dest) {
         Ok((existing, _)) if existing == sha256 => Ok(Existing::Same),
         Ok((existing, _)) => {
@@ -129,22 +143,46 @@ fn existing_state(package: &str, src: &Path, dest: &Path, sha256: &str) -> Resul
             Ok(Existing::Rebuild(existing))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Existing::Absent),
-        Err(e) => Err(PublishError::Io { package: package.into(), path: dest.to_path_buf(), source: e }),
+        Err(e) => Err(PublishError::Io {
+            package: package.into(),
+            path: dest.to_path_buf(),
+            source: e,
+        }),
     }
 }
 
 /// Publishes one file into `dest_dir` (see the module doc).
-pub fn publish_file(package: &str, src: &Path, dest_dir: &Path, build_dir: &Path) -> Result<Published, PublishError> {
+pub fn publish_file(
+    package: &str,
+    src: &Path,
+    dest_dir: &Path,
+    build_dir: &Path,
+) -> Result<Published, PublishError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| PublishError::Io { package: package.into(), path, source }
+        move |source| PublishError::Io {
+            package: package.into(),
+            path,
+            source,
+        }
     };
     std::fs::create_dir_all(dest_dir).map_err(io(dest_dir))?;
-    let name = src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = src
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let dest = dest_dir.join(&name);
     let (sha256, bytes) = sha256_file(src).map_err(io(src))?;
-    let rel_path = dest.strip_prefix(build_dir).unwrap_or(&dest).to_string_lossy().into_owned();
-    let published = Published { rel_path, sha256: sha256.clone(), bytes };
+    let rel_path = dest
+        .strip_prefix(build_dir)
+        .unwrap_or(&dest)
+        .to_string_lossy()
+        .into_owned();
+    let published = Published {
+        rel_path,
+        sha256: sha256.clone(),
+        bytes,
+    };
     let replace = match existing_state(package, src, &dest, &sha256)? {
         Existing::Same => return Ok(published),
         Existing::Rebuild(old) => {
@@ -161,7 +199,13 @@ pub fn publish_file(package: &str, src: &Path, dest_dir: &Path, build_dir: &Path
         out.flush()?;
         out.sync_all()
     };
-    let result = copy().and_then(|()| if replace { std::fs::rename(&tmp, &dest) } else { std::fs::hard_link(&tmp, &dest) });
+    let result = copy().and_then(|()| {
+        if replace {
+            std::fs::rename(&tmp, &dest)
+        } else {
+            std::fs::hard_link(&tmp, &dest)
+        }
+    });
     let _ = std::fs::remove_file(&tmp);
     match result {
         Ok(()) => {}
@@ -169,7 +213,13 @@ pub fn publish_file(package: &str, src: &Path, dest_dir: &Path, build_dir: &Path
             // Another writer linked the same name in between: compare again.
             return publish_file(package, src, dest_dir, build_dir);
         }
-        Err(e) => return Err(PublishError::Io { package: package.into(), path: dest, source: e }),
+        Err(e) => {
+            return Err(PublishError::Io {
+                package: package.into(),
+                path: dest,
+                source: e,
+            })
+        }
     }
     fsync_dir(dest_dir).map_err(io(dest_dir))?;
     Ok(published)
@@ -182,17 +232,28 @@ fn unique() -> u64 {
 }
 
 /// Publishes everything rpmbuild left in `topdir` (RPMS/<arch>/ and SRPMS/).
-pub fn publish_outputs(package: &str, topdir: &Path, build_dir: &Path) -> Result<Vec<Published>, PublishError> {
+pub fn publish_outputs(
+    package: &str,
+    topdir: &Path,
+    build_dir: &Path,
+) -> Result<Vec<Published>, PublishError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| PublishError::Io { package: package.into(), path, source }
+        move |source| PublishError::Io {
+            package: package.into(),
+            path,
+            source,
+        }
     };
     let mut out = Vec::new();
     let mut files: Vec<(PathBuf, PathBuf)> = Vec::new();
     let rpms = topdir.join("RPMS");
     for arch_dir in std::fs::read_dir(&rpms).map_err(io(&rpms))?.flatten() {
         let arch = arch_dir.file_name();
-        for f in std::fs::read_dir(arch_dir.path()).map_err(io(&arch_dir.path()))?.flatten() {
+        for f in std::fs::read_dir(arch_dir.path())
+            .map_err(io(&arch_dir.path()))?
+            .flatten()
+        {
             if f.path().extension().is_some_and(|x| x == "rpm") {
                 files.push((f.path(), build_dir.join("stage/RPMS").join(&arch)));
             }
@@ -205,7 +266,9 @@ pub fn publish_outputs(package: &str, topdir: &Path, build_dir: &Path) -> Result
         }
     }
     if files.is_empty() {
-        return Err(PublishError::Nothing { package: package.into() });
+        return Err(PublishError::Nothing {
+            package: package.into(),
+        });
     }
     files.sort();
     // Refuse before publishing anything when one of the files conflicts.

@@ -25,15 +25,50 @@ use thiserror::Error;
 
 /// Debian packages of the default builder root (plus what `minbase` brings).
 pub const BASE_PACKAGES: &[&str] = &[
-    "rpm", "gcc", "libc6-dev", "make", "patch", "xz-utils", "bzip2", "cpio", "file", "findutils", "diffutils", "gawk",
+    "rpm",
+    "gcc",
+    "libc6-dev",
+    "make",
+    "patch",
+    "xz-utils",
+    "bzip2",
+    "cpio",
+    "file",
+    "findutils",
+    "diffutils",
+    "gawk",
     "binutils",
 ];
 
 /// RPM names the Debian toolchain stands in for.
 const RPM_ALIASES: &[&str] = &[
-    "glibc", "glibc-devel", "binutils", "gcc", "make", "bash", "coreutils", "sed", "grep", "gawk", "tar", "gzip", "bzip2",
-    "xz", "patch", "cpio", "findutils", "diffutils", "file", "util-linux", "rpm", "rpm-build", "/bin/sh", "/bin/bash",
-    "/usr/bin/sh", "/usr/bin/bash", "/usr/bin/env",
+    "glibc",
+    "glibc-devel",
+    "binutils",
+    "gcc",
+    "make",
+    "bash",
+    "coreutils",
+    "sed",
+    "grep",
+    "gawk",
+    "tar",
+    "gzip",
+    "bzip2",
+    "xz",
+    "patch",
+    "cpio",
+    "findutils",
+    "diffutils",
+    "file",
+    "util-linux",
+    "rpm",
+    "rpm-build",
+    "/bin/sh",
+    "/bin/bash",
+    "/usr/bin/sh",
+    "/usr/bin/bash",
+    "/usr/bin/env",
 ];
 
 /// RPM names a Debian package stands in for when it is installed (a name
@@ -54,7 +89,11 @@ const RPM_ALIASES_OF: &[(&str, &[&str])] = &[
 /// The RPM names the installed Debian packages `installed` stand in for.
 pub fn rpm_aliases(installed: &[&str]) -> Vec<&'static str> {
     let matches = |pattern: &str, name: &str| match pattern.split_once('*') {
-        Some((prefix, suffix)) => name.starts_with(prefix) && name.ends_with(suffix) && name.len() >= prefix.len() + suffix.len(),
+        Some((prefix, suffix)) => {
+            name.starts_with(prefix)
+                && name.ends_with(suffix)
+                && name.len() >= prefix.len() + suffix.len()
+        }
         None => pattern == name,
     };
     let mut out: Vec<&'static str> = RPM_ALIASES.to_vec();
@@ -117,9 +156,16 @@ pub const DEFAULT_SUITE: &str = "bookworm";
 #[derive(Debug, Error)]
 pub enum RootfsError {
     #[error("{step} for root {root}: {detail}")]
-    Step { step: &'static str, root: PathBuf, detail: String },
+    Step {
+        step: &'static str,
+        root: PathBuf,
+        detail: String,
+    },
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// What to build.
@@ -182,7 +228,12 @@ pub async fn ensure(spec: &RootfsSpec, dest: &Path) -> Result<RootfsReport, Root
     let _making = MAKING.lock().await;
     let started = Instant::now();
     if dest.join(MARKER).exists() {
-        return Ok(RootfsReport { path: dest.to_path_buf(), reused: true, seconds: 0.0, bytes: disk_usage(dest).await });
+        return Ok(RootfsReport {
+            path: dest.to_path_buf(),
+            reused: true,
+            seconds: 0.0,
+            bytes: disk_usage(dest).await,
+        });
     }
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -208,7 +259,10 @@ pub async fn ensure(spec: &RootfsSpec, dest: &Path) -> Result<RootfsReport, Root
         if dest.join(MARKER).exists() {
             crate::chroot::remove_tree(&tmp).await.map_err(io(&tmp))?;
         } else {
-            return Err(RootfsError::Io { path: dest.to_path_buf(), source: e });
+            return Err(RootfsError::Io {
+                path: dest.to_path_buf(),
+                source: e,
+            });
         }
     }
     Ok(RootfsReport {
@@ -237,7 +291,11 @@ async fn populate(spec: &RootfsSpec, tmp: &Path) -> Result<(), RootfsError> {
     // RPMs put libraries in rpm's %_libdir (/usr/lib64), which Debian's loader does not search.
     let ld_conf = tmp.join("etc/ld.so.conf.d");
     std::fs::create_dir_all(&ld_conf).map_err(io(&ld_conf))?;
-    std::fs::write(ld_conf.join("dbuild-rpm-libdir.conf"), "/usr/lib64\n/lib64\n").map_err(io(&ld_conf))?;
+    std::fs::write(
+        ld_conf.join("dbuild-rpm-libdir.conf"),
+        "/usr/lib64\n/lib64\n",
+    )
+    .map_err(io(&ld_conf))?;
     for d in ["proc", "dev", "tmp", "var/lib/rpm"] {
         std::fs::create_dir_all(tmp.join(d)).map_err(io(&tmp.join(d)))?;
     }
@@ -250,12 +308,21 @@ async fn populate(spec: &RootfsSpec, tmp: &Path) -> Result<(), RootfsError> {
 
 /// Removes `DEST.tmp-PID` directories of interrupted runs whose process is gone.
 async fn remove_stale_attempts(dest: &Path) {
-    let (Some(parent), Some(name)) = (dest.parent(), dest.file_name()) else { return };
+    let (Some(parent), Some(name)) = (dest.parent(), dest.file_name()) else {
+        return;
+    };
     let prefix = format!("{}.tmp-", name.to_string_lossy());
-    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
     for e in entries.flatten() {
         let file = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = file.strip_prefix(&prefix).and_then(|p| p.parse::<u32>().ok()) else { continue };
+        let Some(pid) = file
+            .strip_prefix(&prefix)
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
         if !Path::new(&format!("/proc/{pid}")).exists() {
             tracing::warn!(dir = %e.path().display(), "removing an interrupted builder root");
             let _ = crate::chroot::remove_tree(&e.path()).await;
@@ -263,8 +330,17 @@ async fn remove_stale_attempts(dest: &Path) {
     }
 }
 
-async fn run(step: &'static str, root: &Path, cmd: &mut tokio::process::Command, timeout: Duration) -> Result<String, RootfsError> {
-    let fail = |detail: String| RootfsError::Step { step, root: root.to_path_buf(), detail };
+async fn run(
+    step: &'static str,
+    root: &Path,
+    cmd: &mut tokio::process::Command,
+    timeout: Duration,
+) -> Result<String, RootfsError> {
+    let fail = |detail: String| RootfsError::Step {
+        step,
+        root: root.to_path_buf(),
+        detail,
+    };
     cmd.stdin(Stdio::null()).kill_on_drop(true);
     let out = tokio::time::timeout(timeout, cmd.output())
         .await
@@ -273,8 +349,17 @@ async fn run(step: &'static str, root: &Path, cmd: &mut tokio::process::Command,
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = stdout.lines().chain(stderr.lines()).rev().take(15).collect();
-        return Err(fail(format!("{} failed:\n{}", out.status, tail.into_iter().rev().collect::<Vec<_>>().join("\n"))));
+        let tail: Vec<&str> = stdout
+            .lines()
+            .chain(stderr.lines())
+            .rev()
+            .take(15)
+            .collect();
+        return Err(fail(format!(
+            "{} failed:\n{}",
+            out.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        )));
     }
     Ok(stdout)
 }
@@ -282,7 +367,11 @@ async fn run(step: &'static str, root: &Path, cmd: &mut tokio::process::Command,
 async fn debootstrap(spec: &RootfsSpec, tmp: &Path) -> Result<(), RootfsError> {
     tracing::info!(root = %tmp.display(), suite = %spec.suite, mirror = %spec.mirror, "running debootstrap");
     let mut cmd = tokio::process::Command::new("debootstrap");
-    cmd.arg("--variant=minbase").arg(format!("--include={}", spec.packages.join(","))).arg(&spec.suite).arg(tmp).arg(&spec.mirror);
+    cmd.arg("--variant=minbase")
+        .arg(format!("--include={}", spec.packages.join(",")))
+        .arg(&spec.suite)
+        .arg(tmp)
+        .arg(&spec.mirror);
     run("debootstrap", tmp, &mut cmd, Duration::from_secs(1800)).await?;
     // debootstrap leaves downloaded .debs behind.
     let cache = tmp.join("var/cache/apt/archives");
@@ -298,18 +387,37 @@ async fn debootstrap(spec: &RootfsSpec, tmp: &Path) -> Result<(), RootfsError> {
 
 async fn from_rpms(dir: &Path, tmp: &Path) -> Result<(), RootfsError> {
     let mut rpms: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|source| RootfsError::Io { path: dir.to_path_buf(), source })?
+        .map_err(|source| RootfsError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "rpm"))
         .collect();
     rpms.sort();
     if rpms.is_empty() {
-        return Err(RootfsError::Step { step: "rpm --root", root: tmp.to_path_buf(), detail: format!("no *.rpm in {}", dir.display()) });
+        return Err(RootfsError::Step {
+            step: "rpm --root",
+            root: tmp.to_path_buf(),
+            detail: format!("no *.rpm in {}", dir.display()),
+        });
     }
-    std::fs::create_dir_all(tmp.join("var/lib/rpm")).map_err(|source| RootfsError::Io { path: tmp.to_path_buf(), source })?;
+    std::fs::create_dir_all(tmp.join("var/lib/rpm")).map_err(|source| RootfsError::Io {
+        path: tmp.to_path_buf(),
+        source,
+    })?;
     let mut cmd = tokio::process::Command::new("rpm");
-    cmd.arg("--root").arg(tmp).args(["--dbpath", "/var/lib/rpm", "-i", "--nodeps", "--nosignature"]).args(&rpms);
+    cmd.arg("--root")
+        .arg(tmp)
+        .args([
+            "--dbpath",
+            "/var/lib/rpm",
+            "-i",
+            "--nodeps",
+            "--nosignature",
+        ])
+        .args(&rpms);
     run("rpm --root -i", tmp, &mut cmd, Duration::from_secs(1800)).await?;
     Ok(())
 }
@@ -317,25 +425,60 @@ async fn from_rpms(dir: &Path, tmp: &Path) -> Result<(), RootfsError> {
 /// Builds `dbuild-base-provides` inside the root and installs it there.
 async fn install_base_provides(root: &Path) -> Result<(), RootfsError> {
     let mut dpkg = tokio::process::Command::new("chroot");
-    dpkg.arg(root).args(["dpkg-query", "-W", "-f", "${Package}\\n"]);
+    dpkg.arg(root)
+        .args(["dpkg-query", "-W", "-f", "${Package}\\n"]);
     let names = run("dpkg-query", root, &mut dpkg, Duration::from_secs(120)).await?;
-    let installed: Vec<&str> = names.lines().map(str::trim).filter(|n| !n.is_empty()).collect();
-    let mut provides: Vec<&str> = installed.iter().copied().chain(rpm_aliases(&installed)).collect();
+    let installed: Vec<&str> = names
+        .lines()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    let mut provides: Vec<&str> = installed
+        .iter()
+        .copied()
+        .chain(rpm_aliases(&installed))
+        .collect();
     provides.sort_unstable();
     provides.dedup();
-    let spec = crate::provides::provides_spec("dbuild-base-provides", "What the Debian builder root provides", &provides);
+    let spec = crate::provides::provides_spec(
+        "dbuild-base-provides",
+        "What the Debian builder root provides",
+        &provides,
+    );
     let work = root.join("var/tmp/dbuild-base-provides");
-    let io = |source| RootfsError::Io { path: work.clone(), source };
+    let io = |source| RootfsError::Io {
+        path: work.clone(),
+        source,
+    };
     std::fs::create_dir_all(&work).map_err(io)?;
     std::fs::write(work.join("base.spec"), spec).map_err(io)?;
     let script = "set -e; rpmbuild -bb --define '_topdir /var/tmp/dbuild-base-provides' /var/tmp/dbuild-base-provides/base.spec; \
                   rpm -i --nodeps /var/tmp/dbuild-base-provides/RPMS/noarch/*.rpm; rpm -q dbuild-base-provides";
-    let step = Step { name: "base-provides".into(), argv: ["/bin/sh", "-c", script].map(String::from).to_vec(), unmount_after: vec![] };
+    let step = Step {
+        name: "base-provides".into(),
+        argv: ["/bin/sh", "-c", script].map(String::from).to_vec(),
+        unmount_after: vec![],
+    };
     let plan = SandboxPlan::new(root.to_path_buf(), RootLayout::Copy, vec![step]);
     // Not under /tmp: the sandbox mounts a tmpfs there.
-    let mut cmd = plan.command().map_err(|e| RootfsError::Step { step: "base provides", root: root.to_path_buf(), detail: e.to_string() })?;
-    run("building dbuild-base-provides", root, &mut cmd, Duration::from_secs(300)).await?;
-    crate::chroot::remove_tree(&work).await.map_err(|source| RootfsError::Io { path: work.clone(), source })?;
+    let mut cmd = plan.command().map_err(|e| RootfsError::Step {
+        step: "base provides",
+        root: root.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    run(
+        "building dbuild-base-provides",
+        root,
+        &mut cmd,
+        Duration::from_secs(300),
+    )
+    .await?;
+    crate::chroot::remove_tree(&work)
+        .await
+        .map_err(|source| RootfsError::Io {
+            path: work.clone(),
+            source,
+        })?;
     tracing::info!(root = %root.display(), provides = provides.len(), "rpm database knows the base packages");
     Ok(())
 }
@@ -348,10 +491,29 @@ async fn install_base_provides(root: &Path) -> Result<(), RootfsError> {
 pub async fn rpmdb_provides(root: &Path) -> Result<Vec<String>, RootfsError> {
     let mut cmd = tokio::process::Command::new("chroot");
     cmd.arg(root)
-        .args(["/usr/bin/env", "-i", "HOME=/root", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "rpm", "-qa", "--qf"])
+        .args([
+            "/usr/bin/env",
+            "-i",
+            "HOME=/root",
+            "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+            "rpm",
+            "-qa",
+            "--qf",
+        ])
         .arg("%{NAME}\n[%{PROVIDENAME}\n]");
-    let out = run("rpm -qa (provides)", root, &mut cmd, Duration::from_secs(120)).await?;
-    let mut names: Vec<String> = out.lines().map(str::trim).filter(|n| !n.is_empty() && *n != "(none)").map(str::to_string).collect();
+    let out = run(
+        "rpm -qa (provides)",
+        root,
+        &mut cmd,
+        Duration::from_secs(120),
+    )
+    .await?;
+    let mut names: Vec<String> = out
+        .lines()
+        .map(str::trim)
+        .filter(|n| !n.is_empty() && *n != "(none)")
+        .map(str::to_string)
+        .collect();
     names.sort_unstable();
     names.dedup();
     tracing::debug!(root = %root.display(), names = names.len(), "rpm database capabilities");
@@ -360,9 +522,18 @@ pub async fn rpmdb_provides(root: &Path) -> Result<Vec<String>, RootfsError> {
 
 /// `du -sb`, 0 when unknown.
 pub async fn disk_usage(path: &Path) -> u64 {
-    let out = tokio::process::Command::new("du").arg("-sb").arg(path).output().await;
+    let out = tokio::process::Command::new("du")
+        .arg("-sb")
+        .arg(path)
+        .output()
+        .await;
     out.ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().next().and_then(|n| n.parse().ok()))
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -373,10 +544,19 @@ mod tests {
     #[test]
     fn rpm_names_only_for_installed_debian_packages() {
         let aliases = rpm_aliases(&["bash", "python3-dev", "libpython3.11-stdlib"]);
-        for name in ["gcc", "/bin/sh", "python3-devel", "python3-libs", "python3-xml"] {
+        for name in [
+            "gcc",
+            "/bin/sh",
+            "python3-devel",
+            "python3-libs",
+            "python3-xml",
+        ] {
             assert!(aliases.contains(&name), "{name}");
         }
         assert!(!aliases.contains(&"openssl-devel") && !aliases.contains(&"python3"));
-        assert!(!rpm_aliases(&["libpython3.11"]).contains(&"python3-libs"), "the pattern needs its suffix");
+        assert!(
+            !rpm_aliases(&["libpython3.11"]).contains(&"python3-libs"),
+            "the pattern needs its suffix"
+        );
     }
 }

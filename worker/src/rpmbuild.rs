@@ -36,11 +36,20 @@ impl RunEnd {
 #[derive(Debug, Error)]
 pub enum RunError {
     #[error("starting {what}: {source}")]
-    Spawn { what: String, source: std::io::Error },
+    Spawn {
+        what: String,
+        source: std::io::Error,
+    },
     #[error("writing log {path}: {source}")]
-    Log { path: PathBuf, source: std::io::Error },
+    Log {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("waiting for {what}: {source}")]
-    Wait { what: String, source: std::io::Error },
+    Wait {
+        what: String,
+        source: std::io::Error,
+    },
 }
 
 /// An open build log.
@@ -54,11 +63,19 @@ impl Log {
     /// granted again for the same attempt (after a lost lease or a hand-back)
     /// continues the same file, so the interrupted run's output survives.
     pub async fn create(path: PathBuf) -> Result<Log, RunError> {
-        let err = |source| RunError::Log { path: path.clone(), source };
+        let err = |source| RunError::Log {
+            path: path.clone(),
+            source,
+        };
         if let Some(parent) = path.parent() {
             tokio::fs::create_dir_all(parent).await.map_err(err)?;
         }
-        let file = tokio::fs::OpenOptions::new().create(true).append(true).open(&path).await.map_err(err)?;
+        let file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .await
+            .map_err(err)?;
         Ok(Log { path, file })
     }
 
@@ -68,7 +85,10 @@ impl Log {
             self.file.flush().await
         }
         .await;
-        r.map_err(|source| RunError::Log { path: self.path.clone(), source })
+        r.map_err(|source| RunError::Log {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     /// A `== dbuild: ...` line of the worker's own.
@@ -78,7 +98,10 @@ impl Log {
 
     pub async fn sync(&mut self) -> Result<(), RunError> {
         let r = self.file.sync_all().await;
-        r.map_err(|source| RunError::Log { path: self.path.clone(), source })
+        r.map_err(|source| RunError::Log {
+            path: self.path.clone(),
+            source,
+        })
     }
 }
 
@@ -119,7 +142,10 @@ pub async fn run_logged(
     limits: Limits,
     cancel: &mut watch::Receiver<bool>,
 ) -> Result<RunEnd, RunError> {
-    let mut child = cmd.spawn().map_err(|source| RunError::Spawn { what: what.to_string(), source })?;
+    let mut child = cmd.spawn().map_err(|source| RunError::Spawn {
+        what: what.to_string(),
+        source,
+    })?;
     run_child(what, &mut child, log, limits, cancel).await
 }
 
@@ -143,7 +169,9 @@ impl Output {
 
     /// An output with nothing more to come.
     pub fn closed() -> Output {
-        Output { rx: mpsc::channel(1).1 }
+        Output {
+            rx: mpsc::channel(1).1,
+        }
     }
 
     /// The next chunk; `None` once both streams are closed.
@@ -205,11 +233,17 @@ pub async fn run_output(
         log.write(&bytes).await?;
     }
     let msg = match &end {
-        RunEnd::WallTimeout(d) => format!("{what} killed: wall-time limit of {}s reached", d.as_secs()),
-        RunEnd::SilentTimeout(d) => format!("{what} killed: no output for {}s (silent-time limit)", d.as_secs()),
+        RunEnd::WallTimeout(d) => {
+            format!("{what} killed: wall-time limit of {}s reached", d.as_secs())
+        }
+        RunEnd::SilentTimeout(d) => format!(
+            "{what} killed: no output for {}s (silent-time limit)",
+            d.as_secs()
+        ),
         _ => format!("{what} killed: cancelled"),
     };
-    log.write(format!("\n== dbuild: {msg}\n").as_bytes()).await?;
+    log.write(format!("\n== dbuild: {msg}\n").as_bytes())
+        .await?;
     Ok(end)
 }
 
@@ -225,7 +259,12 @@ pub enum Outputs {
 /// The argv of rpmbuild for `spec_in_chroot` with the given macros;
 /// `%check` runs only when `check` (like Photon, which builds `--nocheck`
 /// unless asked).
-pub fn rpmbuild_argv(outputs: Outputs, spec_in_chroot: &str, macros: &[(String, String)], check: bool) -> Vec<String> {
+pub fn rpmbuild_argv(
+    outputs: Outputs,
+    spec_in_chroot: &str,
+    macros: &[(String, String)],
+    check: bool,
+) -> Vec<String> {
     let stage = match outputs {
         Outputs::All => "-ba",
         Outputs::Binary => "-bb",
@@ -252,11 +291,47 @@ mod tests {
 
     #[test]
     fn argv_has_topdir_then_macros_then_spec() {
-        let a = rpmbuild_argv(Outputs::All, "/x/SPECS/a.spec", &[("dist".into(), ".ph5".into())], true);
-        assert_eq!(a, ["rpmbuild", "-ba", "--define", "_topdir /usr/src/dbuild", "--define", "dist .ph5", "/x/SPECS/a.spec"]);
+        let a = rpmbuild_argv(
+            Outputs::All,
+            "/x/SPECS/a.spec",
+            &[("dist".into(), ".ph5".into())],
+            true,
+        );
+        assert_eq!(
+            a,
+            [
+                "rpmbuild",
+                "-ba",
+                "--define",
+                "_topdir /usr/src/dbuild",
+                "--define",
+                "dist .ph5",
+                "/x/SPECS/a.spec"
+            ]
+        );
         let a = rpmbuild_argv(Outputs::All, "/x/SPECS/a.spec", &[], false);
-        assert_eq!(a, ["rpmbuild", "-ba", "--nocheck", "--define", "_topdir /usr/src/dbuild", "/x/SPECS/a.spec"]);
+        assert_eq!(
+            a,
+            [
+                "rpmbuild",
+                "-ba",
+                "--nocheck",
+                "--define",
+                "_topdir /usr/src/dbuild",
+                "/x/SPECS/a.spec"
+            ]
+        );
         let a = rpmbuild_argv(Outputs::Binary, "/x/SPECS/a.spec", &[], false);
-        assert_eq!(a, ["rpmbuild", "-bb", "--nocheck", "--define", "_topdir /usr/src/dbuild", "/x/SPECS/a.spec"]);
+        assert_eq!(
+            a,
+            [
+                "rpmbuild",
+                "-bb",
+                "--nocheck",
+                "--define",
+                "_topdir /usr/src/dbuild",
+                "/x/SPECS/a.spec"
+            ]
+        );
     }
 }

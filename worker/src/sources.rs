@@ -21,15 +21,37 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum SourceError {
     #[error("package {package}: spec {spec}: {detail}")]
-    Spec { package: String, spec: PathBuf, detail: String },
+    Spec {
+        package: String,
+        spec: PathBuf,
+        detail: String,
+    },
     #[error("package {package}: {kind} {file} not found (looked in {searched})")]
-    Missing { package: String, kind: &'static str, file: String, searched: String },
+    Missing {
+        package: String,
+        kind: &'static str,
+        file: String,
+        searched: String,
+    },
     #[error("package {package}: source {file}: sha512 mismatch: config.yaml expects {expected}, file has {actual}")]
-    Checksum { package: String, file: String, expected: String, actual: String },
+    Checksum {
+        package: String,
+        file: String,
+        expected: String,
+        actual: String,
+    },
     #[error("package {package}: {path}: {detail}")]
-    Config { package: String, path: PathBuf, detail: String },
+    Config {
+        package: String,
+        path: PathBuf,
+        detail: String,
+    },
     #[error("package {package}: copying {path}: {source}")]
-    Io { package: String, path: PathBuf, source: std::io::Error },
+    Io {
+        package: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,19 +68,34 @@ struct ConfigSource {
 }
 
 /// Expected sha512 by archive file name, from `<spec dir>/config.yaml` (empty when absent).
-pub fn expected_checksums(package: &str, spec_dir: &Path) -> Result<BTreeMap<String, String>, SourceError> {
+pub fn expected_checksums(
+    package: &str,
+    spec_dir: &Path,
+) -> Result<BTreeMap<String, String>, SourceError> {
     let path = spec_dir.join("config.yaml");
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(source) => return Err(SourceError::Io { package: package.into(), path, source }),
+        Err(source) => {
+            return Err(SourceError::Io {
+                package: package.into(),
+                path,
+                source,
+            })
+        }
     };
-    let cfg: ConfigYaml = serde_norway::from_str(&text)
-        .map_err(|e| SourceError::Config { package: package.into(), path: path.clone(), detail: e.to_string() })?;
+    let cfg: ConfigYaml = serde_norway::from_str(&text).map_err(|e| SourceError::Config {
+        package: package.into(),
+        path: path.clone(),
+        detail: e.to_string(),
+    })?;
     Ok(cfg
         .sources
         .into_iter()
-        .filter_map(|s| s.archive_sha512sum.map(|h| (s.archive, h.trim().to_ascii_lowercase())))
+        .filter_map(|s| {
+            s.archive_sha512sum
+                .map(|h| (s.archive, h.trim().to_ascii_lowercase()))
+        })
         .collect())
 }
 
@@ -95,16 +132,32 @@ fn copy_hashing(from: &Path, to: &Path) -> std::io::Result<(u64, String)> {
 
 /// Stages the inputs of `package` (spec at `spec_path`) into `topdir`,
 /// looking for sources in the spec's directory, then in `source_dirs` in order.
-pub fn stage(package: &str, spec_path: &Path, source_dirs: &[PathBuf], topdir: &Path, opts: &ParseOptions) -> Result<Staged, SourceError> {
-    let spec = parse_spec_file(spec_path, opts)
-        .map_err(|e| SourceError::Spec { package: package.into(), spec: spec_path.to_path_buf(), detail: e.to_string() })?;
+pub fn stage(
+    package: &str,
+    spec_path: &Path,
+    source_dirs: &[PathBuf],
+    topdir: &Path,
+    opts: &ParseOptions,
+) -> Result<Staged, SourceError> {
+    let spec = parse_spec_file(spec_path, opts).map_err(|e| SourceError::Spec {
+        package: package.into(),
+        spec: spec_path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
     let spec_dir = spec_path.parent().unwrap_or(Path::new("."));
     let checksums = expected_checksums(package, spec_dir)?;
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| SourceError::Io { package: package.into(), path, source }
+        move |source| SourceError::Io {
+            package: package.into(),
+            path,
+            source,
+        }
     };
-    let spec_name = spec_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| format!("{package}.spec"));
+    let spec_name = spec_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| format!("{package}.spec"));
     let spec_dest = topdir.join("SPECS").join(&spec_name);
     let (mut bytes, _) = copy_hashing(spec_path, &spec_dest).map_err(io(spec_path))?;
     let mut staged = Staged {
@@ -116,8 +169,16 @@ pub fn stage(package: &str, spec_path: &Path, source_dirs: &[PathBuf], topdir: &
     };
 
     let mut wanted: Vec<(&'static str, String)> = Vec::new();
-    wanted.extend(spec.sources.iter().map(|s| ("source", s.file_name().to_string())));
-    wanted.extend(spec.patches.iter().map(|p| ("patch", p.file_name().to_string())));
+    wanted.extend(
+        spec.sources
+            .iter()
+            .map(|s| ("source", s.file_name().to_string())),
+    );
+    wanted.extend(
+        spec.patches
+            .iter()
+            .map(|p| ("patch", p.file_name().to_string())),
+    );
     for inc in &spec.includes {
         if let Some(name) = inc.file_name() {
             wanted.push(("included file", name.to_string_lossy().into_owned()));
@@ -131,14 +192,25 @@ pub fn stage(package: &str, spec_path: &Path, source_dirs: &[PathBuf], topdir: &
         let dirs = || std::iter::once(spec_dir).chain(source_dirs.iter().map(PathBuf::as_path));
         let Some(found) = dirs().map(|d| d.join(&name)).find(|p| p.is_file()) else {
             let searched: Vec<String> = dirs().map(|d| d.display().to_string()).collect();
-            return Err(SourceError::Missing { package: package.into(), kind, file: name, searched: searched.join(", ") });
+            return Err(SourceError::Missing {
+                package: package.into(),
+                kind,
+                file: name,
+                searched: searched.join(", "),
+            });
         };
-        let (n, sha512) = copy_hashing(&found, &topdir.join("SOURCES").join(&name)).map_err(io(&found))?;
+        let (n, sha512) =
+            copy_hashing(&found, &topdir.join("SOURCES").join(&name)).map_err(io(&found))?;
         bytes += n;
         staged.files += 1;
         if let Some(expected) = checksums.get(&name) {
             if *expected != sha512 {
-                return Err(SourceError::Checksum { package: package.into(), file: name, expected: expected.clone(), actual: sha512 });
+                return Err(SourceError::Checksum {
+                    package: package.into(),
+                    file: name,
+                    expected: expected.clone(),
+                    actual: sha512,
+                });
             }
             staged.verified += 1;
         }
@@ -167,8 +239,11 @@ mod tests {
 
     #[test]
     fn every_photon_config_yaml_parses() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/photon-5.0/SPECS");
-        let Ok(entries) = std::fs::read_dir(&root) else { return };
+        let root =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/photon-5.0/SPECS");
+        let Ok(entries) = std::fs::read_dir(&root) else {
+            return;
+        };
         let mut n = 0;
         for e in entries.flatten() {
             if e.path().join("config.yaml").exists() {

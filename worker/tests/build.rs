@@ -23,13 +23,33 @@ async fn buildrequires_installed_host_invisible_rpms_published() {
     std::fs::write(&host_marker, "host").unwrap();
     let crate_dir = env!("CARGO_MANIFEST_DIR");
 
-    let dep = env.spec("testdep", &dep_spec("testdep", "/usr/share/testdep/only-in-testdep"), &[]);
+    let dep = env.spec(
+        "testdep",
+        &dep_spec("testdep", "/usr/share/testdep/only-in-testdep"),
+        &[],
+    );
     let r = env.run(&env.job("testdep", &dep, &[], "slot-0")).await;
-    let files = r.result.unwrap_or_else(|e| panic!("testdep: {e}\n{}", std::fs::read_to_string(r.log.unwrap()).unwrap_or_default()));
-    let rpm = files.iter().find(|f| f.rel_path.starts_with("stage/RPMS/noarch/testdep-1-1.ph5")).expect("testdep binary RPM").clone();
-    assert!(files.iter().any(|f| f.rel_path.starts_with("stage/SRPMS/testdep-1-1.ph5.src.rpm")));
+    let files = r.result.unwrap_or_else(|e| {
+        panic!(
+            "testdep: {e}\n{}",
+            std::fs::read_to_string(r.log.unwrap()).unwrap_or_default()
+        )
+    });
+    let rpm = files
+        .iter()
+        .find(|f| f.rel_path.starts_with("stage/RPMS/noarch/testdep-1-1.ph5"))
+        .expect("testdep binary RPM")
+        .clone();
+    assert!(files.iter().any(|f| f
+        .rel_path
+        .starts_with("stage/SRPMS/testdep-1-1.ph5.src.rpm")));
     for f in &files {
-        assert_eq!(f.sha256, sha256_hex(&env.share.path().join(&f.rel_path)), "{}", f.rel_path);
+        assert_eq!(
+            f.sha256,
+            sha256_hex(&env.share.path().join(&f.rel_path)),
+            "{}",
+            f.rel_path
+        );
     }
 
     let app = format!(
@@ -62,10 +82,22 @@ install -m 755 hello %{{buildroot}}/usr/bin/testapp-hello
 "#
     );
     let app = env.spec("testapp", &app, &[]);
-    let r = env.run(&env.job("testapp", &app, std::slice::from_ref(&rpm.rel_path), "slot-0")).await;
+    let r = env
+        .run(&env.job(
+            "testapp",
+            &app,
+            std::slice::from_ref(&rpm.rel_path),
+            "slot-0",
+        ))
+        .await;
     let log = env.log_of(&r);
     let files = r.result.unwrap_or_else(|e| panic!("testapp: {e}\n{log}"));
-    assert!(files.iter().any(|f| f.rel_path.starts_with("stage/RPMS/x86_64/testapp-2-1.ph5.x86_64.rpm")), "{files:?}");
+    assert!(
+        files.iter().any(|f| f
+            .rel_path
+            .starts_with("stage/RPMS/x86_64/testapp-2-1.ph5.x86_64.rpm")),
+        "{files:?}"
+    );
     assert!(log.contains("hello"), "{log}");
     assert!(r.phases.rpmbuild > Duration::ZERO && r.phases.install > Duration::ZERO);
     // The base root was not modified.
@@ -84,10 +116,25 @@ async fn missing_buildrequires_fail_in_rpmbuild() {
     );
     let r = env.run(&env.job("needy", &spec, &[], "slot-0")).await;
     let log = env.log_of(&r);
-    assert!(matches!(r.result, Err(BuildError::Rpmbuild { exit_status: Some(_), .. })), "{:?}", r.result);
+    assert!(
+        matches!(
+            r.result,
+            Err(BuildError::Rpmbuild {
+                exit_status: Some(_),
+                ..
+            })
+        ),
+        "{:?}",
+        r.result
+    );
     assert!(log.contains("not-installed-anywhere"), "{log}");
     let reason = r.result.unwrap_err().to_string();
-    assert!(reason.contains("Failed build dependencies: not-installed-anywhere is needed by needy-1-1.noarch"), "{reason}");
+    assert!(
+        reason.contains(
+            "Failed build dependencies: not-installed-anywhere is needed by needy-1-1.noarch"
+        ),
+        "{reason}"
+    );
     env.assert_clean();
 }
 
@@ -101,17 +148,43 @@ async fn failing_build_gives_failure_and_log() {
     );
     let r = env.run(&env.job("broken", &spec, &[], "slot-0")).await;
     let err = r.result.as_ref().expect_err("must fail");
-    assert!(matches!(err, BuildError::Rpmbuild { exit_status: Some(1), .. }), "{err}");
-    assert_eq!(err.failure_kind(), FailureKind::Package, "the package's own failure: not worth another attempt");
+    assert!(
+        matches!(
+            err,
+            BuildError::Rpmbuild {
+                exit_status: Some(1),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.failure_kind(),
+        FailureKind::Package,
+        "the package's own failure: not worth another attempt"
+    );
     assert!(err.to_string().contains("broken"), "{err}");
-    assert!(err.to_string().contains(": Bad exit status from /var/tmp/rpm-tmp."), "{err}");
+    assert!(
+        err.to_string()
+            .contains(": Bad exit status from /var/tmp/rpm-tmp."),
+        "{err}"
+    );
     assert!(err.to_string().ends_with("(%build)"), "{err}");
     let log_path = r.log.clone().unwrap();
     assert!(log_path.ends_with("stage/LOGS/broken/1.log"));
     let log = env.log_of(&r);
     assert!(log.contains("this-is-the-broken-build"), "{log}");
-    assert!(log.contains("failed: package broken: rpmbuild exited with status 1"), "{log}");
-    assert!(std::fs::read_dir(env.share.path().join("stage/SRPMS")).unwrap().next().is_none(), "nothing published");
+    assert!(
+        log.contains("failed: package broken: rpmbuild exited with status 1"),
+        "{log}"
+    );
+    assert!(
+        std::fs::read_dir(env.share.path().join("stage/SRPMS"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "nothing published"
+    );
     env.assert_clean();
 }
 
@@ -126,12 +199,19 @@ async fn silent_hang_is_killed() {
     );
     let t = Instant::now();
     let r = env.run(&env.job("hangs", &spec, &[], "slot-0")).await;
-    assert!(t.elapsed() < Duration::from_secs(60), "took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        t.elapsed()
+    );
     let err = r.result.as_ref().expect_err("must fail");
     assert!(err.to_string().contains("no output for 3s"), "{err}");
     assert_eq!(err.failure_kind(), FailureKind::Package);
     let log = env.log_of(&r);
-    assert!(log.contains("going-quiet") && log.contains("silent-time limit"), "{log}");
+    assert!(
+        log.contains("going-quiet") && log.contains("silent-time limit"),
+        "{log}"
+    );
     env.assert_clean();
 }
 
@@ -161,7 +241,14 @@ async fn sources_verified_against_config_yaml() {
 
     // Right checksum: builds.
     let yaml = format!("sources:\n    - archive: sourced-1.tar\n      archive_sha512sum: {good}\n      skip_validation: true\n");
-    let spec = env.spec("sourced", SOURCED, &[("config.yaml", yaml.as_bytes()), ("fix.patch", b"--- a\n+++ b\n")]);
+    let spec = env.spec(
+        "sourced",
+        SOURCED,
+        &[
+            ("config.yaml", yaml.as_bytes()),
+            ("fix.patch", b"--- a\n+++ b\n"),
+        ],
+    );
     std::fs::write(env.share.path().join("SOURCES/sourced-1.tar"), tarball).unwrap();
     let r = env.run(&env.job("sourced", &spec, &[], "slot-0")).await;
     let log = env.log_of(&r);
@@ -169,14 +256,28 @@ async fn sources_verified_against_config_yaml() {
     assert!(log.contains("1 verified against config.yaml"), "{log}");
 
     // Wrong checksum: fails before rpmbuild, naming the file and both hashes.
-    let yaml = format!("sources:\n    - archive: sourced-1.tar\n      archive_sha512sum: {wrong}\n");
+    let yaml =
+        format!("sources:\n    - archive: sourced-1.tar\n      archive_sha512sum: {wrong}\n");
     std::fs::write(env.share.path().join("SPECS/sourced/config.yaml"), yaml).unwrap();
     let r = env.run(&env.job("sourced", &spec, &[], "slot-0")).await;
     match &r.result {
-        Err(BuildError::Sources(e @ SourceError::Checksum { file, expected, actual, .. })) => {
-            assert_eq!((file.as_str(), expected, actual), ("sourced-1.tar", &wrong, &good));
+        Err(BuildError::Sources(
+            e @ SourceError::Checksum {
+                file,
+                expected,
+                actual,
+                ..
+            },
+        )) => {
+            assert_eq!(
+                (file.as_str(), expected, actual),
+                ("sourced-1.tar", &wrong, &good)
+            );
             let msg = e.to_string();
-            assert!(msg.contains("sourced-1.tar") && msg.contains(&wrong) && msg.contains(&good), "{msg}");
+            assert!(
+                msg.contains("sourced-1.tar") && msg.contains(&wrong) && msg.contains(&good),
+                "{msg}"
+            );
         }
         other => panic!("expected a checksum error, got {other:?}"),
     }
@@ -207,20 +308,31 @@ async fn concurrent_builds_do_not_see_each_other() {
     };
     let a = env.spec("iso-a", &spec_for("iso-a", "iso-b"), &[]);
     let b = env.spec("iso-b", &spec_for("iso-b", "iso-a"), &[]);
-    let (ja, jb) = (env.job("iso-a", &a, &[], "slot-0"), env.job("iso-b", &b, &[], "slot-1"));
+    let (ja, jb) = (
+        env.job("iso-a", &a, &[], "slot-0"),
+        env.job("iso-b", &b, &[], "slot-1"),
+    );
     let (ra, rb) = tokio::join!(env.run(&ja), env.run(&jb));
     let la = env.log_of(&ra);
     ra.result.unwrap_or_else(|e| panic!("{e}\n{la}"));
     let lb = env.log_of(&rb);
     rb.result.unwrap_or_else(|e| panic!("{e}\n{lb}"));
     let stamp = |log: &str, what: &str| -> u128 {
-        let line = log.lines().find_map(|l| l.trim().strip_prefix(what)).unwrap_or_else(|| panic!("no {what} in\n{log}"));
-        line.trim().parse().unwrap_or_else(|e| panic!("{what} {line}: {e}"))
+        let line = log
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(what))
+            .unwrap_or_else(|| panic!("no {what} in\n{log}"));
+        line.trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{what} {line}: {e}"))
     };
     let (began_a, ended_a) = (stamp(&la, "watch-began "), stamp(&la, "watch-ended "));
     let (began_b, ended_b) = (stamp(&lb, "watch-began "), stamp(&lb, "watch-ended "));
     // Each watch saw nothing of the other although they ran at the same time.
-    assert!(began_a < ended_b && began_b < ended_a, "the builds did not overlap: a {began_a}..{ended_a}, b {began_b}..{ended_b}");
+    assert!(
+        began_a < ended_b && began_b < ended_a,
+        "the builds did not overlap: a {began_a}..{ended_a}, b {began_b}..{ended_b}"
+    );
     assert!(!env.cfg.base_root.join("var/lib/isolation").exists());
     env.assert_clean();
 }
@@ -239,8 +351,15 @@ async fn cancellation_kills_and_cleans_up() {
     let handle = tokio::spawn(async move { dbuild_worker::job::run_job(&cfg, &job, rx).await });
     tokio::time::sleep(Duration::from_secs(3)).await;
     tx.send(true).unwrap();
-    let r = tokio::time::timeout(Duration::from_secs(30), handle).await.expect("stops promptly").unwrap();
-    assert!(matches!(r.result, Err(BuildError::Cancelled { .. })), "{:?}", r.result);
+    let r = tokio::time::timeout(Duration::from_secs(30), handle)
+        .await
+        .expect("stops promptly")
+        .unwrap();
+    assert!(
+        matches!(r.result, Err(BuildError::Cancelled { .. })),
+        "{:?}",
+        r.result
+    );
     dbuild_worker::chroot::removals_done().await;
     env.assert_clean();
 }
@@ -274,12 +393,27 @@ async fn publish_never_overwrites_another_packages_rpm() {
     match &r.result {
         Err(BuildError::Publish(e @ PublishError::Conflict { .. })) => {
             let msg = e.to_string();
-            assert!(msg.contains("owner-1-1.ph5.noarch.rpm") && msg.contains("owner-1-1.ph5.src.rpm") && msg.contains("thief-1-1.src.rpm"), "{msg}");
+            assert!(
+                msg.contains("owner-1-1.ph5.noarch.rpm")
+                    && msg.contains("owner-1-1.ph5.src.rpm")
+                    && msg.contains("thief-1-1.src.rpm"),
+                "{msg}"
+            );
         }
         other => panic!("expected a conflict, got {other:?}"),
     }
-    assert_eq!(sha256_hex(&rpm), again[0].sha256, "the owner's RPM is untouched");
-    assert!(!env.share.path().join("stage/SRPMS/thief-1-1.src.rpm").exists(), "nothing of a conflicting build is published");
+    assert_eq!(
+        sha256_hex(&rpm),
+        again[0].sha256,
+        "the owner's RPM is untouched"
+    );
+    assert!(
+        !env.share
+            .path()
+            .join("stage/SRPMS/thief-1-1.src.rpm")
+            .exists(),
+        "nothing of a conflicting build is published"
+    );
     env.assert_clean();
 }
 
@@ -287,8 +421,17 @@ async fn publish_never_overwrites_another_packages_rpm() {
 async fn leftovers_of_a_crashed_worker_are_cleaned() {
     let env = Env::new().await;
     // A "crashed" build: a chroot with a process still running in it, its handle forgotten.
-    let chroot = dbuild_worker::chroot::Chroot::create(&env.cfg.slots_dir(), "slot-0", &env.cfg.base_root, true).await.unwrap();
-    let mut cmd = chroot.chrooted(&[], &["sleep".into(), "1000".into()]).unwrap();
+    let chroot = dbuild_worker::chroot::Chroot::create(
+        &env.cfg.slots_dir(),
+        "slot-0",
+        &env.cfg.base_root,
+        true,
+    )
+    .await
+    .unwrap();
+    let mut cmd = chroot
+        .chrooted(&[], &["sleep".into(), "1000".into()])
+        .unwrap();
     cmd.kill_on_drop(false);
     let child = cmd.spawn().unwrap();
     let pid = child.id().unwrap();
@@ -298,11 +441,16 @@ async fn leftovers_of_a_crashed_worker_are_cleaned() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     std::mem::forget(child);
-    let removed = dbuild_worker::mounts::clean_leftovers(&env.cfg.slots_dir()).await.unwrap();
+    let removed = dbuild_worker::mounts::clean_leftovers(&env.cfg.slots_dir())
+        .await
+        .unwrap();
     assert_eq!(removed, 1);
     // The unshare process is gone too (its PID namespace died with the build).
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false) {
+    while std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z "))
+        .unwrap_or(false)
+    {
         assert!(Instant::now() < deadline, "unshare {pid} still running");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -328,11 +476,25 @@ async fn copy_mode_builds_without_touching_the_base() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buildrequires_from_a_prebuilt_repository() {
     let mut env = Env::new().await;
-    let dep = env.spec("prebuilt-dep", &dep_spec("prebuilt-dep", "/usr/share/prebuilt-dep/f"), &[]);
-    let files = env.run(&env.job("prebuilt-dep", &dep, &[], "slot-0")).await.result.unwrap();
-    let rpm = files.iter().find(|f| f.rel_path.contains("/RPMS/")).unwrap();
+    let dep = env.spec(
+        "prebuilt-dep",
+        &dep_spec("prebuilt-dep", "/usr/share/prebuilt-dep/f"),
+        &[],
+    );
+    let files = env
+        .run(&env.job("prebuilt-dep", &dep, &[], "slot-0"))
+        .await
+        .result
+        .unwrap();
+    let rpm = files
+        .iter()
+        .find(|f| f.rel_path.contains("/RPMS/"))
+        .unwrap();
     // Move it off the share into a "PUBLISHRPMS"-like directory.
-    let repo = tempfile::Builder::new().prefix("dbuild-repo-").tempdir_in("/var/tmp").unwrap();
+    let repo = tempfile::Builder::new()
+        .prefix("dbuild-repo-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
     let name = std::path::Path::new(&rpm.rel_path).file_name().unwrap();
     std::fs::rename(env.share.path().join(&rpm.rel_path), repo.path().join(name)).unwrap();
     env.cfg.prebuilt = vec![repo.path().to_path_buf()];
@@ -341,7 +503,14 @@ async fn buildrequires_from_a_prebuilt_repository() {
         "Name: prebuilt-user\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\nBuildRequires: prebuilt-dep\n%description\nd\n%build\ngrep -q from-prebuilt-dep /usr/share/prebuilt-dep/f\n%files\n",
         &[],
     );
-    let r = env.run(&env.job("prebuilt-user", &user, std::slice::from_ref(&rpm.rel_path), "slot-0")).await;
+    let r = env
+        .run(&env.job(
+            "prebuilt-user",
+            &user,
+            std::slice::from_ref(&rpm.rel_path),
+            "slot-0",
+        ))
+        .await;
     let log = env.log_of(&r);
     r.result.unwrap_or_else(|e| panic!("{e}\n{log}"));
     env.assert_clean();
@@ -352,25 +521,55 @@ async fn rootfs_from_a_directory_of_rpms() {
     let env = Env::new().await;
     let a = env.spec("seed-a", &dep_spec("seed-a", "/usr/share/seed/a"), &[]);
     let b = env.spec("seed-b", &dep_spec("seed-b", "/usr/share/seed/b"), &[]);
-    let rpms = tempfile::Builder::new().prefix("dbuild-seed-").tempdir_in("/var/tmp").unwrap();
+    let rpms = tempfile::Builder::new()
+        .prefix("dbuild-seed-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
     for (name, spec) in [("seed-a", &a), ("seed-b", &b)] {
-        for f in env.run(&env.job(name, spec, &[], "slot-0")).await.result.unwrap() {
+        for f in env
+            .run(&env.job(name, spec, &[], "slot-0"))
+            .await
+            .result
+            .unwrap()
+        {
             if f.rel_path.contains("/RPMS/") {
                 let src = env.share.path().join(&f.rel_path);
                 std::fs::copy(&src, rpms.path().join(src.file_name().unwrap())).unwrap();
             }
         }
     }
-    let dest_parent = tempfile::Builder::new().prefix("dbuild-seeded-").tempdir_in("/var/tmp").unwrap();
+    let dest_parent = tempfile::Builder::new()
+        .prefix("dbuild-seeded-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
     let dest = dest_parent.path().join("root");
-    let spec = dbuild_worker::rootfs::RootfsSpec { from_rpms: Some(rpms.path().to_path_buf()), ..Default::default() };
+    let spec = dbuild_worker::rootfs::RootfsSpec {
+        from_rpms: Some(rpms.path().to_path_buf()),
+        ..Default::default()
+    };
     let report = dbuild_worker::rootfs::ensure(&spec, &dest).await.unwrap();
     assert!(!report.reused && report.bytes > 0);
-    assert_eq!(std::fs::read_to_string(dest.join("usr/share/seed/b")).unwrap(), "from-seed-b\n");
-    let q = std::process::Command::new("rpm").arg("--root").arg(&dest).args(["--dbpath", "/var/lib/rpm", "-qa"]).output().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dest.join("usr/share/seed/b")).unwrap(),
+        "from-seed-b\n"
+    );
+    let q = std::process::Command::new("rpm")
+        .arg("--root")
+        .arg(&dest)
+        .args(["--dbpath", "/var/lib/rpm", "-qa"])
+        .output()
+        .unwrap();
     let listed = String::from_utf8_lossy(&q.stdout);
-    assert!(listed.contains("seed-a-1-1.ph5") && listed.contains("seed-b-1-1.ph5"), "{listed}");
-    assert!(dbuild_worker::rootfs::ensure(&spec, &dest).await.unwrap().reused);
+    assert!(
+        listed.contains("seed-a-1-1.ph5") && listed.contains("seed-b-1-1.ph5"),
+        "{listed}"
+    );
+    assert!(
+        dbuild_worker::rootfs::ensure(&spec, &dest)
+            .await
+            .unwrap()
+            .reused
+    );
     env.assert_clean();
 }
 
@@ -383,7 +582,10 @@ async fn a_chroot_that_cannot_be_made_fails_cleanly() {
     let r = env.run(&env.job("orphaned", &spec, &[], "slot-0")).await;
     let err = r.result.as_ref().expect_err("must fail").to_string();
     assert!(err.contains("no-such-base"), "{err}");
-    assert!(env.log_of(&r).contains("failed: copying base root"), "the log says why");
+    assert!(
+        env.log_of(&r).contains("failed: copying base root"),
+        "the log says why"
+    );
     env.assert_clean();
 }
 
@@ -407,17 +609,40 @@ async fn builds_have_only_loopback_unless_the_spec_requires_the_network() {
     let r = env.run(&env.job("offline", &offline, &[], "slot-0")).await;
     r.result.as_ref().unwrap_or_else(|e| panic!("{e}"));
     let log = env.log_of(&r);
-    assert!(log.contains("network: none (a private network namespace with only loopback)"), "{log}");
-    assert_eq!(probed(&log, "IFACE="), ["lo"].into(), "only loopback: {log}");
-    assert_eq!(probed(&log, "LOOPBACK="), ["Connection refused"].into(), "loopback is up: {log}");
+    assert!(
+        log.contains("network: none (a private network namespace with only loopback)"),
+        "{log}"
+    );
+    assert_eq!(
+        probed(&log, "IFACE="),
+        ["lo"].into(),
+        "only loopback: {log}"
+    );
+    assert_eq!(
+        probed(&log, "LOOPBACK="),
+        ["Connection refused"].into(),
+        "loopback is up: {log}"
+    );
 
-    let online = env.spec("online", &format!("%define network_required 1\nName: online\n{head}{NET_PROBE}"), &[]);
+    let online = env.spec(
+        "online",
+        &format!("%define network_required 1\nName: online\n{head}{NET_PROBE}"),
+        &[],
+    );
     let r = env.run(&env.job("online", &online, &[], "slot-0")).await;
     r.result.as_ref().unwrap_or_else(|e| panic!("{e}"));
     let log = env.log_of(&r);
-    assert!(log.contains("network: the spec defines network_required"), "{log}");
+    assert!(
+        log.contains("network: the spec defines network_required"),
+        "{log}"
+    );
     let host_dev = std::fs::read_to_string("/proc/net/dev").unwrap();
-    let host: std::collections::BTreeSet<&str> = host_dev.lines().skip(2).filter_map(|l| l.split(':').next()).map(str::trim).collect();
+    let host: std::collections::BTreeSet<&str> = host_dev
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next())
+        .map(str::trim)
+        .collect();
     assert_eq!(probed(&log, "IFACE="), host, "the host's interfaces: {log}");
     env.assert_clean();
 }
@@ -426,10 +651,18 @@ async fn builds_have_only_loopback_unless_the_spec_requires_the_network() {
 async fn check_mode_macro_files_and_source_directories() {
     let mut env = Env::new().await;
     let extra_sources = tempfile::tempdir().unwrap();
-    std::fs::write(extra_sources.path().join("data.txt"), "from the sources directory\n").unwrap();
+    std::fs::write(
+        extra_sources.path().join("data.txt"),
+        "from the sources directory\n",
+    )
+    .unwrap();
     env.cfg.sources = vec![extra_sources.path().to_path_buf()];
     std::fs::create_dir_all(env.share.path().join("MACROS")).unwrap();
-    std::fs::write(env.share.path().join("MACROS/00-macros.test"), "%test_greeting %{expand:\\\nhello from\n  a macro file}\n").unwrap();
+    std::fs::write(
+        env.share.path().join("MACROS/00-macros.test"),
+        "%test_greeting %{expand:\\\nhello from\n  a macro file}\n",
+    )
+    .unwrap();
     let spec = env.spec(
         "checked",
         "Name: checked\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nSource0: data.txt\n%description\nd\n\
@@ -442,9 +675,15 @@ async fn check_mode_macro_files_and_source_directories() {
     let r = env.run(&job).await;
     r.result.as_ref().unwrap_or_else(|e| panic!("{e}"));
     let log = env.log_of(&r);
-    assert!(log.contains("hello from\n  a macro file\n"), "rpmbuild loaded the macro file: {log}");
+    assert!(
+        log.contains("hello from\n  a macro file\n"),
+        "rpmbuild loaded the macro file: {log}"
+    );
     assert!(log.contains("rpmbuild -ba --nocheck"), "{log}");
-    assert!(!log.contains("check-section-ran"), "%check is skipped by default: {log}");
+    assert!(
+        !log.contains("check-section-ran"),
+        "%check is skipped by default: {log}"
+    );
 
     job.check = true;
     job.attempt = 2;
@@ -462,7 +701,10 @@ async fn check_mode_macro_files_and_source_directories() {
     job.log_path = "stage/LOGS/checked/3.log".into();
     let r = env.run(&job).await;
     let err = r.result.expect_err("data.txt is nowhere").to_string();
-    assert!(err.contains("source data.txt not found") && err.contains("SOURCES"), "{err}");
+    assert!(
+        err.contains("source data.txt not found") && err.contains("SOURCES"),
+        "{err}"
+    );
     env.assert_clean();
 }
 
@@ -483,14 +725,25 @@ async fn builds_skip_fsync_unless_told_otherwise() {
     r.result.as_ref().unwrap_or_else(|e| panic!("{e}"));
     let log = env.log_of(&r);
     assert_eq!(probed(&log, "FSYNC="), ["skipped"].into(), "{log}");
-    assert_eq!(probed(&log, "SECCOMP="), ["2"].into(), "a seccomp filter is on: {log}");
+    assert_eq!(
+        probed(&log, "SECCOMP="),
+        ["2"].into(),
+        "a seccomp filter is on: {log}"
+    );
 
     env.cfg.build_fsync = true;
-    let job = BuildJob { log_path: "stage/LOGS/syncs/fsync.log".into(), ..env.job("syncs", &spec, &[], "slot-0") };
+    let job = BuildJob {
+        log_path: "stage/LOGS/syncs/fsync.log".into(),
+        ..env.job("syncs", &spec, &[], "slot-0")
+    };
     let r = env.run(&job).await;
     r.result.as_ref().unwrap_or_else(|e| panic!("{e}"));
     let log = env.log_of(&r);
-    assert_eq!(probed(&log, "FSYNC="), ["ran: Invalid argument"].into(), "{log}");
+    assert_eq!(
+        probed(&log, "FSYNC="),
+        ["ran: Invalid argument"].into(),
+        "{log}"
+    );
     assert_eq!(probed(&log, "SECCOMP="), ["0"].into(), "{log}");
     env.assert_clean();
 }

@@ -20,7 +20,13 @@ fn scheduler_bin() -> PathBuf {
     if !bin.exists() {
         let target = dir.parent().unwrap();
         let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "dbuild-scheduler", "--bin", "dbuild-scheduler"])
+            .args([
+                "build",
+                "-p",
+                "dbuild-scheduler",
+                "--bin",
+                "dbuild-scheduler",
+            ])
             .env("CARGO_TARGET_DIR", target)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
@@ -47,17 +53,39 @@ fn start_scheduler(build_dir: &Path) -> Sched {
     let mut child = Command::new(scheduler_bin())
         .arg("--build-dir")
         .arg(build_dir)
-        .args(["--listen", "127.0.0.1:0", "--token", TOKEN, "--define", "dist .ph5", "--lease-ttl", "3s", "--max-attempts", "1"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--token",
+            TOKEN,
+            "--define",
+            "dist .ph5",
+            "--lease-ttl",
+            "3s",
+            "--max-attempts",
+            "1",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("dbuild-scheduler listening on ").unwrap_or_else(|| {
-        panic!("scheduler: {line:?}\n{}", std::fs::read_to_string(build_dir.join("scheduler.log")).unwrap_or_default())
-    });
-    Sched { url: url.to_string(), child }
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("dbuild-scheduler listening on ")
+        .unwrap_or_else(|| {
+            panic!(
+                "scheduler: {line:?}\n{}",
+                std::fs::read_to_string(build_dir.join("scheduler.log")).unwrap_or_default()
+            )
+        });
+    Sched {
+        url: url.to_string(),
+        child,
+    }
 }
 
 fn worker(sched: &Sched, build_dir: &Path, work: &Path, base: &Path, extra: &[&str]) -> Child {
@@ -93,12 +121,26 @@ fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
 }
 
 async fn get(sched: &Sched, path: &str) -> serde_json::Value {
-    reqwest::Client::new().get(format!("{}{path}", sched.url)).bearer_auth(TOKEN).send().await.unwrap().json().await.unwrap()
+    reqwest::Client::new()
+        .get(format!("{}{path}", sched.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 fn setup(specs: &[(&str, String)]) -> (tempfile::TempDir, tempfile::TempDir) {
-    let share = tempfile::Builder::new().prefix("dbuild-e2e-share-").tempdir_in("/var/tmp").unwrap();
-    let work = tempfile::Builder::new().prefix("dbuild-e2e-work-").tempdir_in("/var/tmp").unwrap();
+    let share = tempfile::Builder::new()
+        .prefix("dbuild-e2e-share-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let work = tempfile::Builder::new()
+        .prefix("dbuild-e2e-work-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
     for (name, text) in specs {
         let dir = share.path().join("SPECS").join(name);
         std::fs::create_dir_all(&dir).unwrap();
@@ -134,7 +176,9 @@ async fn worker_builds_a_graph_with_two_slots_and_exits_zero() {
     assert_eq!(rpms.len(), 2, "{detail}");
     for r in rpms {
         let path = share.path().join(r["path"].as_str().unwrap());
-        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(std::fs::read(&path).unwrap()));
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+            std::fs::read(&path).unwrap(),
+        ));
         assert_eq!(r["sha256"], sha);
     }
     assert!(share.path().join("stage/LOGS/e2e-two/1.log").exists());
@@ -152,28 +196,49 @@ async fn sigterm_hands_the_running_build_back_and_cleans_up() {
     let mut w = worker(&sched, share.path(), work.path(), &base, &["--grace", "2"]);
     let log = share.path().join("stage/LOGS/slow/1.log");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !std::fs::read_to_string(&log).unwrap_or_default().contains("working") {
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("working")
+    {
         assert!(Instant::now() < deadline, "the build never started");
         std::thread::sleep(Duration::from_millis(100));
     }
     let t = Instant::now();
-    let kill = Command::new("kill").args(["-TERM", &w.id().to_string()]).status().unwrap();
+    let kill = Command::new("kill")
+        .args(["-TERM", &w.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let status = wait_exit(&mut w, Duration::from_secs(60));
     let wlog = std::fs::read_to_string(work.path().with_extension("log")).unwrap_or_default();
     assert!(status.success(), "worker: {status}\n{wlog}");
-    assert!(t.elapsed() < Duration::from_secs(30), "stopping took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(30),
+        "stopping took {:?}",
+        t.elapsed()
+    );
     let detail = get(&sched, "/v1/packages/slow").await;
     let history = detail["history"].to_string();
-    assert!(history.contains("handed back") || detail["info"]["reason"].to_string().contains("handed back"), "{detail}");
+    assert!(
+        history.contains("handed back")
+            || detail["info"]["reason"].to_string().contains("handed back"),
+        "{detail}"
+    );
     support::assert_clean(work.path());
     let _ = std::fs::remove_file(work.path().with_extension("log"));
 }
 
 fn wait_for_log(path: &Path, needle: &str, limit: Duration) {
     let deadline = Instant::now() + limit;
-    while !std::fs::read_to_string(path).unwrap_or_default().contains(needle) {
-        assert!(Instant::now() < deadline, "{needle:?} never appeared in {}", path.display());
+    while !std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .contains(needle)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{needle:?} never appeared in {}",
+            path.display()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -184,16 +249,32 @@ async fn sigterm_lets_a_short_build_finish_within_the_grace_period() {
     let spec = "Name: brief\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\n%description\nd\n%build\nfor i in 1 2 3 4 5 6; do echo working; sleep 0.5; done\n%files\n";
     let (share, work) = setup(&[("brief", spec.to_string())]);
     let sched = start_scheduler(share.path());
-    let mut w = worker(&sched, share.path(), work.path(), &base, &["--grace", "120"]);
-    wait_for_log(&share.path().join("stage/LOGS/brief/1.log"), "working", Duration::from_secs(60));
-    let kill = Command::new("kill").args(["-TERM", &w.id().to_string()]).status().unwrap();
+    let mut w = worker(
+        &sched,
+        share.path(),
+        work.path(),
+        &base,
+        &["--grace", "120"],
+    );
+    wait_for_log(
+        &share.path().join("stage/LOGS/brief/1.log"),
+        "working",
+        Duration::from_secs(60),
+    );
+    let kill = Command::new("kill")
+        .args(["-TERM", &w.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let status = wait_exit(&mut w, Duration::from_secs(60));
     let wlog = std::fs::read_to_string(work.path().with_extension("log")).unwrap_or_default();
     assert!(status.success(), "worker: {status}\n{wlog}");
     let detail = get(&sched, "/v1/packages/brief").await;
     assert_eq!(detail["info"]["state"], "succeeded", "{detail}\n{wlog}");
-    assert!(share.path().join("stage/RPMS/noarch/brief-1-1.noarch.rpm").exists());
+    assert!(share
+        .path()
+        .join("stage/RPMS/noarch/brief-1-1.noarch.rpm")
+        .exists());
     support::assert_clean(work.path());
     let _ = std::fs::remove_file(work.path().with_extension("log"));
 }
@@ -204,8 +285,18 @@ async fn a_lost_lease_kills_the_build_and_discards_it() {
     let spec = "Name: orphan\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\n%description\nd\n%build\nfor i in $(seq 1 12); do echo working; sleep 0.5; done\n%files\n";
     let (share, work) = setup(&[("orphan", spec.to_string())]);
     let sched = start_scheduler(share.path());
-    let mut w = worker(&sched, share.path(), work.path(), &base, &["--grace", "0", "--name", "orphan-worker"]);
-    wait_for_log(&share.path().join("stage/LOGS/orphan/1.log"), "working", Duration::from_secs(60));
+    let mut w = worker(
+        &sched,
+        share.path(),
+        work.path(),
+        &base,
+        &["--grace", "0", "--name", "orphan-worker"],
+    );
+    wait_for_log(
+        &share.path().join("stage/LOGS/orphan/1.log"),
+        "working",
+        Duration::from_secs(60),
+    );
     // Someone registers under our name: the scheduler gives our lease up.
     let resp = reqwest::Client::new()
         .post(format!("{}/v1/workers", sched.url))
@@ -215,14 +306,27 @@ async fn a_lost_lease_kills_the_build_and_discards_it() {
         .await
         .unwrap();
     assert!(resp.status().is_success());
-    wait_for_log(&work.path().with_extension("log"), "output discarded", Duration::from_secs(30));
-    let kill = Command::new("kill").args(["-TERM", &w.id().to_string()]).status().unwrap();
+    wait_for_log(
+        &work.path().with_extension("log"),
+        "output discarded",
+        Duration::from_secs(30),
+    );
+    let kill = Command::new("kill")
+        .args(["-TERM", &w.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let status = wait_exit(&mut w, Duration::from_secs(60));
     let wlog = std::fs::read_to_string(work.path().with_extension("log")).unwrap_or_default();
     assert!(status.success(), "worker: {status}\n{wlog}");
     assert!(wlog.contains("lease lost: killing the build"), "{wlog}");
-    assert!(!share.path().join("stage/RPMS/noarch/orphan-1-1.noarch.rpm").exists(), "a lost build must not publish");
+    assert!(
+        !share
+            .path()
+            .join("stage/RPMS/noarch/orphan-1-1.noarch.rpm")
+            .exists(),
+        "a lost build must not publish"
+    );
     let log1 = std::fs::read_to_string(share.path().join("stage/LOGS/orphan/1.log")).unwrap();
     assert!(log1.contains("cancelled"), "{log1}");
     support::assert_clean(work.path());
@@ -248,26 +352,46 @@ fn copy_tree(from: &Path, to: &Path) {
 async fn the_example_distribution_builds() {
     let base = support::base_root().await;
     let (share, work) = setup(&[]);
-    copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/SPECS"), &share.path().join("SPECS"));
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/SPECS"),
+        &share.path().join("SPECS"),
+    );
     let sched = start_scheduler(share.path());
     let t = Instant::now();
     let mut w = worker(&sched, share.path(), work.path(), &base, &["--slots", "2"]);
     let status = wait_exit(&mut w, Duration::from_secs(600));
     let wlog = std::fs::read_to_string(work.path().with_extension("log")).unwrap_or_default();
     let summary = get(&sched, "/v1/summary").await;
-    eprintln!("example distribution: {:.1}s, {summary}", t.elapsed().as_secs_f64());
+    eprintln!(
+        "example distribution: {:.1}s, {summary}",
+        t.elapsed().as_secs_f64()
+    );
     assert!(status.success(), "worker: {status}\n{wlog}");
     if summary["outcome"] != "succeeded" {
         let mut logs = String::new();
         for name in summary["failed"].as_array().unwrap() {
             let name = name.as_str().unwrap();
-            let log = std::fs::read_to_string(share.path().join(format!("stage/LOGS/{name}/1.log"))).unwrap_or_default();
-            logs.push_str(&format!("--- {name}\n{}\n", log.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")));
+            let log =
+                std::fs::read_to_string(share.path().join(format!("stage/LOGS/{name}/1.log")))
+                    .unwrap_or_default();
+            logs.push_str(&format!(
+                "--- {name}\n{}\n",
+                log.lines()
+                    .rev()
+                    .take(30)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ));
         }
         panic!("{summary}\n{logs}");
     }
     assert_eq!(summary["packages"], 19);
-    let srpms = std::fs::read_dir(share.path().join("stage/SRPMS")).unwrap().count();
+    let srpms = std::fs::read_dir(share.path().join("stage/SRPMS"))
+        .unwrap()
+        .count();
     assert_eq!(srpms, 19);
     support::assert_clean(work.path());
     let _ = std::fs::remove_file(work.path().with_extension("log"));
@@ -279,25 +403,57 @@ async fn a_restarted_worker_cleans_up_after_a_sigkill_and_finishes() {
     let spec = "Name: phoenix\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\n%description\nd\n%build\nfor i in $(seq 1 8); do echo working; sleep 0.5; done\n%files\n";
     let (share, work) = setup(&[("phoenix", spec.to_string())]);
     let sched = start_scheduler(share.path());
-    let mut w = worker(&sched, share.path(), work.path(), &base, &["--name", "phoenix-worker"]);
-    wait_for_log(&share.path().join("stage/LOGS/phoenix/1.log"), "working", Duration::from_secs(60));
+    let mut w = worker(
+        &sched,
+        share.path(),
+        work.path(),
+        &base,
+        &["--name", "phoenix-worker"],
+    );
+    wait_for_log(
+        &share.path().join("stage/LOGS/phoenix/1.log"),
+        "working",
+        Duration::from_secs(60),
+    );
     w.kill().unwrap(); // SIGKILL: no cleanup at all
     w.wait().unwrap();
-    assert!(!dbuild_worker::mounts::processes_rooted_under(work.path()).is_empty(), "the orphaned build should still run");
-    let mut again = worker(&sched, share.path(), work.path(), &base, &["--name", "phoenix-worker"]);
+    assert!(
+        !dbuild_worker::mounts::processes_rooted_under(work.path()).is_empty(),
+        "the orphaned build should still run"
+    );
+    let mut again = worker(
+        &sched,
+        share.path(),
+        work.path(),
+        &base,
+        &["--name", "phoenix-worker"],
+    );
     let status = wait_exit(&mut again, Duration::from_secs(120));
     let wlog = std::fs::read_to_string(work.path().with_extension("log")).unwrap_or_default();
     assert!(status.success(), "worker: {status}\n{wlog}");
-    assert!(wlog.contains("removed chroots left by an earlier run"), "{wlog}");
+    assert!(
+        wlog.contains("removed chroots left by an earlier run"),
+        "{wlog}"
+    );
     let detail = get(&sched, "/v1/packages/phoenix").await;
     assert_eq!(detail["info"]["state"], "succeeded", "{detail}\n{wlog}");
-    assert!(share.path().join("stage/RPMS/noarch/phoenix-1-1.noarch.rpm").exists());
+    assert!(share
+        .path()
+        .join("stage/RPMS/noarch/phoenix-1-1.noarch.rpm")
+        .exists());
     support::assert_clean(work.path());
     let _ = std::fs::remove_file(work.path().with_extension("log"));
 }
 
 async fn metrics(sched: &Sched) -> String {
-    reqwest::Client::new().get(format!("{}/metrics", sched.url)).send().await.unwrap().text().await.unwrap()
+    reqwest::Client::new()
+        .get(format!("{}/metrics", sched.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// `prep` goes first (`user` needs it); meanwhile the slot prepares `first`,
@@ -313,7 +469,14 @@ async fn the_next_build_is_prepared_during_the_current_one() {
     let (share, work) = setup(&[
         ("prep", dep_spec("prep", "/usr/share/prep/file")),
         ("first", noarch("first", "", "sleep 1")),
-        ("user", noarch("user", "BuildRequires: prep\n", "grep -q from-prep /usr/share/prep/file && sleep 1")),
+        (
+            "user",
+            noarch(
+                "user",
+                "BuildRequires: prep\n",
+                "grep -q from-prep /usr/share/prep/file && sleep 1",
+            ),
+        ),
     ]);
     let sched = start_scheduler(share.path());
     let mut w = worker(&sched, share.path(), work.path(), &base, &[]);
@@ -322,15 +485,23 @@ async fn the_next_build_is_prepared_during_the_current_one() {
     assert!(status.success(), "worker: {status}\n{wlog}");
     let summary = get(&sched, "/v1/summary").await;
     assert_eq!(summary["outcome"], "succeeded", "{summary}\n{wlog}");
-    let log = |name: &str| std::fs::read_to_string(share.path().join(format!("stage/LOGS/{name}/1.log"))).unwrap();
+    let log = |name: &str| {
+        std::fs::read_to_string(share.path().join(format!("stage/LOGS/{name}/1.log"))).unwrap()
+    };
     let ahead = "prepared while the slot's previous build ran";
     let (first, user) = (log("first"), log("user"));
     assert!(!log("prep").contains(ahead));
     assert!(first.contains(ahead), "{first}");
     // The install ran before the claim; its output was held and written here.
-    assert!(user.contains(ahead) && user.contains("installing 1 RPM(s)") && user.contains("prep-1-1"), "{user}");
+    assert!(
+        user.contains(ahead) && user.contains("installing 1 RPM(s)") && user.contains("prep-1-1"),
+        "{user}"
+    );
     let m = metrics(&sched).await;
-    assert!(m.contains("dbuild_reservations_total{outcome=\"claimed\"} 2"), "{m}\n{wlog}");
+    assert!(
+        m.contains("dbuild_reservations_total{outcome=\"claimed\"} 2"),
+        "{m}\n{wlog}"
+    );
     support::assert_clean(work.path());
     let _ = std::fs::remove_file(work.path().with_extension("log"));
 }
@@ -343,33 +514,71 @@ async fn a_reservation_taken_over_leaves_no_trace() {
     let spec = |name: &str, build: &str| {
         format!("Name: {name}\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\n%description\nd\n%build\n{build}\n%files\n")
     };
-    let (share, work) = setup(&[("aa-slow", spec("aa-slow", "sleep 8")), ("zz-next", spec("zz-next", "true"))]);
+    let (share, work) = setup(&[
+        ("aa-slow", spec("aa-slow", "sleep 8")),
+        ("zz-next", spec("zz-next", "true")),
+    ]);
     let sched = start_scheduler(share.path());
     let mut w = worker(&sched, share.path(), work.path(), &base, &[]);
     // The real worker builds one and reserves the other.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !metrics(&sched).await.contains("dbuild_reservations_total{outcome=\"granted\"} 1") {
+    while !metrics(&sched)
+        .await
+        .contains("dbuild_reservations_total{outcome=\"granted\"} 1")
+    {
         assert!(Instant::now() < deadline, "no reservation was made");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Another worker asks: the reserved package is all there is, so it takes it over.
     let http = reqwest::Client::new();
-    let post = |path: &str, body: serde_json::Value| http.post(format!("{}{path}", sched.url)).bearer_auth(TOKEN).json(&body).send();
-    let reg: serde_json::Value = post("/v1/workers", serde_json::json!({"name": "thief", "arch": "x86_64", "slots": 1})).await.unwrap().json().await.unwrap();
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(format!("{}{path}", sched.url))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+    };
+    let reg: serde_json::Value = post(
+        "/v1/workers",
+        serde_json::json!({"name": "thief", "arch": "x86_64", "slots": 1}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     let thief = reg["worker_id"].as_str().unwrap().to_string();
-    let got: serde_json::Value = post("/v1/lease", serde_json::json!({"worker_id": thief, "wait_secs": 0})).await.unwrap().json().await.unwrap();
+    let got: serde_json::Value = post(
+        "/v1/lease",
+        serde_json::json!({"worker_id": thief, "wait_secs": 0}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     let taken = got["lease"]["package"].as_str().unwrap().to_string();
     let other_log = share.path().join(format!("stage/LOGS/{taken}/1.log"));
     // It fails it at once, without a log; the real worker must not have written one either.
     let id = got["lease"]["lease_id"].as_str().unwrap();
     let report = serde_json::json!({"worker_id": thief, "duration_secs": 0.1, "outcome": {"status": "failure", "reason": "thief gives up"}});
-    assert!(post(&format!("/v1/leases/{id}/report"), report).await.unwrap().status().is_success());
+    assert!(post(&format!("/v1/leases/{id}/report"), report)
+        .await
+        .unwrap()
+        .status()
+        .is_success());
     let status = wait_exit(&mut w, Duration::from_secs(120));
     let wlog = std::fs::read_to_string(work.path().with_extension("log")).unwrap_or_default();
     assert!(status.success(), "worker: {status}\n{wlog}");
-    assert!(!other_log.exists(), "the discarded prepared build wrote {}", other_log.display());
+    assert!(
+        !other_log.exists(),
+        "the discarded prepared build wrote {}",
+        other_log.display()
+    );
     let m = metrics(&sched).await;
-    assert!(m.contains("dbuild_reservations_total{outcome=\"taken_over\"} 1"), "{m}\n{wlog}");
+    assert!(
+        m.contains("dbuild_reservations_total{outcome=\"taken_over\"} 1"),
+        "{m}\n{wlog}"
+    );
     support::assert_clean(work.path());
     let _ = std::fs::remove_file(work.path().with_extension("log"));
 }

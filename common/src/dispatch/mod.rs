@@ -49,7 +49,10 @@ impl PartialOrd for ReadyKey {
 impl Ord for ReadyKey {
     /// Highest priority first, then plan order.
     fn cmp(&self, other: &Self) -> Ordering {
-        other.priority.total_cmp(&self.priority).then(self.idx.cmp(&other.idx))
+        other
+            .priority
+            .total_cmp(&self.priority)
+            .then(self.idx.cmp(&other.idx))
     }
 }
 
@@ -82,16 +85,26 @@ impl Dispatcher {
     /// A dispatcher with given starting states (`initial[i]` for package `i`;
     /// missing entries are `Pending`). Dependents of failed packages become
     /// dep-failed; pending packages whose needs are built become ready.
-    pub fn with_initial(plan: &Plan, priority: Vec<f64>, max_attempts: u32, initial: &[Initial]) -> Self {
+    pub fn with_initial(
+        plan: &Plan,
+        priority: Vec<f64>,
+        max_attempts: u32,
+        initial: &[Initial],
+    ) -> Self {
         let n = plan.packages.len();
         let len = n;
-        let needs: Vec<Vec<usize>> =
-            plan.packages.iter().map(|p| p.needs.iter().copied().filter(|&x| x < len).collect()).collect();
+        let needs: Vec<Vec<usize>> = plan
+            .packages
+            .iter()
+            .map(|p| p.needs.iter().copied().filter(|&x| x < len).collect())
+            .collect();
         let mut d = Dispatcher {
             names: plan.packages.iter().map(|p| p.name.clone()).collect(),
             dependents: plan.dependents(),
             needs,
-            priority: (0..n).map(|i| priority.get(i).copied().unwrap_or(1.0)).collect(),
+            priority: (0..n)
+                .map(|i| priority.get(i).copied().unwrap_or(1.0))
+                .collect(),
             state: vec![PkgState::Waiting; n],
             missing: vec![0; n],
             ready: BTreeSet::new(),
@@ -115,7 +128,10 @@ impl Dispatcher {
             };
         }
         for i in 0..n {
-            d.missing[i] = d.needs[i].iter().filter(|&&x| !d.state[x].is_built()).count();
+            d.missing[i] = d.needs[i]
+                .iter()
+                .filter(|&&x| !d.state[x].is_built())
+                .count();
         }
         for i in 0..n {
             if d.state[i] == PkgState::Failed {
@@ -132,11 +148,17 @@ impl Dispatcher {
 
     fn make_ready(&mut self, i: usize) {
         self.state[i] = PkgState::Ready;
-        self.ready.insert(ReadyKey { priority: self.priority[i], idx: i });
+        self.ready.insert(ReadyKey {
+            priority: self.priority[i],
+            idx: i,
+        });
     }
 
     fn take_ready(&mut self, i: usize) {
-        self.ready.remove(&ReadyKey { priority: self.priority[i], idx: i });
+        self.ready.remove(&ReadyKey {
+            priority: self.priority[i],
+            idx: i,
+        });
     }
 
     /// Ready package `i` leaves the queue (and any reservation) and builds.
@@ -206,7 +228,12 @@ impl Dispatcher {
 
     /// The packages `i` needs that are not built yet.
     pub fn waiting_on(&self, i: usize) -> Vec<usize> {
-        self.needs.get(i).map_or_else(Vec::new, |v| v.iter().copied().filter(|&x| !self.state[x].is_built()).collect())
+        self.needs.get(i).map_or_else(Vec::new, |v| {
+            v.iter()
+                .copied()
+                .filter(|&x| !self.state[x].is_built())
+                .collect()
+        })
     }
 
     pub fn ready_len(&self) -> usize {
@@ -250,10 +277,17 @@ impl Dispatcher {
     /// over when it ranks strictly higher than everything unreserved, so a
     /// reservation never holds back the critical path.
     pub fn next_for(&mut self, worker: &str, live_workers: usize) -> Option<usize> {
-        let mut takeable = self.ready.iter().filter(|k| self.may_take(k, worker, live_workers));
+        let mut takeable = self
+            .ready
+            .iter()
+            .filter(|k| self.may_take(k, worker, live_workers));
         let best = *takeable.next()?;
         let pick = if self.reserved.contains(&best.idx) {
-            takeable.take_while(|k| k.priority == best.priority).find(|k| !self.reserved.contains(&k.idx)).copied().unwrap_or(best)
+            takeable
+                .take_while(|k| k.priority == best.priority)
+                .find(|k| !self.reserved.contains(&k.idx))
+                .copied()
+                .unwrap_or(best)
         } else {
             best
         };
@@ -266,7 +300,11 @@ impl Dispatcher {
     /// stays ready: [`Dispatcher::claim`] turns the reservation into a
     /// build, and [`Dispatcher::next_for`] takes it over for an idle worker.
     pub fn reserve_for(&mut self, worker: &str, live_workers: usize) -> Option<usize> {
-        let pick = self.ready.iter().find(|k| !self.reserved.contains(&k.idx) && self.may_take(k, worker, live_workers))?.idx;
+        let pick = self
+            .ready
+            .iter()
+            .find(|k| !self.reserved.contains(&k.idx) && self.may_take(k, worker, live_workers))?
+            .idx;
         self.reserved.insert(pick);
         Some(pick)
     }
@@ -294,7 +332,10 @@ impl Dispatcher {
         match self.state.get(i) {
             None => Err(DispatchError::Unknown(i)),
             Some(PkgState::Building) => Ok(()),
-            Some(&state) => Err(DispatchError::NotBuilding { package: self.names[i].clone(), state }),
+            Some(&state) => Err(DispatchError::NotBuilding {
+                package: self.names[i].clone(),
+                state,
+            }),
         }
     }
 
@@ -318,7 +359,12 @@ impl Dispatcher {
     /// A build of `i` on `worker` failed: retried while attempts remain
     /// (never when `permanent`), else failed for good and its dependents
     /// dep-failed.
-    pub fn fail(&mut self, i: usize, worker: &str, permanent: bool) -> Result<FailOutcome, DispatchError> {
+    pub fn fail(
+        &mut self,
+        i: usize,
+        worker: &str,
+        permanent: bool,
+    ) -> Result<FailOutcome, DispatchError> {
         self.check_building(i)?;
         self.building -= 1;
         self.failures[i] += 1;
@@ -328,7 +374,9 @@ impl Dispatcher {
             Ok(FailOutcome::Retry)
         } else {
             self.state[i] = PkgState::Failed;
-            Ok(FailOutcome::Failed { dep_failed: self.propagate_failure(i) })
+            Ok(FailOutcome::Failed {
+                dep_failed: self.propagate_failure(i),
+            })
         }
     }
 

@@ -5,7 +5,19 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// The state of one source package in a build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum PkgState {
     /// Some package it needs is not built yet.
@@ -58,7 +70,10 @@ impl PkgState {
 
     /// Nothing more will happen to it in this build.
     pub fn is_final(self) -> bool {
-        matches!(self, PkgState::Succeeded | PkgState::UpToDate | PkgState::Failed | PkgState::DepFailed)
+        matches!(
+            self,
+            PkgState::Succeeded | PkgState::UpToDate | PkgState::Failed | PkgState::DepFailed
+        )
     }
 }
 
@@ -93,7 +108,9 @@ pub fn resume_state(current_hash: &str, recorded: &Recorded) -> Initial {
         Some(PkgState::Succeeded) if same_inputs && rpms_ok => Initial::Succeeded,
         Some(PkgState::Failed) if same_inputs => Initial::Failed,
         Some(PkgState::Building) if same_inputs && recorded.live_lease => Initial::Building,
-        _ if recorded.last_success_hash.as_deref() == Some(current_hash) && rpms_ok => Initial::UpToDate,
+        _ if recorded.last_success_hash.as_deref() == Some(current_hash) && rpms_ok => {
+            Initial::UpToDate
+        }
         _ => Initial::Pending,
     }
 }
@@ -141,7 +158,11 @@ pub fn critical_path(plan: &Plan, weights: &[f64]) -> Vec<f64> {
     }
     let mut prio = vec![0.0f64; n];
     for &i in order.iter().rev() {
-        let tail = dependents[i].iter().filter(|&&d| pos[d] > pos[i]).map(|&d| prio[d]).fold(0.0, f64::max);
+        let tail = dependents[i]
+            .iter()
+            .filter(|&&d| pos[d] > pos[i])
+            .map(|&d| prio[d])
+            .fold(0.0, f64::max);
         prio[i] = weights.get(i).copied().unwrap_or(1.0) + tail;
     }
     prio

@@ -6,12 +6,18 @@ use std::collections::HashMap;
 
 /// a <- b <- d, a <- c (d needs b, b and c need a); e alone.
 fn plan() -> Plan {
-    let mut pk: Vec<PlanPackage> =
-        ["a", "b", "c", "d", "e"].iter().map(|n| PlanPackage::new(*n, format!("{n}.spec"))).collect();
+    let mut pk: Vec<PlanPackage> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .map(|n| PlanPackage::new(*n, format!("{n}.spec")))
+        .collect();
     pk[1].needs = vec![0];
     pk[2].needs = vec![0];
     pk[3].needs = vec![1];
-    Plan { packages: pk, arch: "x86_64".into(), macros: vec![] }
+    Plan {
+        packages: pk,
+        arch: "x86_64".into(),
+        macros: vec![],
+    }
 }
 
 #[test]
@@ -27,7 +33,10 @@ fn weights_prefer_measured_then_static() {
     p.packages[1].weight = Some(7.0);
     p.packages[2].weight = Some(7.0);
     let measured = HashMap::from([("c".to_string(), 3.0)]);
-    assert_eq!(effective_weights(&p, &measured), vec![1.0, 7.0, 3.0, 1.0, 1.0]);
+    assert_eq!(
+        effective_weights(&p, &measured),
+        vec![1.0, 7.0, 3.0, 1.0, 1.0]
+    );
 }
 
 #[test]
@@ -56,7 +65,9 @@ fn retries_elsewhere_then_fails_and_propagates() -> Result<(), DispatchError> {
     assert_eq!(d.next_for("w1", 2), Some(4));
     assert_eq!(d.next_for("w2", 2), Some(0));
     let out = d.fail(0, "w2", false)?;
-    let FailOutcome::Failed { mut dep_failed } = out else { panic!("expected failure") };
+    let FailOutcome::Failed { mut dep_failed } = out else {
+        panic!("expected failure")
+    };
     dep_failed.sort();
     assert_eq!(dep_failed, vec![1, 2, 3]);
     assert_eq!(d.dep_failed_on(3), Some(1));
@@ -64,7 +75,14 @@ fn retries_elsewhere_then_fails_and_propagates() -> Result<(), DispatchError> {
     d.succeed(4)?;
     assert!(d.is_finished());
     let c = d.counts();
-    assert_eq!((c[&PkgState::Failed], c[&PkgState::DepFailed], c[&PkgState::Succeeded]), (1, 3, 1));
+    assert_eq!(
+        (
+            c[&PkgState::Failed],
+            c[&PkgState::DepFailed],
+            c[&PkgState::Succeeded]
+        ),
+        (1, 3, 1)
+    );
     Ok(())
 }
 
@@ -73,7 +91,9 @@ fn a_permanent_failure_is_not_retried() -> Result<(), DispatchError> {
     let p = plan();
     let mut d = Dispatcher::new(&p, critical_path(&p, &[1.0; 5]), 3);
     assert_eq!(d.next_for("w1", 2), Some(0));
-    let FailOutcome::Failed { dep_failed } = d.fail(0, "w1", true)? else { panic!("expected failure") };
+    let FailOutcome::Failed { dep_failed } = d.fail(0, "w1", true)? else {
+        panic!("expected failure")
+    };
     assert_eq!(dep_failed.len(), 3);
     assert_eq!(d.failures(0), 1);
     Ok(())
@@ -93,7 +113,13 @@ fn requeue_and_restart_states() -> Result<(), DispatchError> {
     assert_eq!(gone, vec![1, 2, 3]);
     assert_eq!(d.state(0), Some(PkgState::Failed));
     assert!(d.give_up(0).is_err());
-    let init = [Initial::UpToDate, Initial::Building, Initial::Failed, Initial::Pending, Initial::Pending];
+    let init = [
+        Initial::UpToDate,
+        Initial::Building,
+        Initial::Failed,
+        Initial::Pending,
+        Initial::Pending,
+    ];
     let d = Dispatcher::with_initial(&p, vec![1.0; 5], 3, &init);
     assert_eq!(d.state(1), Some(PkgState::Building));
     assert_eq!(d.state(3), Some(PkgState::Waiting));
@@ -113,9 +139,15 @@ fn resume_rules() {
     };
     assert_eq!(resume_state("h", &r), Initial::Succeeded);
     assert_eq!(resume_state("h2", &r), Initial::Pending);
-    let r2 = Recorded { state: None, ..r.clone() };
+    let r2 = Recorded {
+        state: None,
+        ..r.clone()
+    };
     assert_eq!(resume_state("h", &r2), Initial::UpToDate);
-    let r3 = Recorded { rpms_present: false, ..r2 };
+    let r3 = Recorded {
+        rpms_present: false,
+        ..r2
+    };
     assert_eq!(resume_state("h", &r3), Initial::Pending);
 }
 
@@ -137,7 +169,11 @@ fn reservations_are_claimed_or_taken_over_by_an_idle_worker() -> Result<(), Disp
     assert!(!d.claim(2), "taken over: the claim fails");
     // w1 reserves e and claims it.
     assert_eq!(d.reserve_for("w1", 2), Some(4));
-    assert_eq!(d.reserve_for("w1", 2), None, "nothing unreserved is left to reserve");
+    assert_eq!(
+        d.reserve_for("w1", 2),
+        None,
+        "nothing unreserved is left to reserve"
+    );
     assert!(d.claim(4));
     assert_eq!(d.state(4), Some(PkgState::Building));
     assert!(!d.claim(4), "a reservation is claimed once");

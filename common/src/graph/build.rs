@@ -3,7 +3,10 @@
 use super::closure::{members, Closures};
 use super::index::ProviderIndex;
 use super::resolve::Resolver;
-use super::{levels, BinRef, BuildGraph, DepKind, Edge, Excluded, GraphOptions, NodeId, Reason, SourceNode, Unresolved};
+use super::{
+    levels, BinRef, BuildGraph, DepKind, Edge, Excluded, GraphOptions, NodeId, Reason, SourceNode,
+    Unresolved,
+};
 use crate::evr::Evr;
 use crate::spec::{BinaryPackage, Spec};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -29,7 +32,11 @@ struct NodeEdges {
 
 impl NodeEdges {
     fn new(node_count: usize) -> NodeEdges {
-        NodeEdges { slot: vec![(usize::MAX, 0); node_count], acc: Vec::new(), from: usize::MAX }
+        NodeEdges {
+            slot: vec![(usize::MAX, 0); node_count],
+            acc: Vec::new(),
+            from: usize::MAX,
+        }
     }
 
     fn start(&mut self, from: NodeId) {
@@ -40,7 +47,12 @@ impl NodeEdges {
     fn entry(&mut self, to: NodeId) -> &mut EdgeAcc {
         if self.slot[to].0 != self.from {
             self.slot[to] = (self.from, self.acc.len());
-            self.acc.push(EdgeAcc { to, build: false, runtime_reasons: 0, reasons: Vec::new() });
+            self.acc.push(EdgeAcc {
+                to,
+                build: false,
+                runtime_reasons: 0,
+                reasons: Vec::new(),
+            });
         }
         &mut self.acc[self.slot[to].1]
     }
@@ -51,22 +63,36 @@ impl NodeEdges {
         edges.extend(self.acc.drain(..).map(|e| Edge {
             from,
             to: e.to,
-            kind: if e.build { DepKind::Build } else { DepKind::Runtime },
+            kind: if e.build {
+                DepKind::Build
+            } else {
+                DepKind::Runtime
+            },
             reasons: e.reasons,
         }));
     }
 }
 
 fn built(spec: &Spec) -> impl Iterator<Item = (usize, &BinaryPackage)> {
-    spec.packages.iter().enumerate().filter(|(_, p)| p.has_files)
+    spec.packages
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.has_files)
 }
 
 pub(super) fn build_graph(specs: Vec<Spec>, opts: &GraphOptions) -> BuildGraph {
     let started = Instant::now();
-    let (mut included, excluded_specs): (Vec<Spec>, Vec<Spec>) = specs.into_iter().partition(|s| s.builds_on(&opts.arch));
+    let (mut included, excluded_specs): (Vec<Spec>, Vec<Spec>) =
+        specs.into_iter().partition(|s| s.builds_on(&opts.arch));
     let excluded = excluded_specs
         .into_iter()
-        .map(|spec| Excluded { reason: format!("does not build on {} (ExclusiveArch/ExcludeArch)", opts.arch), spec })
+        .map(|spec| Excluded {
+            reason: format!(
+                "does not build on {} (ExclusiveArch/ExcludeArch)",
+                opts.arch
+            ),
+            spec,
+        })
         .collect();
     included.sort_by(|a, b| {
         a.name
@@ -88,10 +114,18 @@ pub(super) fn build_graph(specs: Vec<Spec>, opts: &GraphOptions) -> BuildGraph {
             level: 0,
         })
         .collect();
-    let by_key = nodes.iter().enumerate().map(|(i, n)| (n.key.clone(), i)).collect();
+    let by_key = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.key.clone(), i))
+        .collect();
 
     let index = ProviderIndex::new(&nodes, isa(&opts.arch).as_deref());
-    let resolver = Resolver { index: &index, assumed: &opts.assume_provided, base: &opts.base_provides };
+    let resolver = Resolver {
+        index: &index,
+        assumed: &opts.assume_provided,
+        base: &opts.base_provides,
+    };
     let mut warnings = Vec::new();
     let mut unresolved: BTreeMap<(String, DepKind), BTreeSet<NodeId>> = BTreeMap::new();
 
@@ -109,24 +143,48 @@ pub(super) fn build_graph(specs: Vec<Spec>, opts: &GraphOptions) -> BuildGraph {
     let mut requires: Vec<Vec<(usize, usize)>> = vec![Vec::new(); bins.len()];
     for (n, node) in nodes.iter().enumerate() {
         for (p, pkg) in built(&node.spec) {
-            let me = bin_id(BinRef { node: n, package: p });
+            let me = bin_id(BinRef {
+                node: n,
+                package: p,
+            });
             for (i, req) in pkg.requires.iter().enumerate() {
                 match resolver.resolve(req, None) {
                     Ok(res) => {
                         if res.missing {
-                            unresolved.entry((req.to_string(), DepKind::Runtime)).or_default().insert(n);
+                            unresolved
+                                .entry((req.to_string(), DepKind::Runtime))
+                                .or_default()
+                                .insert(n);
                         }
-                        requires[me].extend(res.bins.into_iter().map(bin_id).filter(|&b| b != me).map(|b| (b, i)));
+                        requires[me].extend(
+                            res.bins
+                                .into_iter()
+                                .map(bin_id)
+                                .filter(|&b| b != me)
+                                .map(|b| (b, i)),
+                        );
                     }
                     Err(e) => {
-                        warnings.push(format!("{}: package {}: {e}", node.spec.file.display(), pkg.name));
-                        unresolved.entry((req.to_string(), DepKind::Runtime)).or_default().insert(n);
+                        warnings.push(format!(
+                            "{}: package {}: {e}",
+                            node.spec.file.display(),
+                            pkg.name
+                        ));
+                        unresolved
+                            .entry((req.to_string(), DepKind::Runtime))
+                            .or_default()
+                            .insert(n);
                     }
                 }
             }
         }
     }
-    let closures = Closures::new(&requires.iter().map(|l| l.iter().map(|&(b, _)| b).collect()).collect::<Vec<Vec<usize>>>());
+    let closures = Closures::new(
+        &requires
+            .iter()
+            .map(|l| l.iter().map(|&(b, _)| b).collect())
+            .collect::<Vec<Vec<usize>>>(),
+    );
     // Per node: its BuildRequires, then their runtime closure. The closure
     // is followed through the node's own binaries too (they come from an
     // earlier build or a bootstrap); that can only add ordering constraints.
@@ -143,7 +201,10 @@ pub(super) fn build_graph(specs: Vec<Spec>, opts: &GraphOptions) -> BuildGraph {
             match resolver.resolve(br, Some(s)) {
                 Ok(res) => {
                     if res.missing {
-                        unresolved.entry((br.to_string(), DepKind::Build)).or_default().insert(s);
+                        unresolved
+                            .entry((br.to_string(), DepKind::Build))
+                            .or_default()
+                            .insert(s);
                     }
                     for b in res.bins {
                         if b.node == s {
@@ -159,7 +220,10 @@ pub(super) fn build_graph(specs: Vec<Spec>, opts: &GraphOptions) -> BuildGraph {
                 }
                 Err(e) => {
                     warnings.push(format!("{}: BuildRequires: {e}", node.spec.file.display()));
-                    unresolved.entry((br.to_string(), DepKind::Build)).or_default().insert(s);
+                    unresolved
+                        .entry((br.to_string(), DepKind::Build))
+                        .or_default()
+                        .insert(s);
                 }
             }
         }
@@ -185,7 +249,10 @@ pub(super) fn build_graph(specs: Vec<Spec>, opts: &GraphOptions) -> BuildGraph {
                     let e = out_edges.entry(bins[t].node);
                     if e.runtime_reasons < RUNTIME_REASONS_KEPT {
                         e.runtime_reasons += 1;
-                        e.reasons.push(Reason::Requires { bin: bins[y], index });
+                        e.reasons.push(Reason::Requires {
+                            bin: bins[y],
+                            index,
+                        });
                     }
                 }
             }
@@ -228,7 +295,16 @@ pub(super) fn build_graph(specs: Vec<Spec>, opts: &GraphOptions) -> BuildGraph {
             wanted_by: wanted.into_iter().map(|n| nodes[n].key.clone()).collect(),
         })
         .collect();
-    let graph = BuildGraph { nodes, edges, kept, unresolved, cycles, excluded, warnings, by_key };
+    let graph = BuildGraph {
+        nodes,
+        edges,
+        kept,
+        unresolved,
+        cycles,
+        excluded,
+        warnings,
+        by_key,
+    };
     tracing::debug!(
         nodes = graph.nodes.len(),
         edges = graph.edges.len(),
@@ -264,7 +340,13 @@ fn unique_keys(specs: &[Spec]) -> Vec<String> {
     }
     let mut keys: Vec<String> = specs
         .iter()
-        .map(|s| if count.get(s.name.as_str()).copied().unwrap_or(0) > 1 { format!("{}-{}", s.name, s.evr()) } else { s.name.clone() })
+        .map(|s| {
+            if count.get(s.name.as_str()).copied().unwrap_or(0) > 1 {
+                format!("{}-{}", s.name, s.evr())
+            } else {
+                s.name.clone()
+            }
+        })
         .collect();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for k in &keys {

@@ -55,7 +55,11 @@ impl Closures {
             }
             sets[c * words..(c + 1) * words].copy_from_slice(&set);
         }
-        Closures { words, scc_of, sets }
+        Closures {
+            words,
+            scc_of,
+            sets,
+        }
     }
 
     /// An empty set sized for these binaries.
@@ -66,7 +70,10 @@ impl Closures {
     /// ORs the closure of binary `bin` into `acc`.
     pub fn add_closure(&self, bin: usize, acc: &mut [u64]) {
         let c = self.scc_of[bin];
-        for (w, x) in acc.iter_mut().zip(&self.sets[c * self.words..(c + 1) * self.words]) {
+        for (w, x) in acc
+            .iter_mut()
+            .zip(&self.sets[c * self.words..(c + 1) * self.words])
+        {
             *w |= x;
         }
     }

@@ -11,7 +11,11 @@ pub enum GraphError {
     #[error("dependency cycle: {count} nodes cannot be ordered (node {example} is one of them)")]
     Cycle { count: usize, example: NodeId },
     #[error("node {node} needs node {need}, which does not exist ({len} nodes)")]
-    UnknownNode { node: NodeId, need: NodeId, len: usize },
+    UnknownNode {
+        node: NodeId,
+        need: NodeId,
+        len: usize,
+    },
 }
 
 fn dependents_of<N: AsRef<[NodeId]>>(needs: &[N]) -> Result<Vec<Vec<NodeId>>, GraphError> {
@@ -19,7 +23,10 @@ fn dependents_of<N: AsRef<[NodeId]>>(needs: &[N]) -> Result<Vec<Vec<NodeId>>, Gr
     let mut dependents = vec![Vec::new(); len];
     for (node, list) in needs.iter().enumerate() {
         for &need in list.as_ref() {
-            let slot = dependents.get_mut(need).ok_or(GraphError::UnknownNode { node, need, len })?;
+            let slot =
+                dependents
+                    .get_mut(need)
+                    .ok_or(GraphError::UnknownNode { node, need, len })?;
             slot.push(node);
         }
     }
@@ -30,8 +37,10 @@ fn dependents_of<N: AsRef<[NodeId]>>(needs: &[N]) -> Result<Vec<Vec<NodeId>>, Gr
 pub fn topo_order<N: AsRef<[NodeId]>>(needs: &[N]) -> Result<Vec<NodeId>, GraphError> {
     let dependents = dependents_of(needs)?;
     let mut missing: Vec<usize> = needs.iter().map(|l| l.as_ref().len()).collect();
-    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<NodeId>> =
-        (0..needs.len()).filter(|&n| missing[n] == 0).map(std::cmp::Reverse).collect();
+    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<NodeId>> = (0..needs.len())
+        .filter(|&n| missing[n] == 0)
+        .map(std::cmp::Reverse)
+        .collect();
     let mut order = Vec::with_capacity(needs.len());
     while let Some(std::cmp::Reverse(n)) = ready.pop() {
         order.push(n);
@@ -46,7 +55,10 @@ pub fn topo_order<N: AsRef<[NodeId]>>(needs: &[N]) -> Result<Vec<NodeId>, GraphE
         Ok(order)
     } else {
         let example = (0..needs.len()).find(|&n| missing[n] > 0).unwrap_or(0);
-        Err(GraphError::Cycle { count: needs.len() - order.len(), example })
+        Err(GraphError::Cycle {
+            count: needs.len() - order.len(),
+            example,
+        })
     }
 }
 
@@ -56,7 +68,12 @@ pub fn levels<N: AsRef<[NodeId]>>(needs: &[N]) -> Result<Vec<usize>, GraphError>
     let order = topo_order(needs)?;
     let mut level = vec![0usize; needs.len()];
     for n in order {
-        level[n] = needs[n].as_ref().iter().map(|&m| level[m] + 1).max().unwrap_or(0);
+        level[n] = needs[n]
+            .as_ref()
+            .iter()
+            .map(|&m| level[m] + 1)
+            .max()
+            .unwrap_or(0);
     }
     Ok(level)
 }
@@ -72,7 +89,10 @@ pub fn critical_priorities<N: AsRef<[NodeId]>>(
     let dependents = dependents_of(needs)?;
     let mut priority = vec![0.0f64; needs.len()];
     for &n in order.iter().rev() {
-        let tail = dependents[n].iter().map(|&d| priority[d]).fold(0.0, f64::max);
+        let tail = dependents[n]
+            .iter()
+            .map(|&d| priority[d])
+            .fold(0.0, f64::max);
         priority[n] = weight(n) + tail;
     }
     Ok(priority)
@@ -81,11 +101,19 @@ pub fn critical_priorities<N: AsRef<[NodeId]>>(
 /// The critical path, first package to build first: start at the highest
 /// priority and follow the dependent with the highest priority (ties by
 /// lowest index). Its weight is `priorities[path[0]]`.
-pub fn critical_path<N: AsRef<[NodeId]>>(needs: &[N], priorities: &[f64]) -> Result<Vec<NodeId>, GraphError> {
+pub fn critical_path<N: AsRef<[NodeId]>>(
+    needs: &[N],
+    priorities: &[f64],
+) -> Result<Vec<NodeId>, GraphError> {
     let dependents = dependents_of(needs)?;
     let best = |candidates: &mut dyn Iterator<Item = NodeId>| {
         candidates.fold(None::<NodeId>, |acc, n| match acc {
-            Some(a) if priorities.get(a).copied().unwrap_or(0.0) >= priorities.get(n).copied().unwrap_or(0.0) => Some(a),
+            Some(a)
+                if priorities.get(a).copied().unwrap_or(0.0)
+                    >= priorities.get(n).copied().unwrap_or(0.0) =>
+            {
+                Some(a)
+            }
             _ => Some(n),
         })
     };
@@ -97,7 +125,12 @@ pub fn critical_path<N: AsRef<[NodeId]>>(needs: &[N], priorities: &[f64]) -> Res
             // Only possible when `priorities` do not come from this DAG.
             break;
         }
-        current = best(&mut dependents[n].iter().copied().filter(|&d| d < priorities.len()));
+        current = best(
+            &mut dependents[n]
+                .iter()
+                .copied()
+                .filter(|&d| d < priorities.len()),
+        );
     }
     Ok(path)
 }
@@ -132,9 +165,15 @@ mod tests {
     #[test]
     fn cycles_and_bad_indexes_are_errors_not_hangs() {
         let cyclic = vec![vec![1], vec![0], vec![]];
-        assert!(matches!(topo_order(&cyclic), Err(GraphError::Cycle { count: 2, .. })));
+        assert!(matches!(
+            topo_order(&cyclic),
+            Err(GraphError::Cycle { count: 2, .. })
+        ));
         assert!(critical_priorities(&cyclic, |_| 1.0).is_err());
-        assert!(matches!(levels(&[vec![7]]), Err(GraphError::UnknownNode { need: 7, .. })));
+        assert!(matches!(
+            levels(&[vec![7]]),
+            Err(GraphError::UnknownNode { need: 7, .. })
+        ));
     }
 
     #[test]

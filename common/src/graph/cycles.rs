@@ -31,7 +31,9 @@ pub struct Cycle {
 impl Cycle {
     /// Whether BuildRequires alone form a loop here (step 2 was needed).
     pub fn needs_bootstrap(&self, edges: &[Edge]) -> bool {
-        self.dropped.iter().any(|&e| edges[e].kind == DepKind::Build)
+        self.dropped
+            .iter()
+            .any(|&e| edges[e].kind == DepKind::Build)
     }
 }
 
@@ -69,7 +71,11 @@ pub(crate) fn analyse(node_count: usize, edges: &[Edge]) -> (Vec<Cycle>, Vec<boo
         for &n in &nodes {
             cycle_of[n] = c;
         }
-        cycles.push(Cycle { nodes, edges: Vec::new(), dropped: Vec::new() });
+        cycles.push(Cycle {
+            nodes,
+            edges: Vec::new(),
+            dropped: Vec::new(),
+        });
     }
     for (e, edge) in edges.iter().enumerate() {
         let c = cycle_of[edge.from];

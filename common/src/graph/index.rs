@@ -32,23 +32,45 @@ impl ProviderIndex {
         for (n, node) in nodes.iter().enumerate() {
             let evr_text = node.spec.evr();
             let evr = Evr::parse(&evr_text);
-            for (p, pkg) in node.spec.packages.iter().enumerate().filter(|(_, p)| p.has_files) {
-                let bin = BinRef { node: n, package: p };
+            for (p, pkg) in node
+                .spec
+                .packages
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.has_files)
+            {
+                let bin = BinRef {
+                    node: n,
+                    package: p,
+                };
                 // rpm's implicit self-provide: `name = [epoch:]version-release`.
                 by_name.entry(pkg.name.clone()).or_default().push(Provide {
                     bin,
-                    constraint: Some(Constraint { op: Op::Eq, evr: evr_text.clone() }),
+                    constraint: Some(Constraint {
+                        op: Op::Eq,
+                        evr: evr_text.clone(),
+                    }),
                     real: true,
                     rank: evr.clone(),
                 });
-                let noarch = pkg.build_arch.as_deref().or(node.spec.build_arch.as_deref()) == Some("noarch");
+                let noarch = pkg
+                    .build_arch
+                    .as_deref()
+                    .or(node.spec.build_arch.as_deref())
+                    == Some("noarch");
                 if let (Some(isa), false) = (isa, noarch) {
-                    by_name.entry(format!("{}({isa})", pkg.name)).or_default().push(Provide {
-                        bin,
-                        constraint: Some(Constraint { op: Op::Eq, evr: evr_text.clone() }),
-                        real: true,
-                        rank: evr.clone(),
-                    });
+                    by_name
+                        .entry(format!("{}({isa})", pkg.name))
+                        .or_default()
+                        .push(Provide {
+                            bin,
+                            constraint: Some(Constraint {
+                                op: Op::Eq,
+                                evr: evr_text.clone(),
+                            }),
+                            real: true,
+                            rank: evr.clone(),
+                        });
                 }
                 for prov in &pkg.provides {
                     let rank = match &prov.constraint {
@@ -81,19 +103,29 @@ impl ProviderIndex {
         let mut found: Vec<&Provide> = self
             .by_name
             .get(&dep.name)
-            .map(|list| list.iter().filter(|p| satisfies(p.constraint.as_ref(), dep.constraint.as_ref())).collect())
+            .map(|list| {
+                list.iter()
+                    .filter(|p| satisfies(p.constraint.as_ref(), dep.constraint.as_ref()))
+                    .collect()
+            })
             .unwrap_or_default();
         if found.is_empty() && dep.is_file() {
             let base = dep.name.rsplit('/').next().unwrap_or("");
             if !base.is_empty() {
-                found = self.by_name.get(base).map(|l| l.iter().collect()).unwrap_or_default();
+                found = self
+                    .by_name
+                    .get(base)
+                    .map(|l| l.iter().collect())
+                    .unwrap_or_default();
             }
         }
         found.sort_by(|a, b| {
-            b.real.cmp(&a.real).then_with(|| match b.rank.cmp_rpm(&a.rank) {
-                Ordering::Equal => a.bin.cmp(&b.bin),
-                other => other,
-            })
+            b.real
+                .cmp(&a.real)
+                .then_with(|| match b.rank.cmp_rpm(&a.rank) {
+                    Ordering::Equal => a.bin.cmp(&b.bin),
+                    other => other,
+                })
         });
         // One binary package may provide the name twice (self-provide and an
         // explicit Provides); keep its best entry only.

@@ -94,7 +94,11 @@ pub struct GraphOptions {
 
 impl Default for GraphOptions {
     fn default() -> Self {
-        GraphOptions { arch: "x86_64".into(), assume_provided: BTreeSet::new(), base_provides: BTreeSet::new() }
+        GraphOptions {
+            arch: "x86_64".into(),
+            assume_provided: BTreeSet::new(),
+            base_provides: BTreeSet::new(),
+        }
     }
 }
 
@@ -208,14 +212,27 @@ impl BuildGraph {
     pub fn rpm_file_name(&self, bin: BinRef, target_arch: &str) -> Option<String> {
         let spec = &self.nodes.get(bin.node)?.spec;
         let pkg = spec.packages.get(bin.package)?;
-        let arch = pkg.build_arch.as_deref().or(spec.build_arch.as_deref()).unwrap_or(target_arch);
-        Some(format!("{}-{}-{}.{arch}.rpm", pkg.name, spec.version, spec.release))
+        let arch = pkg
+            .build_arch
+            .as_deref()
+            .or(spec.build_arch.as_deref())
+            .unwrap_or(target_arch);
+        Some(format!(
+            "{}-{}-{}.{arch}.rpm",
+            pkg.name, spec.version, spec.release
+        ))
     }
 
     /// Names of the binary packages to install before building `node`.
     pub fn install_names(&self, node: NodeId) -> Vec<&str> {
-        let Some(n) = self.nodes.get(node) else { return Vec::new() };
-        n.install.iter().filter_map(|&b| self.binary(b)).map(|p| p.name.as_str()).collect()
+        let Some(n) = self.nodes.get(node) else {
+            return Vec::new();
+        };
+        n.install
+            .iter()
+            .filter_map(|&b| self.binary(b))
+            .map(|p| p.name.as_str())
+            .collect()
     }
 
     /// `needs` of every node, the input of [`critical_priorities`] and friends.
@@ -232,7 +249,11 @@ impl BuildGraph {
     /// `Requires: libfoo (of foo-devel)`.
     pub fn reason_text(&self, edge: &Edge, reason: &Reason) -> String {
         match *reason {
-            Reason::BuildRequires { index } => match self.nodes.get(edge.from).and_then(|n| n.spec.build_requires.get(index)) {
+            Reason::BuildRequires { index } => match self
+                .nodes
+                .get(edge.from)
+                .and_then(|n| n.spec.build_requires.get(index))
+            {
                 Some(d) => format!("BuildRequires: {d}"),
                 None => "BuildRequires: ?".into(),
             },
@@ -252,12 +273,18 @@ impl BuildGraph {
     }
 
     /// Priorities from weights by source name (a [`crate::weights::Weights`] file).
-    pub fn priorities_from(&self, weights: &crate::weights::Weights) -> Result<Vec<f64>, GraphError> {
+    pub fn priorities_from(
+        &self,
+        weights: &crate::weights::Weights,
+    ) -> Result<Vec<f64>, GraphError> {
         self.priorities(|n| weights.get(&self.nodes[n].spec.name))
     }
 
     /// The overall critical path (first to build first) and its total weight.
-    pub fn critical_path(&self, weight: impl Fn(NodeId) -> f64) -> Result<(Vec<NodeId>, f64), GraphError> {
+    pub fn critical_path(
+        &self,
+        weight: impl Fn(NodeId) -> f64,
+    ) -> Result<(Vec<NodeId>, f64), GraphError> {
         let needs = self.needs();
         let priorities = critical_priorities(&needs, weight)?;
         let path = critical_path(&needs, &priorities)?;

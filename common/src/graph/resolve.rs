@@ -43,7 +43,11 @@ impl Resolver<'_> {
     /// Resolves `dep`. `avoid` is the node asking: when another node also
     /// satisfies the dependency it is preferred, because a package cannot
     /// install its own output before it is built (bootstrap).
-    pub fn resolve(&self, dep: &Dependency, avoid: Option<NodeId>) -> Result<Resolution, RichError> {
+    pub fn resolve(
+        &self,
+        dep: &Dependency,
+        avoid: Option<NodeId>,
+    ) -> Result<Resolution, RichError> {
         let mut out = Resolution::default();
         if dep.is_rich() {
             let rich = parse_rich(&dep.name)?;
@@ -59,7 +63,10 @@ impl Resolver<'_> {
             return;
         }
         let candidates = self.index.candidates(dep);
-        let chosen = candidates.iter().find(|p| Some(p.bin.node) != avoid).or(candidates.first());
+        let chosen = candidates
+            .iter()
+            .find(|p| Some(p.bin.node) != avoid)
+            .or(candidates.first());
         match chosen {
             Some(p) => out.add(p.bin),
             None if self.base.contains(&dep.name) => {}
@@ -95,7 +102,12 @@ impl Resolver<'_> {
                 out.missing = true;
             }
             RichDep::Without(first, _) => self.rich(first, avoid, out),
-            RichDep::If { then, otherwise, .. } | RichDep::Unless { then, otherwise, .. } => {
+            RichDep::If {
+                then, otherwise, ..
+            }
+            | RichDep::Unless {
+                then, otherwise, ..
+            } => {
                 for branch in std::iter::once(then).chain(otherwise.iter()) {
                     let mut opt = Resolution::default();
                     self.rich(branch, avoid, &mut opt);

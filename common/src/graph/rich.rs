@@ -18,9 +18,17 @@ pub enum RichDep {
     /// At least one must be installed.
     Or(Vec<RichDep>),
     /// `then if cond [else otherwise]`: `then` is required when `cond` is installed.
-    If { then: Box<RichDep>, cond: Box<RichDep>, otherwise: Option<Box<RichDep>> },
+    If {
+        then: Box<RichDep>,
+        cond: Box<RichDep>,
+        otherwise: Option<Box<RichDep>>,
+    },
     /// `then unless cond [else otherwise]`: `then` is required unless `cond` is installed.
-    Unless { then: Box<RichDep>, cond: Box<RichDep>, otherwise: Option<Box<RichDep>> },
+    Unless {
+        then: Box<RichDep>,
+        cond: Box<RichDep>,
+        otherwise: Option<Box<RichDep>>,
+    },
     /// One package must satisfy all of them.
     With(Vec<RichDep>),
     /// A package satisfying the first but not the second.
@@ -87,7 +95,11 @@ impl<'a> Parser<'a> {
     }
 
     fn error(&self, message: &str) -> RichError {
-        RichError { text: self.text.to_string(), pos: self.pos, message: message.to_string() }
+        RichError {
+            text: self.text.to_string(),
+            pos: self.pos,
+            message: message.to_string(),
+        }
     }
 
     fn skip_ws(&mut self) {
@@ -122,7 +134,9 @@ impl<'a> Parser<'a> {
 
     fn peek_keyword(&self) -> Option<(Keyword, usize)> {
         let rest = self.rest();
-        let end = rest.find(|c: char| c.is_whitespace() || c == '(' || c == ')').unwrap_or(rest.len());
+        let end = rest
+            .find(|c: char| c.is_whitespace() || c == '(' || c == ')')
+            .unwrap_or(rest.len());
         Keyword::from_word(&rest[..end]).map(|k| (k, end))
     }
 
@@ -152,19 +166,29 @@ impl<'a> Parser<'a> {
         }
         let save = self.pos;
         self.skip_ws();
-        let op_end = self.rest().find(|c: char| !matches!(c, '<' | '>' | '=')).unwrap_or(self.rest().len());
+        let op_end = self
+            .rest()
+            .find(|c: char| !matches!(c, '<' | '>' | '='))
+            .unwrap_or(self.rest().len());
         if op_end == 0 {
             self.pos = save;
             return Ok(RichDep::Atom(Dependency::new(name)));
         }
-        let op = Op::parse(&self.rest()[..op_end]).ok_or_else(|| self.error("unknown comparison operator"))?;
+        let op = Op::parse(&self.rest()[..op_end])
+            .ok_or_else(|| self.error("unknown comparison operator"))?;
         self.pos += op_end;
         self.skip_ws();
         let evr = self.word();
         if evr.is_empty() {
             return Err(self.error("expected a version after the operator"));
         }
-        Ok(RichDep::Atom(Dependency { name: name.to_string(), constraint: Some(Constraint { op, evr: evr.to_string() }) }))
+        Ok(RichDep::Atom(Dependency {
+            name: name.to_string(),
+            constraint: Some(Constraint {
+                op,
+                evr: evr.to_string(),
+            }),
+        }))
     }
 
     fn keyword(&mut self) -> Option<Keyword> {
@@ -188,7 +212,9 @@ impl<'a> Parser<'a> {
                     let save = self.pos;
                     match self.keyword() {
                         Some(k) if k == op => items.push(self.term()?),
-                        Some(_) => return Err(self.error("cannot mix operators without parentheses")),
+                        Some(_) => {
+                            return Err(self.error("cannot mix operators without parentheses"))
+                        }
                         None => {
                             self.pos = save;
                             break;
@@ -214,9 +240,17 @@ impl<'a> Parser<'a> {
                 };
                 let then = Box::new(first);
                 Ok(if op == Keyword::If {
-                    RichDep::If { then, cond, otherwise }
+                    RichDep::If {
+                        then,
+                        cond,
+                        otherwise,
+                    }
                 } else {
-                    RichDep::Unless { then, cond, otherwise }
+                    RichDep::Unless {
+                        then,
+                        cond,
+                        otherwise,
+                    }
                 })
             }
             Keyword::Without => {
@@ -257,29 +291,50 @@ mod tests {
     #[test]
     fn versioned_atoms_and_nesting() {
         let d = parse_rich("(a >= 1.0 or (b and c < 2:3-4))").unwrap();
-        let RichDep::Or(items) = d else { panic!("not or") };
+        let RichDep::Or(items) = d else {
+            panic!("not or")
+        };
         assert_eq!(
             items[0],
             RichDep::Atom(Dependency {
                 name: "a".into(),
-                constraint: Some(Constraint { op: Op::Ge, evr: "1.0".into() })
+                constraint: Some(Constraint {
+                    op: Op::Ge,
+                    evr: "1.0".into()
+                })
             })
         );
-        let RichDep::And(inner) = &items[1] else { panic!("not and") };
+        let RichDep::And(inner) = &items[1] else {
+            panic!("not and")
+        };
         assert_eq!(inner[0], atom("b"));
         assert_eq!(
             inner[1],
-            RichDep::Atom(Dependency { name: "c".into(), constraint: Some(Constraint { op: Op::Lt, evr: "2:3-4".into() }) })
+            RichDep::Atom(Dependency {
+                name: "c".into(),
+                constraint: Some(Constraint {
+                    op: Op::Lt,
+                    evr: "2:3-4".into()
+                })
+            })
         );
     }
 
     #[test]
     fn no_spaces_around_operator_and_paren_names() {
         let d = parse_rich("(perl(Carp)>=1.2 with perl(Carp) < 2)").unwrap();
-        let RichDep::With(items) = d else { panic!("not with") };
+        let RichDep::With(items) = d else {
+            panic!("not with")
+        };
         assert_eq!(
             items[0],
-            RichDep::Atom(Dependency { name: "perl(Carp)".into(), constraint: Some(Constraint { op: Op::Ge, evr: "1.2".into() }) })
+            RichDep::Atom(Dependency {
+                name: "perl(Carp)".into(),
+                constraint: Some(Constraint {
+                    op: Op::Ge,
+                    evr: "1.2".into()
+                })
+            })
         );
     }
 
@@ -287,7 +342,11 @@ mod tests {
     fn if_else_unless_without() {
         assert_eq!(
             parse_rich("(a if b else c)").unwrap(),
-            RichDep::If { then: Box::new(atom("a")), cond: Box::new(atom("b")), otherwise: Some(Box::new(atom("c"))) }
+            RichDep::If {
+                then: Box::new(atom("a")),
+                cond: Box::new(atom("b")),
+                otherwise: Some(Box::new(atom("c")))
+            }
         );
         assert_eq!(
             parse_rich("(a unless (b or c))").unwrap(),
@@ -297,13 +356,27 @@ mod tests {
                 otherwise: None
             }
         );
-        assert_eq!(parse_rich("(a without b)").unwrap(), RichDep::Without(Box::new(atom("a")), Box::new(atom("b"))));
+        assert_eq!(
+            parse_rich("(a without b)").unwrap(),
+            RichDep::Without(Box::new(atom("a")), Box::new(atom("b")))
+        );
         assert_eq!(parse_rich("((a))").unwrap(), atom("a"));
     }
 
     #[test]
     fn errors() {
-        for bad in ["a or b", "(a or b", "(a or b and c)", "(a if b or c)", "(or a)", "(a >= )", "()", "(a) x", "(a else b)", "(a without b without c)"] {
+        for bad in [
+            "a or b",
+            "(a or b",
+            "(a or b and c)",
+            "(a if b or c)",
+            "(or a)",
+            "(a >= )",
+            "()",
+            "(a) x",
+            "(a else b)",
+            "(a without b without c)",
+        ] {
             assert!(parse_rich(bad).is_err(), "{bad:?} should fail");
         }
         let e = parse_rich("(a or b and c)").unwrap_err();

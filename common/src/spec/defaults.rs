@@ -153,7 +153,18 @@ package or when debugging this package.\
 pub fn platform_macros(arch: &str, os: &str) -> String {
     let bits64 = matches!(
         arch,
-        "x86_64" | "amd64" | "aarch64" | "ppc64" | "ppc64le" | "ppc64p7" | "s390x" | "riscv64" | "sparc64" | "mips64" | "mips64el" | "loongarch64"
+        "x86_64"
+            | "amd64"
+            | "aarch64"
+            | "ppc64"
+            | "ppc64le"
+            | "ppc64p7"
+            | "s390x"
+            | "riscv64"
+            | "sparc64"
+            | "mips64"
+            | "mips64el"
+            | "loongarch64"
     );
     let isa_name = match arch {
         "x86_64" | "amd64" | "i386" | "i486" | "i586" | "i686" => "x86",

@@ -36,11 +36,17 @@ pub fn parse_dependencies(field: &str, allow_rich: bool) -> Result<Vec<Dependenc
             if evr.is_empty() {
                 return Err(format!("Version required: {}", field.trim()));
             }
-            constraint = Some(Constraint { op, evr: evr.to_string() });
+            constraint = Some(Constraint {
+                op,
+                evr: evr.to_string(),
+            });
             rest = after_evr;
         }
         check_dependency(name, constraint.as_ref().map(|c| c.evr.as_str()))?;
-        deps.push(Dependency { name: name.to_string(), constraint });
+        deps.push(Dependency {
+            name: name.to_string(),
+            constraint,
+        });
     }
 }
 
@@ -53,7 +59,9 @@ fn split_token(s: &str) -> (&str, &str) {
 fn check_dependency(name: &str, evr: Option<&str>) -> Result<(), String> {
     let first = name.chars().next().unwrap_or(' ');
     if first.is_ascii() && !(first.is_ascii_alphanumeric() || first == '_' || first == '/') {
-        return Err(format!("Dependency tokens must begin with alpha-numeric, '_' or '/': {name}"));
+        return Err(format!(
+            "Dependency tokens must begin with alpha-numeric, '_' or '/': {name}"
+        ));
     }
     if let Some(evr) = evr {
         if name.starts_with('/') {
@@ -62,7 +70,9 @@ fn check_dependency(name: &str, evr: Option<&str>) -> Result<(), String> {
         check_chars(evr, ".-_+:%{}~^")?;
         if let Some(k) = evr.find(':') {
             if !evr[..k].bytes().all(|b| b.is_ascii_digit()) {
-                return Err(format!("Invalid version (epoch must be unsigned integer): {evr}"));
+                return Err(format!(
+                    "Invalid version (epoch must be unsigned integer): {evr}"
+                ));
             }
         }
     }
@@ -71,8 +81,14 @@ fn check_dependency(name: &str, evr: Option<&str>) -> Result<(), String> {
 
 /// rpm's `rpmCharCheck`: only alphanumerics and `allowed`, and no `..`.
 pub fn check_chars(field: &str, allowed: &str) -> Result<(), String> {
-    if let Some(bad) = field.chars().find(|c| !(c.is_ascii_alphanumeric() || allowed.contains(*c) || !c.is_ascii())) {
-        return Err(format!("Illegal char '{bad}' (0x{:x}) in: {field}", bad as u32));
+    if let Some(bad) = field
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || allowed.contains(*c) || !c.is_ascii()))
+    {
+        return Err(format!(
+            "Illegal char '{bad}' (0x{:x}) in: {field}",
+            bad as u32
+        ));
     }
     if field.contains("..") {
         return Err(format!("Illegal sequence \"..\" in: {field}"));
@@ -145,8 +161,14 @@ fn check_rich(text: &str) -> Result<(), String> {
 }
 
 fn split_ws(s: &str) -> (&str, &str) {
-    let end = s.find(|c: char| c.is_whitespace() || c == '(' || c == ')').unwrap_or(s.len());
-    let end = if end == 0 { s.find(char::is_whitespace).unwrap_or(s.len()) } else { end };
+    let end = s
+        .find(|c: char| c.is_whitespace() || c == '(' || c == ')')
+        .unwrap_or(s.len());
+    let end = if end == 0 {
+        s.find(char::is_whitespace).unwrap_or(s.len())
+    } else {
+        end
+    };
     (&s[..end], &s[end..])
 }
 
@@ -156,20 +178,45 @@ mod tests {
     use super::*;
 
     fn strings(field: &str) -> Vec<String> {
-        parse_dependencies(field, true).unwrap().iter().map(ToString::to_string).collect()
+        parse_dependencies(field, true)
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     #[test]
     fn several_per_line_commas_and_operators() {
-        assert_eq!(strings("a >= 1.0, b c=2 d = 1:2-3"), ["a >= 1.0", "b", "c=2", "d = 1:2-3"]);
-        assert_eq!(strings("/bin/sh,python3-devel"), ["/bin/sh", "python3-devel"]);
-        assert_eq!(strings("(coreutils or coreutils-selinux) x"), ["(coreutils or coreutils-selinux)", "x"]);
-        assert_eq!(strings("(a >= 1 with (b or c))"), ["(a >= 1 with (b or c))"]);
+        assert_eq!(
+            strings("a >= 1.0, b c=2 d = 1:2-3"),
+            ["a >= 1.0", "b", "c=2", "d = 1:2-3"]
+        );
+        assert_eq!(
+            strings("/bin/sh,python3-devel"),
+            ["/bin/sh", "python3-devel"]
+        );
+        assert_eq!(
+            strings("(coreutils or coreutils-selinux) x"),
+            ["(coreutils or coreutils-selinux)", "x"]
+        );
+        assert_eq!(
+            strings("(a >= 1 with (b or c))"),
+            ["(a >= 1 with (b or c))"]
+        );
     }
 
     #[test]
     fn bad_dependencies_are_rejected() {
-        for bad in ["-foo", "a >=", "/bin/sh >= 1", "a >= 1$", "(a or)", "(a b)", "(a or b", "a = x:1"] {
+        for bad in [
+            "-foo",
+            "a >=",
+            "/bin/sh >= 1",
+            "a >= 1$",
+            "(a or)",
+            "(a b)",
+            "(a or b",
+            "a = x:1",
+        ] {
             assert!(parse_dependencies(bad, true).is_err(), "{bad}");
         }
         assert!(parse_dependencies("(a or b)", false).is_err());

@@ -71,12 +71,19 @@ struct Parser<'a, 'b> {
     discard: usize,
 }
 
-const OPERATORS: [&str; 18] =
-    ["&&", "||", "==", "!=", "<=", ">=", "<", ">", "!", "(", ")", "+", "-", "*", "/", "?", ":", "="];
+const OPERATORS: [&str; 18] = [
+    "&&", "||", "==", "!=", "<=", ">=", "<", ">", "!", "(", ")", "+", "-", "*", "/", "?", ":", "=",
+];
 
 impl<'a, 'b> Parser<'a, 'b> {
     fn new(src: &'a str, expand: Option<&'b mut ExpandFn<'b>>) -> Result<Self, ExprError> {
-        let mut p = Parser { src, pos: 0, tok: Tok::End, expand, discard: 0 };
+        let mut p = Parser {
+            src,
+            pos: 0,
+            tok: Tok::End,
+            expand,
+            discard: 0,
+        };
         p.advance()?;
         Ok(p)
     }
@@ -105,10 +112,16 @@ impl<'a, 'b> Parser<'a, 'b> {
         }
         if c == b'"' || (c == b'v' && rest.as_bytes().get(1) == Some(&b'"')) {
             let start = if c == b'v' { 2 } else { 1 };
-            let Some(end) = rest[start..].find('"') else { return Err(self.err()) };
+            let Some(end) = rest[start..].find('"') else {
+                return Err(self.err());
+            };
             let text = rest[start..start + end].to_string();
             self.pos += start + end + 1;
-            self.tok = if c == b'v' { Tok::Ver(text) } else { Tok::Str(text) };
+            self.tok = if c == b'v' {
+                Tok::Ver(text)
+            } else {
+                Tok::Str(text)
+            };
             return Ok(());
         }
         if c == b'%' && self.expand.is_some() {
@@ -118,7 +131,10 @@ impl<'a, 'b> Parser<'a, 'b> {
             return Ok(());
         }
         if c.is_ascii_alphabetic() || c == b'_' {
-            let len = rest.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count();
+            let len = rest
+                .bytes()
+                .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                .count();
             return Err(ExprError::BareWord(rest[..len].to_string()));
         }
         for op in OPERATORS {
@@ -142,7 +158,11 @@ impl<'a, 'b> Parser<'a, 'b> {
     }
 
     /// Parses (and discards) a sub-expression whose value is not needed.
-    fn skip<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, ExprError>, skip: bool) -> Result<T, ExprError> {
+    fn skip<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, ExprError>,
+        skip: bool,
+    ) -> Result<T, ExprError> {
         if skip {
             self.discard += 1;
         }
@@ -230,7 +250,11 @@ impl<'a, 'b> Parser<'a, 'b> {
             self.advance()?;
             let right = self.multiplicative()?;
             left = match (left, right) {
-                (Value::Int(a), Value::Int(b)) => Value::Int(if plus { a.wrapping_add(b) } else { a.wrapping_sub(b) }),
+                (Value::Int(a), Value::Int(b)) => Value::Int(if plus {
+                    a.wrapping_add(b)
+                } else {
+                    a.wrapping_sub(b)
+                }),
                 (Value::Str(a), Value::Str(b)) if plus => Value::Str(a + &b),
                 _ => return Err(ExprError::Types(self.src.trim().to_string())),
             };
@@ -251,7 +275,9 @@ impl<'a, 'b> Parser<'a, 'b> {
             let right = self.unary()?;
             left = match (left, right) {
                 (Value::Int(a), Value::Int(b)) if mul => Value::Int(a.wrapping_mul(b)),
-                (Value::Int(_), Value::Int(0)) if self.discard == 0 => return Err(ExprError::DivideByZero(self.src.trim().to_string())),
+                (Value::Int(_), Value::Int(0)) if self.discard == 0 => {
+                    return Err(ExprError::DivideByZero(self.src.trim().to_string()))
+                }
                 (Value::Int(a), Value::Int(b)) => Value::Int(a.checked_div(b).unwrap_or(0)),
                 _ => return Err(ExprError::Types(self.src.trim().to_string())),
             };
@@ -307,7 +333,11 @@ impl<'a, 'b> Parser<'a, 'b> {
 fn logical(left: Value, right: Value, or: bool, src: &str) -> Result<Value, ExprError> {
     match (&left, &right) {
         (Value::Int(_), Value::Int(_)) => {
-            let r = if or { left.truthy() || right.truthy() } else { left.truthy() && right.truthy() };
+            let r = if or {
+                left.truthy() || right.truthy()
+            } else {
+                left.truthy() && right.truthy()
+            };
             Ok(Value::Int(i64::from(r)))
         }
         (Value::Int(_), _) | (_, Value::Int(_)) => Err(ExprError::Types(src.trim().to_string())),
@@ -363,7 +393,10 @@ pub fn evaluate(text: &str) -> Result<Value, ExprError> {
 }
 
 /// Evaluates a `%[...]` expression, expanding macros token by token.
-pub fn evaluate_expanding<'b>(text: &str, expand: &'b mut ExpandFn<'b>) -> Result<Value, ExprError> {
+pub fn evaluate_expanding<'b>(
+    text: &str,
+    expand: &'b mut ExpandFn<'b>,
+) -> Result<Value, ExprError> {
     run(Parser::new(text, Some(expand))?)
 }
 
@@ -404,7 +437,16 @@ mod tests {
 
     #[test]
     fn malformed_expressions_are_errors() {
-        for bad in ["", "1 +", "(1", "foo == 1", "\"a\" == 1", "1 / 0", "\"open", "1 2"] {
+        for bad in [
+            "",
+            "1 +",
+            "(1",
+            "foo == 1",
+            "\"a\" == 1",
+            "1 / 0",
+            "\"open",
+            "1 2",
+        ] {
             assert!(evaluate(bad).is_err(), "{bad}");
         }
     }

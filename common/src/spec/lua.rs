@@ -44,12 +44,17 @@ impl LuaState {
         lua.set_memory_limit(MEMORY_LIMIT).map_err(lua_error)?;
         let executed = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&executed);
-        lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_EVERY), move |_, _| {
-            if counter.fetch_add(u64::from(HOOK_EVERY), Ordering::Relaxed) > INSTRUCTIONS_PER_CALL {
-                return Err(mlua::Error::runtime("lua: instruction limit reached"));
-            }
-            Ok(VmState::Continue)
-        })
+        lua.set_hook(
+            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+            move |_, _| {
+                if counter.fetch_add(u64::from(HOOK_EVERY), Ordering::Relaxed)
+                    > INSTRUCTIONS_PER_CALL
+                {
+                    return Err(mlua::Error::runtime("lua: instruction limit reached"));
+                }
+                Ok(VmState::Continue)
+            },
+        )
         .map_err(lua_error)?;
         // Globals rpm's Lua has but a sandbox must not.
         for name in ["dofile", "loadfile", "load", "require", "collectgarbage"] {
@@ -59,7 +64,12 @@ impl LuaState {
     }
 
     /// Runs `code`; what it prints (and returns) is the expansion.
-    pub fn run(&self, code: &str, ex: &mut Expander<'_>, args: Option<&CallArgs>) -> Result<String, MacroError> {
+    pub fn run(
+        &self,
+        code: &str,
+        ex: &mut Expander<'_>,
+        args: Option<&CallArgs>,
+    ) -> Result<String, MacroError> {
         self.executed.store(0, Ordering::Relaxed);
         let lua = &self.lua;
         let globals = lua.globals();
@@ -72,16 +82,24 @@ impl LuaState {
         let result = lua.scope(|scope| {
             let ex = &ex;
             let output = &output;
-            let borrow = move || ex.try_borrow_mut().map_err(|_| mlua::Error::runtime("rpm: re-entrant macro call"));
+            let borrow = move || {
+                ex.try_borrow_mut()
+                    .map_err(|_| mlua::Error::runtime("rpm: re-entrant macro call"))
+            };
             let rpm = lua.create_table()?;
             rpm.set(
                 "expand",
-                scope.create_function(move |_, text: String| borrow()?.expand(&text).map_err(mlua::Error::external))?,
+                scope.create_function(move |_, text: String| {
+                    borrow()?.expand(&text).map_err(mlua::Error::external)
+                })?,
             )?;
             rpm.set(
                 "define",
                 scope.create_function(move |_, text: String| {
-                    borrow()?.define_from(&text, false).map(drop).map_err(mlua::Error::external)
+                    borrow()?
+                        .define_from(&text, false)
+                        .map(drop)
+                        .map_err(mlua::Error::external)
                 })?,
             )?;
             rpm.set(
@@ -101,7 +119,9 @@ impl LuaState {
             )?;
             rpm.set(
                 "vercmp",
-                scope.create_function(move |_, (a, b): (String, String)| Ok(rpmvercmp(&a, &b) as i64))?,
+                scope.create_function(move |_, (a, b): (String, String)| {
+                    Ok(rpmvercmp(&a, &b) as i64)
+                })?,
             )?;
             globals.set("rpm", rpm)?;
             let macros = lua.create_table()?;
@@ -113,7 +133,9 @@ impl LuaState {
                     if e.table.get(&name).is_none() {
                         return Ok(None);
                     }
-                    e.expand(&format!("%{{{name}}}")).map(Some).map_err(mlua::Error::external)
+                    e.expand(&format!("%{{{name}}}"))
+                        .map(Some)
+                        .map_err(mlua::Error::external)
                 })?,
             )?;
             meta.set(
@@ -128,7 +150,10 @@ impl LuaState {
             globals.set(
                 "print",
                 scope.create_function(move |_, values: MultiValue| {
-                    let parts: Vec<String> = values.iter().map(|v| v.to_string().unwrap_or_default()).collect();
+                    let parts: Vec<String> = values
+                        .iter()
+                        .map(|v| v.to_string().unwrap_or_default())
+                        .collect();
                     output.borrow_mut().push_str(&parts.join("\t"));
                     Ok(())
                 })?,

@@ -34,7 +34,12 @@ pub struct ParseOptions {
 
 impl Default for ParseOptions {
     fn default() -> Self {
-        ParseOptions { defines: Vec::new(), arch: "x86_64".into(), os: "linux".into(), macro_files: Vec::new() }
+        ParseOptions {
+            defines: Vec::new(),
+            arch: "x86_64".into(),
+            os: "linux".into(),
+            macro_files: Vec::new(),
+        }
     }
 }
 
@@ -43,8 +48,14 @@ impl ParseOptions {
     pub fn parse_define(arg: &str) -> Result<(String, String), SpecError> {
         let arg = arg.trim_start().trim_start_matches('%');
         let (name, value) = arg.split_once(char::is_whitespace).unwrap_or((arg, ""));
-        let starts_well = name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
-        if !starts_well || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') || value.trim().is_empty() {
+        let starts_well = name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+        if !starts_well
+            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            || value.trim().is_empty()
+        {
             return Err(SpecError::Define(arg.to_string()));
         }
         Ok((name.to_string(), value.trim().to_string()))
@@ -55,9 +66,16 @@ impl ParseOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error("{file}: cannot read: {source}")]
-    Io { file: PathBuf, source: std::io::Error },
+    Io {
+        file: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{file}:{line}: {message}")]
-    Syntax { file: PathBuf, line: usize, message: String },
+    Syntax {
+        file: PathBuf,
+        line: usize,
+        message: String,
+    },
     /// A problem of the spec as a whole (a missing tag, a bad macro file).
     #[error("{file}: {message}")]
     Invalid { file: PathBuf, message: String },
@@ -66,12 +84,19 @@ pub enum SpecError {
 }
 
 fn read(path: &Path) -> Result<String, SpecError> {
-    let bytes = std::fs::read(path).map_err(|source| SpecError::Io { file: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| SpecError::Io {
+        file: path.to_path_buf(),
+        source,
+    })?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 fn base_macros(opts: &ParseOptions) -> Result<MacroTable, SpecError> {
-    let files = opts.macro_files.iter().map(|p| Ok((p.clone(), read(p)?))).collect::<Result<Vec<_>, SpecError>>()?;
+    let files = opts
+        .macro_files
+        .iter()
+        .map(|p| Ok((p.clone(), read(p)?)))
+        .collect::<Result<Vec<_>, SpecError>>()?;
     parser::base_macros(opts, &files)
 }
 
@@ -90,11 +115,20 @@ pub fn find_specs(dir: &Path) -> Result<Vec<PathBuf>, SpecError> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let entries = std::fs::read_dir(&d).map_err(|source| SpecError::Io { file: d.clone(), source })?;
+        let entries = std::fs::read_dir(&d).map_err(|source| SpecError::Io {
+            file: d.clone(),
+            source,
+        })?;
         for entry in entries {
-            let entry = entry.map_err(|source| SpecError::Io { file: d.clone(), source })?;
+            let entry = entry.map_err(|source| SpecError::Io {
+                file: d.clone(),
+                source,
+            })?;
             let path = entry.path();
-            let kind = entry.file_type().map_err(|source| SpecError::Io { file: path.clone(), source })?;
+            let kind = entry.file_type().map_err(|source| SpecError::Io {
+                file: path.clone(),
+                source,
+            })?;
             if kind.is_dir() {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "spec") {

@@ -65,7 +65,10 @@ pub struct Dependency {
 
 impl Dependency {
     pub fn new(name: impl Into<String>) -> Self {
-        Dependency { name: name.into(), constraint: None }
+        Dependency {
+            name: name.into(),
+            constraint: None,
+        }
     }
 
     pub fn is_rich(&self) -> bool {
@@ -100,7 +103,10 @@ impl SourceEntry {
     /// The file name rpmbuild looks for in `%_sourcedir` (the URL's last segment).
     pub fn file_name(&self) -> &str {
         let without_fragment = self.value.split('#').next().unwrap_or(&self.value);
-        without_fragment.rsplit('/').next().unwrap_or(without_fragment)
+        without_fragment
+            .rsplit('/')
+            .next()
+            .unwrap_or(without_fragment)
     }
 }
 
@@ -177,7 +183,10 @@ impl Spec {
     /// Whether the spec can be built for `arch` (BuildArch, ExclusiveArch, ExcludeArch).
     pub fn builds_on(&self, arch: &str) -> bool {
         let noarch_ok = |list: &[String]| list.iter().any(|a| a == arch || a == "noarch");
-        let build_arch_ok = self.build_arch.as_deref().is_none_or(|l| l.split_whitespace().any(|a| a == arch || a == "noarch"));
+        let build_arch_ok = self
+            .build_arch
+            .as_deref()
+            .is_none_or(|l| l.split_whitespace().any(|a| a == arch || a == "noarch"));
         build_arch_ok
             && (self.exclusive_arch.is_empty() || noarch_ok(&self.exclusive_arch))
             && !self.exclude_arch.iter().any(|a| a == arch)

@@ -95,13 +95,30 @@ const TAGS: &[(&str, Tag, TagForm, bool)] = &[
     ("bugurl", Tag::Other, TagForm::Plain, true),
     ("translationurl", Tag::Other, TagForm::Plain, true),
     ("upstreamreleases", Tag::Other, TagForm::Plain, true),
-    ("orderwithrequires", Tag::OrderWithRequires, TagForm::Qualified, false),
+    (
+        "orderwithrequires",
+        Tag::OrderWithRequires,
+        TagForm::Qualified,
+        false,
+    ),
     ("removepathpostfixes", Tag::Other, TagForm::Plain, true),
     ("modularitylabel", Tag::Other, TagForm::Plain, true),
 ];
 
-const REQUIRES_QUALIFIERS: [&str; 12] =
-    ["interp", "preun", "pre", "postun", "post", "rpmlib", "verify", "pretrans", "posttrans", "hint", "meta", "prereq"];
+const REQUIRES_QUALIFIERS: [&str; 12] = [
+    "interp",
+    "preun",
+    "pre",
+    "postun",
+    "post",
+    "rpmlib",
+    "verify",
+    "pretrans",
+    "posttrans",
+    "hint",
+    "meta",
+    "prereq",
+];
 
 /// Section keywords (rpm's `partList`); a section starts at column 0.
 const SECTIONS: [&str; 34] = [
@@ -150,7 +167,10 @@ fn section_of(line: &str) -> Option<&'static str> {
         line.len() >= kw.len()
             && line.is_char_boundary(kw.len())
             && line[..kw.len()].eq_ignore_ascii_case(kw)
-            && line[kw.len()..].chars().next().is_none_or(char::is_whitespace)
+            && line[kw.len()..]
+                .chars()
+                .next()
+                .is_none_or(char::is_whitespace)
     })
 }
 
@@ -189,15 +209,28 @@ struct SpecParser {
 /// The macros every spec of a run starts from: rpm's core and platform
 /// macros, the distribution's macro files, then the `--define`s. Built once
 /// per run and cloned per spec.
-pub fn base_macros(opts: &ParseOptions, macro_files: &[(std::path::PathBuf, String)]) -> Result<MacroTable, SpecError> {
+pub fn base_macros(
+    opts: &ParseOptions,
+    macro_files: &[(std::path::PathBuf, String)],
+) -> Result<MacroTable, SpecError> {
     let mut table = MacroTable::default();
-    let builtin = |e: super::MacroError| SpecError::Invalid { file: "<built-in macros>".into(), message: e.to_string() };
-    table.load_macro_text(defaults::core_macros()).map_err(builtin)?;
-    table.load_macro_text(&defaults::platform_macros(&opts.arch, &opts.os)).map_err(builtin)?;
+    let builtin = |e: super::MacroError| SpecError::Invalid {
+        file: "<built-in macros>".into(),
+        message: e.to_string(),
+    };
+    table
+        .load_macro_text(defaults::core_macros())
+        .map_err(builtin)?;
+    table
+        .load_macro_text(&defaults::platform_macros(&opts.arch, &opts.os))
+        .map_err(builtin)?;
     for (file, text) in macro_files {
         table
             .load_macro_text(text)
-            .map_err(|e| SpecError::Invalid { file: file.clone(), message: e.to_string() })?;
+            .map_err(|e| SpecError::Invalid {
+                file: file.clone(),
+                message: e.to_string(),
+            })?;
     }
     for (name, value) in &opts.defines {
         table.define(name, None, value);
@@ -212,10 +245,20 @@ pub fn base_macros(opts: &ParseOptions, macro_files: &[(std::path::PathBuf, Stri
 /// can be built for the target: `noarch` or the target itself), so
 /// `%ifarch` in a noarch spec sees `noarch`. When none can, the first
 /// parse is returned and `Spec::builds_on` says no.
-pub fn parse(path: &Path, text: &str, opts: &ParseOptions, base: &MacroTable) -> Result<Spec, SpecError> {
+pub fn parse(
+    path: &Path,
+    text: &str,
+    opts: &ParseOptions,
+    base: &MacroTable,
+) -> Result<Spec, SpecError> {
     let first = parse_once(path, text, base, None)?;
-    let Some(arches) = first.build_arch.clone() else { return Ok(first) };
-    let Some(chosen) = arches.split_whitespace().find(|a| *a == "noarch" || *a == opts.arch) else {
+    let Some(arches) = first.build_arch.clone() else {
+        return Ok(first);
+    };
+    let Some(chosen) = arches
+        .split_whitespace()
+        .find(|a| *a == "noarch" || *a == opts.arch)
+    else {
         return Ok(first);
     };
     let mut spec = parse_once(path, text, base, Some(chosen))?;
@@ -223,8 +266,16 @@ pub fn parse(path: &Path, text: &str, opts: &ParseOptions, base: &MacroTable) ->
     Ok(spec)
 }
 
-fn parse_once(path: &Path, text: &str, base: &MacroTable, target_cpu: Option<&str>) -> Result<Spec, SpecError> {
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+fn parse_once(
+    path: &Path,
+    text: &str,
+    base: &MacroTable,
+    target_cpu: Option<&str>,
+) -> Result<Spec, SpecError> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     // Absolute, so that `%{SOURCE1}` names the same file from anywhere.
     let absolute = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
     let spec_dir = absolute.as_path();
@@ -246,7 +297,11 @@ fn parse_once(path: &Path, text: &str, base: &MacroTable, target_cpu: Option<&st
         version: None,
         release: None,
         license: false,
-        packages: vec![Package { pkg: BinaryPackage::new(""), has_description: false, has_summary: false }],
+        packages: vec![Package {
+            pkg: BinaryPackage::new(""),
+            has_description: false,
+            has_summary: false,
+        }],
         build_requires: Vec::new(),
         build_conflicts: Vec::new(),
         exclusive_arch: Vec::new(),
@@ -268,7 +323,10 @@ fn parse_once(path: &Path, text: &str, base: &MacroTable, target_cpu: Option<&st
         }
     }
     // Photon's flag for builds that may use the network (see `Spec::network_required`).
-    let network_required = expander.expand("%{?network_required}").map(|v| flag_is_set(&v)).unwrap_or(false);
+    let network_required = expander
+        .expand("%{?network_required}")
+        .map(|v| flag_is_set(&v))
+        .unwrap_or(false);
     let warnings = std::mem::take(&mut expander.warnings);
     let mut spec = parser.finish(reader.includes, warnings)?;
     spec.network_required = network_required;
@@ -276,7 +334,11 @@ fn parse_once(path: &Path, text: &str, base: &MacroTable, target_cpu: Option<&st
 }
 
 fn syntax(line: &Line, message: impl Into<String>) -> SpecError {
-    SpecError::Syntax { file: line.file.to_path_buf(), line: line.number, message: message.into() }
+    SpecError::Syntax {
+        file: line.file.to_path_buf(),
+        line: line.number,
+        message: message.into(),
+    }
 }
 
 /// Splits section arguments into options (`-n name`) and the package name.
@@ -287,7 +349,10 @@ struct SectionArgs {
 
 fn section_args(line: &Line, keyword: &str) -> Result<SectionArgs, SpecError> {
     let words: Vec<&str> = line.text[keyword.len()..].split_whitespace().collect();
-    let mut args = SectionArgs { dash_n: None, name: None };
+    let mut args = SectionArgs {
+        dash_n: None,
+        name: None,
+    };
     let mut i = 0;
     while i < words.len() {
         let w = words[i];
@@ -295,14 +360,19 @@ fn section_args(line: &Line, keyword: &str) -> Result<SectionArgs, SpecError> {
             "--" => break,
             "-n" => {
                 i += 1;
-                let v = words.get(i).ok_or_else(|| syntax(line, format!("Error parsing {keyword}: -n needs a name")))?;
+                let v = words.get(i).ok_or_else(|| {
+                    syntax(line, format!("Error parsing {keyword}: -n needs a name"))
+                })?;
                 args.dash_n = Some((*v).to_string());
             }
             "-f" | "-p" | "-l" | "-P" => i += 1,
             w if w.starts_with('-') => {}
             w => {
                 if args.name.is_some() {
-                    return Err(syntax(line, format!("Too many names: {}", line.text.trim())));
+                    return Err(syntax(
+                        line,
+                        format!("Too many names: {}", line.text.trim()),
+                    ));
                 }
                 args.name = Some(w.to_string());
             }
@@ -314,7 +384,12 @@ fn section_args(line: &Line, keyword: &str) -> Result<SectionArgs, SpecError> {
 
 impl SpecParser {
     fn main_name(&self, line: &Line) -> Result<&str, SpecError> {
-        self.name.as_deref().ok_or_else(|| syntax(line, "Name field must be present in package: (main package)"))
+        self.name.as_deref().ok_or_else(|| {
+            syntax(
+                line,
+                "Name field must be present in package: (main package)",
+            )
+        })
     }
 
     /// The package a section line names (`-n full` or `suffix`), main if none.
@@ -333,7 +408,12 @@ impl SpecParser {
                 .packages
                 .iter()
                 .position(|p| p.pkg.name == n)
-                .ok_or_else(|| syntax(line, format!("Package does not exist: {}", line.text.trim()))),
+                .ok_or_else(|| {
+                    syntax(
+                        line,
+                        format!("Package does not exist: {}", line.text.trim()),
+                    )
+                }),
         }
     }
 
@@ -343,15 +423,25 @@ impl SpecParser {
         self.part = Part::Other;
         match kw.as_str() {
             "%package" => {
-                let name = self
-                    .package_for(&args, line)?
-                    .ok_or_else(|| syntax(line, format!("Error parsing %package: {}", line.text.trim())))?;
+                let name = self.package_for(&args, line)?.ok_or_else(|| {
+                    syntax(
+                        line,
+                        format!("Error parsing %package: {}", line.text.trim()),
+                    )
+                })?;
                 if self.packages.iter().any(|p| p.pkg.name == name) {
-                    return Err(syntax(line, format!("Package already exists: {}", line.text.trim())));
+                    return Err(syntax(
+                        line,
+                        format!("Package already exists: {}", line.text.trim()),
+                    ));
                 }
                 let mut pkg = BinaryPackage::new(name);
                 pkg.build_arch = self.packages[0].pkg.build_arch.clone();
-                self.packages.push(Package { pkg, has_description: false, has_summary: false });
+                self.packages.push(Package {
+                    pkg,
+                    has_description: false,
+                    has_summary: false,
+                });
                 self.current = self.packages.len() - 1;
                 self.part = Part::Preamble;
             }
@@ -365,7 +455,14 @@ impl SpecParser {
                 let idx = self.find_package(target.as_deref(), line)?;
                 self.packages[idx].pkg.has_files = true;
             }
-            "%prep" | "%build" | "%install" | "%check" | "%clean" | "%changelog" | "%end" | "%generate_buildrequires" => {}
+            "%prep"
+            | "%build"
+            | "%install"
+            | "%check"
+            | "%clean"
+            | "%changelog"
+            | "%end"
+            | "%generate_buildrequires" => {}
             "%sourcelist" => self.part = Part::SourceList,
             "%patchlist" => self.part = Part::PatchList,
             _ => {
@@ -386,13 +483,31 @@ impl SpecParser {
         self.add_source(patch, None, value, ex, line)
     }
 
-    fn add_source(&mut self, patch: bool, number: Option<u32>, value: &str, ex: &mut Expander<'_>, line: &Line) -> Result<(), SpecError> {
-        let list = if patch { &mut self.patches } else { &mut self.sources };
+    fn add_source(
+        &mut self,
+        patch: bool,
+        number: Option<u32>,
+        value: &str,
+        ex: &mut Expander<'_>,
+        line: &Line,
+    ) -> Result<(), SpecError> {
+        let list = if patch {
+            &mut self.patches
+        } else {
+            &mut self.sources
+        };
         let number = number.unwrap_or_else(|| list.iter().map(|s| s.number + 1).max().unwrap_or(0));
-        let entry = SourceEntry { number, value: value.to_string() };
+        let entry = SourceEntry {
+            number,
+            value: value.to_string(),
+        };
         let file_name = entry.file_name().to_string();
         list.push(entry);
-        let (kind, url) = if patch { ("PATCH", "PATCHURL") } else { ("SOURCE", "SOURCEURL") };
+        let (kind, url) = if patch {
+            ("PATCH", "PATCHURL")
+        } else {
+            ("SOURCE", "SOURCEURL")
+        };
         let full = ex
             .expand(&format!("%{{_sourcedir}}/{file_name}"))
             .map_err(|e| syntax(line, e.to_string()))?;
@@ -407,7 +522,16 @@ impl SpecParser {
         if trimmed.is_empty() || trimmed.starts_with('#') {
             return Ok(());
         }
-        let Some(TagMatch { keyword, tag, form, is_macro, token, qualifier, value }) = find_tag(text) else {
+        let Some(TagMatch {
+            keyword,
+            tag,
+            form,
+            is_macro,
+            token,
+            qualifier,
+            value,
+        }) = find_tag(text)
+        else {
             return Err(syntax(line, format!("Unknown tag: {trimmed}")));
         };
         let value = value.trim();
@@ -417,7 +541,10 @@ impl SpecParser {
         let fail = |msg: String| syntax(line, format!("{msg}: {trimmed}"));
         let single_token = |v: &str| {
             if v.contains(char::is_whitespace) {
-                Err(syntax(line, format!("Tag takes single token only: {trimmed}")))
+                Err(syntax(
+                    line,
+                    format!("Tag takes single token only: {trimmed}"),
+                ))
             } else {
                 Ok(())
             }
@@ -436,49 +563,90 @@ impl SpecParser {
                 single_token(value)?;
                 check_chars(value, "._+%{}~^").map_err(fail)?;
                 if main {
-                    let slot = if tag == Tag::Version { &mut self.version } else { &mut self.release };
+                    let slot = if tag == Tag::Version {
+                        &mut self.version
+                    } else {
+                        &mut self.release
+                    };
                     *slot = Some(value.to_string());
                 }
             }
             Tag::Epoch => {
                 single_token(value)?;
                 if !value.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(syntax(line, format!("Epoch field must be an unsigned number: {value}")));
+                    return Err(syntax(
+                        line,
+                        format!("Epoch field must be an unsigned number: {value}"),
+                    ));
                 }
                 if main {
-                    self.epoch = Some(value.trim_start_matches('0').to_string()).map(|e| if e.is_empty() { "0".into() } else { e });
+                    self.epoch = Some(value.trim_start_matches('0').to_string()).map(|e| {
+                        if e.is_empty() {
+                            "0".into()
+                        } else {
+                            e
+                        }
+                    });
                 }
             }
             Tag::Summary => self.packages[self.current].has_summary = true,
             Tag::License => self.license |= main,
             Tag::Source | Tag::Patch => {
                 let digits = &token[tag_len(tag)..];
-                let number = if digits.is_empty() {
-                    None
-                } else {
-                    Some(digits.parse::<u32>().map_err(|_| syntax(line, format!("Bad source/patch number: {trimmed}")))?)
-                };
+                let number =
+                    if digits.is_empty() {
+                        None
+                    } else {
+                        Some(digits.parse::<u32>().map_err(|_| {
+                            syntax(line, format!("Bad source/patch number: {trimmed}"))
+                        })?)
+                    };
                 self.add_source(tag == Tag::Patch, number, value, ex, line)?;
             }
             Tag::ExclusiveArch | Tag::ExcludeArch => {
-                let list = value.split(|c: char| c.is_whitespace() || c == ',').filter(|w| !w.is_empty()).map(str::to_string);
+                let list = value
+                    .split(|c: char| c.is_whitespace() || c == ',')
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_string);
                 if main {
-                    if tag == Tag::ExclusiveArch { &mut self.exclusive_arch } else { &mut self.exclude_arch }.extend(list);
+                    if tag == Tag::ExclusiveArch {
+                        &mut self.exclusive_arch
+                    } else {
+                        &mut self.exclude_arch
+                    }
+                    .extend(list);
                 }
             }
             Tag::BuildArch => {
-                let arches: Vec<&str> = value.split(|c: char| c.is_whitespace() || c == ',').filter(|w| !w.is_empty()).collect();
+                let arches: Vec<&str> = value
+                    .split(|c: char| c.is_whitespace() || c == ',')
+                    .filter(|w| !w.is_empty())
+                    .collect();
                 if !main && arches != ["noarch"] {
-                    return Err(syntax(line, format!("Only noarch subpackages are supported: {trimmed}")));
+                    return Err(syntax(
+                        line,
+                        format!("Only noarch subpackages are supported: {trimmed}"),
+                    ));
                 }
                 self.packages[self.current].pkg.build_arch = Some(arches.join(" "));
             }
-            Tag::BuildRequires => self.build_requires.extend(parse_dependencies(value, true).map_err(fail)?),
-            Tag::BuildConflicts => self.build_conflicts.extend(parse_dependencies(value, true).map_err(fail)?),
+            Tag::BuildRequires => self
+                .build_requires
+                .extend(parse_dependencies(value, true).map_err(fail)?),
+            Tag::BuildConflicts => self
+                .build_conflicts
+                .extend(parse_dependencies(value, true).map_err(fail)?),
             Tag::Requires | Tag::PreReq | Tag::OrderWithRequires => {
-                for q in qualifier.split(',').map(str::trim).filter(|q| !q.is_empty()) {
+                for q in qualifier
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|q| !q.is_empty())
+                {
                     if !REQUIRES_QUALIFIERS.contains(&q) {
-                        return Err(syntax(line, format!("Bad Requires({qualifier}): qualifiers: {trimmed}")));
+                        return Err(syntax(
+                            line,
+                            format!("Bad Requires({qualifier}): qualifiers: {trimmed}"),
+                        ));
                     }
                 }
                 let deps = parse_dependencies(value, true).map_err(fail)?;
@@ -513,21 +681,47 @@ impl SpecParser {
         Ok(())
     }
 
-    fn finish(self, includes: Vec<std::path::PathBuf>, warnings: Vec<String>) -> Result<Spec, SpecError> {
-        let err = |message: String| SpecError::Invalid { file: self.file.clone(), message };
+    fn finish(
+        self,
+        includes: Vec<std::path::PathBuf>,
+        warnings: Vec<String>,
+    ) -> Result<Spec, SpecError> {
+        let err = |message: String| SpecError::Invalid {
+            file: self.file.clone(),
+            message,
+        };
         let main_label = "(main package)";
-        let name = self.name.clone().ok_or_else(|| err(format!("Name field must be present in package: {main_label}")))?;
-        let version = self.version.clone().ok_or_else(|| err(format!("Version field must be present in package: {main_label}")))?;
-        let release = self.release.clone().ok_or_else(|| err(format!("Release field must be present in package: {main_label}")))?;
+        let name = self.name.clone().ok_or_else(|| {
+            err(format!(
+                "Name field must be present in package: {main_label}"
+            ))
+        })?;
+        let version = self.version.clone().ok_or_else(|| {
+            err(format!(
+                "Version field must be present in package: {main_label}"
+            ))
+        })?;
+        let release = self.release.clone().ok_or_else(|| {
+            err(format!(
+                "Release field must be present in package: {main_label}"
+            ))
+        })?;
         if !self.packages[0].has_summary {
-            return Err(err(format!("Summary field must be present in package: {main_label}")));
+            return Err(err(format!(
+                "Summary field must be present in package: {main_label}"
+            )));
         }
         if !self.license {
-            return Err(err(format!("License field must be present in package: {main_label}")));
+            return Err(err(format!(
+                "License field must be present in package: {main_label}"
+            )));
         }
         for p in &self.packages[1..] {
             if !p.has_summary {
-                return Err(err(format!("Summary field must be present in package: {}", p.pkg.name)));
+                return Err(err(format!(
+                    "Summary field must be present in package: {}",
+                    p.pkg.name
+                )));
             }
         }
         for p in &self.packages {
@@ -585,8 +779,10 @@ struct TagMatch<'a> {
 }
 
 fn find_tag(line: &str) -> Option<TagMatch<'_>> {
-    let (name, tag, form, is_macro) =
-        TAGS.iter().copied().find(|(name, ..)| line.get(..name.len()).is_some_and(|p| p.eq_ignore_ascii_case(name)))?;
+    let (name, tag, form, is_macro) = TAGS.iter().copied().find(|(name, ..)| {
+        line.get(..name.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(name))
+    })?;
     let mut rest = &line[name.len()..];
     let mut token_end = name.len();
     let mut qualifier = "";
@@ -602,5 +798,13 @@ fn find_tag(line: &str) -> Option<TagMatch<'_>> {
         rest = rest[close + 1..].trim_start();
     }
     let value = rest.strip_prefix(':')?;
-    Some(TagMatch { keyword: name, tag, form, is_macro, token: &line[..token_end], qualifier, value })
+    Some(TagMatch {
+        keyword: name,
+        tag,
+        form,
+        is_macro,
+        token: &line[..token_end],
+        qualifier,
+        value,
+    })
 }

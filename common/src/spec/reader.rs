@@ -22,7 +22,13 @@ pub struct Line {
 
 impl OpenFile {
     fn new(path: &Path, text: String, cond_depth: usize) -> Self {
-        OpenFile { path: Rc::from(path), text, pos: 0, line: 1, cond_depth }
+        OpenFile {
+            path: Rc::from(path),
+            text,
+            pos: 0,
+            line: 1,
+            cond_depth,
+        }
     }
 
     /// The next physical line without its newline (and `\r`), if any.
@@ -116,7 +122,6 @@ fn needs_more(buf: &str) -> bool {
     open.needs_more()
 }
 
-
 impl Reader {
     pub fn new(path: &Path, text: &str, base_dir: &Path) -> Self {
         Reader {
@@ -133,13 +138,19 @@ impl Reader {
     }
 
     fn error(file: &Path, number: usize, message: impl Into<String>) -> SpecError {
-        SpecError::Syntax { file: file.to_path_buf(), line: number, message: message.into() }
+        SpecError::Syntax {
+            file: file.to_path_buf(),
+            line: number,
+            message: message.into(),
+        }
     }
 
     /// Next raw logical line of the innermost file, or None when all are done.
     fn next_raw(&mut self) -> Result<Option<Line>, SpecError> {
         loop {
-            let Some(f) = self.files.last_mut() else { return Ok(None) };
+            let Some(f) = self.files.last_mut() else {
+                return Ok(None);
+            };
             let start = f.line;
             let Some(first) = f.next_physical() else {
                 if self.conds.len() > f.cond_depth {
@@ -154,13 +165,21 @@ impl Reader {
             buf.push('\n');
             while needs_more(&buf) {
                 let Some(next) = f.next_physical() else {
-                    return Err(Self::error(&f.path, start, "unclosed macro or bad line continuation"));
+                    return Err(Self::error(
+                        &f.path,
+                        start,
+                        "unclosed macro or bad line continuation",
+                    ));
                 };
                 buf.push_str(next);
                 buf.push('\n');
             }
             buf.pop();
-            return Ok(Some(Line { text: buf, file: f.path.clone(), number: start }));
+            return Ok(Some(Line {
+                text: buf,
+                file: f.path.clone(),
+                number: start,
+            }));
         }
     }
 
@@ -170,19 +189,35 @@ impl Reader {
             let line = if let Some(l) = self.pending.pop_front() {
                 l
             } else {
-                let Some(raw) = self.next_raw()? else { return Ok(None) };
+                let Some(raw) = self.next_raw()? else {
+                    return Ok(None);
+                };
                 let text = if self.reading() {
-                    expander.expand(&raw.text).map_err(|e| Self::error(&raw.file, raw.number, e.to_string()))?
+                    expander
+                        .expand(&raw.text)
+                        .map_err(|e| Self::error(&raw.file, raw.number, e.to_string()))?
                 } else {
                     raw.text
                 };
                 match text.split_once('\n') {
-                    None => Line { text, file: raw.file, number: raw.number },
+                    None => Line {
+                        text,
+                        file: raw.file,
+                        number: raw.number,
+                    },
                     Some((first, rest)) => {
                         for p in rest.split('\n') {
-                            self.pending.push_back(Line { text: p.to_string(), file: raw.file.clone(), number: raw.number });
+                            self.pending.push_back(Line {
+                                text: p.to_string(),
+                                file: raw.file.clone(),
+                                number: raw.number,
+                            });
                         }
-                        Line { text: first.to_string(), file: raw.file, number: raw.number }
+                        Line {
+                            text: first.to_string(),
+                            file: raw.file,
+                            number: raw.number,
+                        }
                     }
                 }
             };
@@ -194,13 +229,25 @@ impl Reader {
         }
     }
 
-    fn apply(&mut self, d: Directive, rest: &str, line: &Line, expander: &mut Expander<'_>) -> Result<(), SpecError> {
+    fn apply(
+        &mut self,
+        d: Directive,
+        rest: &str,
+        line: &Line,
+        expander: &mut Expander<'_>,
+    ) -> Result<(), SpecError> {
         use Directive::*;
         let reading = self.reading();
         match d {
             If | IfArch(_) | IfOs(_) => {
                 let matched = reading && self.test(d, rest, line, expander)?;
-                self.conds.push(Cond { parent_reading: reading, reading: matched, taken: matched, in_else: false, line: line.number });
+                self.conds.push(Cond {
+                    parent_reading: reading,
+                    reading: matched,
+                    taken: matched,
+                    in_else: false,
+                    line: line.number,
+                });
             }
             Elif | ElifArch(_) | ElifOs(_) => {
                 let Some(top) = self.conds.last() else {
@@ -212,7 +259,9 @@ impl Reader {
                 let evaluate = top.parent_reading && !top.taken;
                 // The line was read in a skipped branch, so it is not expanded yet.
                 let matched = evaluate && {
-                    let expanded = expander.expand(rest).map_err(|e| Self::error(&line.file, line.number, e.to_string()))?;
+                    let expanded = expander
+                        .expand(rest)
+                        .map_err(|e| Self::error(&line.file, line.number, e.to_string()))?;
                     self.test(d, &expanded, line, expander)?
                 };
                 if let Some(top) = self.conds.last_mut() {
@@ -250,15 +299,28 @@ impl Reader {
     /// Evaluates a conditional; `%ifarch`/`%ifos` compare with the current
     /// `%{_target_cpu}`/`%{_target_os}`, as rpm does (a `BuildArch` re-parse
     /// changes `_target_cpu`).
-    fn test(&self, d: Directive, rest: &str, line: &Line, expander: &mut Expander<'_>) -> Result<bool, SpecError> {
+    fn test(
+        &self,
+        d: Directive,
+        rest: &str,
+        line: &Line,
+        expander: &mut Expander<'_>,
+    ) -> Result<bool, SpecError> {
         use Directive::*;
-        let in_list = |target: &str| rest.split(|c: char| c.is_whitespace() || c == ',').any(|w| w == target);
+        let in_list = |target: &str| {
+            rest.split(|c: char| c.is_whitespace() || c == ',')
+                .any(|w| w == target)
+        };
         let current = |expander: &mut Expander<'_>, name: &str| {
-            expander.expand(name).map_err(|e| Self::error(&line.file, line.number, e.to_string()))
+            expander
+                .expand(name)
+                .map_err(|e| Self::error(&line.file, line.number, e.to_string()))
         };
         Ok(match d {
             If | Elif => expr::evaluate(rest)
-                .map_err(|e| Self::error(&line.file, line.number, format!("bad %if condition: {e}")))?
+                .map_err(|e| {
+                    Self::error(&line.file, line.number, format!("bad %if condition: {e}"))
+                })?
                 .truthy(),
             IfArch(want) | ElifArch(want) => in_list(&current(expander, "%{_target_cpu}")?) == want,
             IfOs(want) | ElifOs(want) => in_list(&current(expander, "%{_target_os}")?) == want,
@@ -268,14 +330,25 @@ impl Reader {
 
     fn include(&mut self, name: &str, line: &Line) -> Result<(), SpecError> {
         if self.files.len() > MAX_INCLUDE_DEPTH {
-            return Err(Self::error(&line.file, line.number, format!("%include nested too deeply: {name}")));
+            return Err(Self::error(
+                &line.file,
+                line.number,
+                format!("%include nested too deeply: {name}"),
+            ));
         }
         let path = self.base_dir.join(name);
         let text = std::fs::read(&path)
             .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .map_err(|e| Self::error(&line.file, line.number, format!("Unable to open {}: {e}", path.display())))?;
+            .map_err(|e| {
+                Self::error(
+                    &line.file,
+                    line.number,
+                    format!("Unable to open {}: {e}", path.display()),
+                )
+            })?;
         self.includes.push(path.clone());
-        self.files.push(OpenFile::new(&path, text, self.conds.len()));
+        self.files
+            .push(OpenFile::new(&path, text, self.conds.len()));
         Ok(())
     }
 }

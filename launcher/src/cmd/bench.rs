@@ -27,7 +27,10 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
-fn time_rounds(rounds: usize, mut work: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<Duration> {
+fn time_rounds(
+    rounds: usize,
+    mut work: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<Duration> {
     let mut samples = Vec::with_capacity(rounds);
     for _ in 0..rounds.max(1) {
         let started = Instant::now();
@@ -40,8 +43,14 @@ fn time_rounds(rounds: usize, mut work: impl FnMut() -> anyhow::Result<()>) -> a
 /// Parse (all cores) and everything built on top of it that the launcher needs.
 fn parse_and_graph(dir: &Path, opts: &ParseOptions) -> anyhow::Result<Vec<TreeEntry>> {
     let entries = parse_tree(dir, opts)?;
-    let specs: Vec<_> = entries.iter().filter_map(|(_, r)| r.as_ref().ok().cloned()).collect();
-    let graph_opts = GraphOptions { arch: opts.arch.clone(), ..GraphOptions::default() };
+    let specs: Vec<_> = entries
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok().cloned())
+        .collect();
+    let graph_opts = GraphOptions {
+        arch: opts.arch.clone(),
+        ..GraphOptions::default()
+    };
     let graph = BuildGraph::build(specs, &graph_opts);
     graph.critical_path(|_| 1.0)?;
     Ok(entries)
@@ -56,9 +65,12 @@ fn rpmspec_all(dir: &Path, entries: &[TreeEntry], opts: &ParseOptions) -> anyhow
             cmd.arg("--define").arg(format!("{name} {value}"));
         }
         if let Some(parent) = spec.parent() {
-            cmd.arg("--define").arg(format!("_sourcedir {}", parent.display()));
+            cmd.arg("--define")
+                .arg(format!("_sourcedir {}", parent.display()));
         }
-        cmd.arg(&spec).output().context("running rpmspec (install Debian's `rpm`)")?;
+        cmd.arg(&spec)
+            .output()
+            .context("running rpmspec (install Debian's `rpm`)")?;
     }
     Ok(())
 }
@@ -70,16 +82,34 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let specs = entries.len();
     let parallel = time_rounds(args.rounds, || parse_and_graph(dir, &opts).map(drop))?;
     let single_pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
-    let single = time_rounds(args.rounds, || single_pool.install(|| parse_and_graph(dir, &opts).map(drop)))?;
+    let single = time_rounds(args.rounds, || {
+        single_pool.install(|| parse_and_graph(dir, &opts).map(drop))
+    })?;
     let threads = rayon::current_num_threads();
     println!("specs: {specs}");
-    println!("parse+graph, {threads} threads: {:.1} ms (median of {})", parallel.as_secs_f64() * 1e3, args.rounds);
-    println!("parse+graph, 1 thread (baseline): {:.1} ms", single.as_secs_f64() * 1e3);
-    println!("speed-up over 1 thread: {:.2}x", single.as_secs_f64() / parallel.as_secs_f64());
+    println!(
+        "parse+graph, {threads} threads: {:.1} ms (median of {})",
+        parallel.as_secs_f64() * 1e3,
+        args.rounds
+    );
+    println!(
+        "parse+graph, 1 thread (baseline): {:.1} ms",
+        single.as_secs_f64() * 1e3
+    );
+    println!(
+        "speed-up over 1 thread: {:.2}x",
+        single.as_secs_f64() / parallel.as_secs_f64()
+    );
     if args.rpmspec {
         let rpm = time_rounds(1, || rpmspec_all(dir, &entries, &opts))?;
-        println!("rpmspec -q --srpm over the same specs: {:.1} ms", rpm.as_secs_f64() * 1e3);
-        println!("speed-up over rpmspec: {:.1}x", rpm.as_secs_f64() / parallel.as_secs_f64());
+        println!(
+            "rpmspec -q --srpm over the same specs: {:.1} ms",
+            rpm.as_secs_f64() * 1e3
+        );
+        println!(
+            "speed-up over rpmspec: {:.1}x",
+            rpm.as_secs_f64() / parallel.as_secs_f64()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

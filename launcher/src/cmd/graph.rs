@@ -1,9 +1,9 @@
 //! `dbuild graph`: parse a spec tree and show its build dependency graph.
 
+use super::spec_args::SpecArgs;
 use anyhow::Context;
 use clap::Args;
 use dbuild_common::graph::{BuildGraph, DepKind, Edge, GraphOptions};
-use super::spec_args::SpecArgs;
 use dbuild_common::spec::parse_tree;
 use dbuild_common::weights::Weights;
 use serde::Serialize;
@@ -140,28 +140,50 @@ pub fn run(args: GraphArgs) -> anyhow::Result<ExitCode> {
     let opts = args.spec.parse_options();
     let specs_dir = &args.spec.specs;
     if !specs_dir.is_dir() {
-        anyhow::bail!("specs directory {} does not exist or is not a directory", specs_dir.display());
+        anyhow::bail!(
+            "specs directory {} does not exist or is not a directory",
+            specs_dir.display()
+        );
     }
     let started = Instant::now();
-    let parsed = parse_tree(specs_dir, &opts).with_context(|| format!("cannot read specs directory {}", specs_dir.display()))?;
-    tracing::info!(specs = parsed.len(), elapsed_ms = started.elapsed().as_millis() as u64, "spec tree parsed");
+    let parsed = parse_tree(specs_dir, &opts)
+        .with_context(|| format!("cannot read specs directory {}", specs_dir.display()))?;
+    tracing::info!(
+        specs = parsed.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "spec tree parsed"
+    );
     let spec_count = parsed.len();
     let mut specs = Vec::with_capacity(parsed.len());
     let mut parse_errors = Vec::new();
     for (file, result) in parsed {
         match result {
             Ok(spec) => specs.push(spec),
-            Err(e) => parse_errors.push(ParseErrorOut { file: file.display().to_string(), error: e.to_string() }),
+            Err(e) => parse_errors.push(ParseErrorOut {
+                file: file.display().to_string(),
+                error: e.to_string(),
+            }),
         }
     }
 
-    let graph_opts = GraphOptions { arch: opts.arch.clone(), assume_provided: args.assume_provided.iter().cloned().collect(), ..GraphOptions::default() };
+    let graph_opts = GraphOptions {
+        arch: opts.arch.clone(),
+        assume_provided: args.assume_provided.iter().cloned().collect(),
+        ..GraphOptions::default()
+    };
     let started = Instant::now();
     let graph = BuildGraph::build(specs, &graph_opts);
     let (path, weight) = graph.critical_path(|n| weights.get(&graph.nodes[n].spec.name))?;
     let graph_build_ms = started.elapsed().as_secs_f64() * 1000.0;
 
-    let mut report = report(&graph, spec_count, parse_errors, path, weight, graph_build_ms);
+    let mut report = report(
+        &graph,
+        spec_count,
+        parse_errors,
+        path,
+        weight,
+        graph_build_ms,
+    );
     if let Some(name) = &args.explain {
         let node = graph
             .node_by_key(name)
@@ -181,11 +203,19 @@ pub fn run(args: GraphArgs) -> anyhow::Result<ExitCode> {
     let problems = !report.parse_errors.is_empty()
         || report.unresolved.iter().any(|u| u.kind == DepKind::Build)
         || report.cycles.iter().any(|c| c.bootstrap);
-    Ok(if args.strict && problems { ExitCode::from(3) } else { ExitCode::SUCCESS })
+    Ok(if args.strict && problems {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn edge_out(graph: &BuildGraph, edge: &Edge) -> EdgeOut {
-    let reasons: Vec<String> = edge.reasons.iter().map(|r| graph.reason_text(edge, r)).collect();
+    let reasons: Vec<String> = edge
+        .reasons
+        .iter()
+        .map(|r| graph.reason_text(edge, r))
+        .collect();
     EdgeOut {
         from: graph.nodes[edge.from].key.clone(),
         to: graph.nodes[edge.to].key.clone(),
@@ -198,7 +228,12 @@ fn edge_out(graph: &BuildGraph, edge: &Edge) -> EdgeOut {
 fn explain(graph: &BuildGraph, node: usize, priority: f64) -> ExplainOut {
     let n = &graph.nodes[node];
     let (mut needs, mut deferred) = (Vec::new(), Vec::new());
-    for (e, edge) in graph.edges.iter().enumerate().filter(|(_, e)| e.from == node) {
+    for (e, edge) in graph
+        .edges
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.from == node)
+    {
         if graph.kept[e] {
             needs.push(edge_out(graph, edge));
         } else {
@@ -211,9 +246,18 @@ fn explain(graph: &BuildGraph, node: usize, priority: f64) -> ExplainOut {
         priority,
         needs,
         deferred,
-        install: graph.install_names(node).into_iter().map(String::from).collect(),
+        install: graph
+            .install_names(node)
+            .into_iter()
+            .map(String::from)
+            .collect(),
         self_dependencies: n.self_deps.clone(),
-        needed_by: graph.nodes.iter().filter(|m| m.needs.contains(&node)).map(|m| m.key.clone()).collect(),
+        needed_by: graph
+            .nodes
+            .iter()
+            .filter(|m| m.needs.contains(&node))
+            .map(|m| m.key.clone())
+            .collect(),
     }
 }
 
@@ -225,7 +269,11 @@ fn report(
     weight: f64,
     graph_build_ms: f64,
 ) -> Report {
-    let build_edges = graph.edges.iter().filter(|e| e.kind == DepKind::Build).count();
+    let build_edges = graph
+        .edges
+        .iter()
+        .filter(|e| e.kind == DepKind::Build)
+        .count();
     Report {
         specs,
         parse_errors,
@@ -237,16 +285,32 @@ fn report(
         excluded: graph
             .excluded
             .iter()
-            .map(|x| ExcludedOut { package: x.spec.name.clone(), file: x.spec.file.display().to_string(), reason: x.reason.clone() })
+            .map(|x| ExcludedOut {
+                package: x.spec.name.clone(),
+                file: x.spec.file.display().to_string(),
+                reason: x.reason.clone(),
+            })
             .collect(),
         unresolved: graph.unresolved.clone(),
         cycles: graph
             .cycles
             .iter()
             .map(|c| CycleOut {
-                packages: c.nodes.iter().map(|&n| graph.nodes[n].key.clone()).collect(),
-                edges: c.edges.iter().map(|&e| edge_out(graph, &graph.edges[e])).collect(),
-                dropped: c.dropped.iter().map(|&e| edge_out(graph, &graph.edges[e])).collect(),
+                packages: c
+                    .nodes
+                    .iter()
+                    .map(|&n| graph.nodes[n].key.clone())
+                    .collect(),
+                edges: c
+                    .edges
+                    .iter()
+                    .map(|&e| edge_out(graph, &graph.edges[e]))
+                    .collect(),
+                dropped: c
+                    .dropped
+                    .iter()
+                    .map(|&e| edge_out(graph, &graph.edges[e]))
+                    .collect(),
                 bootstrap: c.needs_bootstrap(&graph.edges),
             })
             .collect(),
@@ -254,9 +318,15 @@ fn report(
             .nodes
             .iter()
             .filter(|n| !n.self_deps.is_empty())
-            .map(|n| SelfDepOut { package: n.key.clone(), dependencies: n.self_deps.clone() })
+            .map(|n| SelfDepOut {
+                package: n.key.clone(),
+                dependencies: n.self_deps.clone(),
+            })
             .collect(),
-        critical_path: CriticalOut { packages: path.iter().map(|&n| graph.nodes[n].key.clone()).collect(), weight },
+        critical_path: CriticalOut {
+            packages: path.iter().map(|&n| graph.nodes[n].key.clone()).collect(),
+            weight,
+        },
         warnings: graph.warnings.clone(),
         graph_build_ms,
         explain: None,
@@ -265,7 +335,12 @@ fn report(
 
 fn text(r: &Report) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "{} spec files, {} could not be parsed", r.specs, r.parse_errors.len());
+    let _ = writeln!(
+        s,
+        "{} spec files, {} could not be parsed",
+        r.specs,
+        r.parse_errors.len()
+    );
     for e in &r.parse_errors {
         let _ = writeln!(s, "  {}: {}", e.file, e.error);
     }
@@ -275,7 +350,16 @@ fn text(r: &Report) -> String {
         r.packages, r.edges, r.build_edges, r.runtime_edges, r.levels
     );
     if !r.excluded.is_empty() {
-        let _ = writeln!(s, "{} excluded: {}", r.excluded.len(), r.excluded.iter().map(|x| x.package.as_str()).collect::<Vec<_>>().join(", "));
+        let _ = writeln!(
+            s,
+            "{} excluded: {}",
+            r.excluded.len(),
+            r.excluded
+                .iter()
+                .map(|x| x.package.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     let _ = writeln!(s, "\nUnresolved dependencies: {}", r.unresolved.len());
     for u in &r.unresolved {
@@ -283,7 +367,12 @@ fn text(r: &Report) -> String {
             DepKind::Build => "BuildRequires",
             DepKind::Runtime => "Requires",
         };
-        let _ = writeln!(s, "  {kind}: {}  wanted by {}", u.dependency, u.wanted_by.join(", "));
+        let _ = writeln!(
+            s,
+            "  {kind}: {}  wanted by {}",
+            u.dependency,
+            u.wanted_by.join(", ")
+        );
     }
     let _ = writeln!(s, "\nCycles: {}", r.cycles.len());
     for (i, c) in r.cycles.iter().enumerate() {
@@ -292,16 +381,31 @@ fn text(r: &Report) -> String {
             "  #{} ({} packages{}): {}",
             i + 1,
             c.packages.len(),
-            if c.bootstrap { ", needs a bootstrap" } else { "" },
+            if c.bootstrap {
+                ", needs a bootstrap"
+            } else {
+                ""
+            },
             c.packages.join(", ")
         );
         for e in &c.edges {
             let dropped = c.dropped.iter().any(|d| d.from == e.from && d.to == e.to);
-            let _ = writeln!(s, "      {} -> {}  [{}]{}", e.from, e.to, e.dependency, if dropped { "  (dropped)" } else { "" });
+            let _ = writeln!(
+                s,
+                "      {} -> {}  [{}]{}",
+                e.from,
+                e.to,
+                e.dependency,
+                if dropped { "  (dropped)" } else { "" }
+            );
         }
     }
     if !r.self_dependencies.is_empty() {
-        let _ = writeln!(s, "\nSelf dependencies (bootstrap): {}", r.self_dependencies.len());
+        let _ = writeln!(
+            s,
+            "\nSelf dependencies (bootstrap): {}",
+            r.self_dependencies.len()
+        );
         for d in &r.self_dependencies {
             let _ = writeln!(s, "  {}: {}", d.package, d.dependencies.join(", "));
         }
@@ -318,18 +422,35 @@ fn text(r: &Report) -> String {
     );
     let _ = writeln!(s, "Graph built in {:.1} ms", r.graph_build_ms);
     if let Some(x) = &r.explain {
-        let _ = writeln!(s, "\n{}: level {}, priority {}", x.package, x.level, x.priority);
-        for (title, edges) in [("needs", &x.needs), ("deferred (cycle policy)", &x.deferred)] {
+        let _ = writeln!(
+            s,
+            "\n{}: level {}, priority {}",
+            x.package, x.level, x.priority
+        );
+        for (title, edges) in [
+            ("needs", &x.needs),
+            ("deferred (cycle policy)", &x.deferred),
+        ] {
             let _ = writeln!(s, "  {title}: {}", edges.len());
             for e in edges {
                 let _ = writeln!(s, "    {}  [{}]", e.to, e.reasons.join("; "));
             }
         }
-        let _ = writeln!(s, "  installs {} packages: {}", x.install.len(), x.install.join(" "));
+        let _ = writeln!(
+            s,
+            "  installs {} packages: {}",
+            x.install.len(),
+            x.install.join(" ")
+        );
         if !x.self_dependencies.is_empty() {
             let _ = writeln!(s, "  self dependencies: {}", x.self_dependencies.join(", "));
         }
-        let _ = writeln!(s, "  needed by {}: {}", x.needed_by.len(), x.needed_by.join(" "));
+        let _ = writeln!(
+            s,
+            "  needed by {}: {}",
+            x.needed_by.len(),
+            x.needed_by.join(" ")
+        );
     }
     s
 }
@@ -346,7 +467,13 @@ fn dot(graph: &BuildGraph) -> String {
     let mut s = String::from("digraph dbuild {\n  rankdir=LR;\n  node [shape=box];\n");
     for n in &graph.nodes {
         // `\n` is a line break inside a Graphviz label.
-        let _ = writeln!(s, "  {} [label=\"{}\\nlevel {}\"];", dot_id(&n.key), dot_escape(&n.key), n.level);
+        let _ = writeln!(
+            s,
+            "  {} [label=\"{}\\nlevel {}\"];",
+            dot_id(&n.key),
+            dot_escape(&n.key),
+            n.level
+        );
     }
     for (e, edge) in graph.edges.iter().enumerate() {
         let mut attrs = Vec::new();
@@ -356,8 +483,18 @@ fn dot(graph: &BuildGraph) -> String {
         if !graph.kept[e] {
             attrs.push("color=red");
         }
-        let attrs = if attrs.is_empty() { String::new() } else { format!(" [{}]", attrs.join(",")) };
-        let _ = writeln!(s, "  {} -> {}{};", dot_id(&graph.nodes[edge.from].key), dot_id(&graph.nodes[edge.to].key), attrs);
+        let attrs = if attrs.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", attrs.join(","))
+        };
+        let _ = writeln!(
+            s,
+            "  {} -> {}{};",
+            dot_id(&graph.nodes[edge.from].key),
+            dot_id(&graph.nodes[edge.to].key),
+            attrs
+        );
     }
     s.push_str("}\n");
     s

@@ -29,15 +29,32 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut spec = RootfsSpec { suite: args.suite, mirror: args.mirror, from_rpms: args.from_rpms, ..RootfsSpec::default() };
-    spec.packages.extend(args.include.into_iter().filter(|p| !p.is_empty()));
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
+    let mut spec = RootfsSpec {
+        suite: args.suite,
+        mirror: args.mirror,
+        from_rpms: args.from_rpms,
+        ..RootfsSpec::default()
+    };
+    spec.packages
+        .extend(args.include.into_iter().filter(|p| !p.is_empty()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
     let report = rt.block_on(async {
         if args.force {
-            dbuild_worker::chroot::remove_tree(&args.dest).await.with_context(|| format!("removing {}", args.dest.display()))?;
+            dbuild_worker::chroot::remove_tree(&args.dest)
+                .await
+                .with_context(|| format!("removing {}", args.dest.display()))?;
         }
-        eprintln!("dbuild rootfs: preparing {} (key {}) ...", args.dest.display(), spec.key());
-        rootfs::ensure(&spec, &args.dest).await.with_context(|| format!("making the builder root {}", args.dest.display()))
+        eprintln!(
+            "dbuild rootfs: preparing {} (key {}) ...",
+            args.dest.display(),
+            spec.key()
+        );
+        rootfs::ensure(&spec, &args.dest)
+            .await
+            .with_context(|| format!("making the builder root {}", args.dest.display()))
     })?;
     println!(
         "{} builder root {}: {:.1} MiB, {:.1}s",

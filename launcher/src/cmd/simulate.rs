@@ -34,21 +34,39 @@ pub struct Args {
 fn durations_of(plan: &Plan, file: Option<&PathBuf>) -> anyhow::Result<Vec<f64>> {
     let given: HashMap<String, f64> = match file {
         Some(f) => {
-            let text = std::fs::read_to_string(f).with_context(|| format!("reading durations {}", f.display()))?;
-            serde_json::from_str(&text).with_context(|| format!("parsing durations {} (want {{\"name\": seconds}})", f.display()))?
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("reading durations {}", f.display()))?;
+            serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "parsing durations {} (want {{\"name\": seconds}})",
+                    f.display()
+                )
+            })?
         }
         None => HashMap::new(),
     };
-    Ok(plan.packages.iter().map(|p| given.get(&p.name).copied().or(p.weight).unwrap_or(1.0)).collect())
+    Ok(plan
+        .packages
+        .iter()
+        .map(|p| given.get(&p.name).copied().or(p.weight).unwrap_or(1.0))
+        .collect())
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let opts = args.spec.parse_options();
     let weights = args.weights.as_deref().map(Weights::load).transpose()?;
-    let (plan, notes) = Plan::from_spec_tree(&args.spec.specs, &opts, weights.as_ref(), &Default::default())
-        .with_context(|| format!("reading the spec tree {}", args.spec.specs.display()))?;
+    let (plan, notes) = Plan::from_spec_tree(
+        &args.spec.specs,
+        &opts,
+        weights.as_ref(),
+        &Default::default(),
+    )
+    .with_context(|| format!("reading the spec tree {}", args.spec.specs.display()))?;
     if !notes.parse_errors.is_empty() {
-        eprintln!("dbuild simulate: {} spec(s) could not be parsed and are left out", notes.parse_errors.len());
+        eprintln!(
+            "dbuild simulate: {} spec(s) could not be parsed and are left out",
+            notes.parse_errors.len()
+        );
     }
     let durations = durations_of(&plan, args.durations.as_ref())?;
     let r = simulate(&plan, &durations, args.workers)?;

@@ -17,7 +17,11 @@ fn record(file: &str, spec: &Spec) -> serde_json::Value {
     let mut packages: Vec<&str> = spec.built_packages().map(|p| p.name.as_str()).collect();
     packages.sort_unstable();
     packages.dedup();
-    let mut build_requires: Vec<String> = spec.build_requires.iter().map(|d| normalise(&d.to_string())).collect();
+    let mut build_requires: Vec<String> = spec
+        .build_requires
+        .iter()
+        .map(|d| normalise(&d.to_string()))
+        .collect();
     build_requires.sort();
     build_requires.dedup();
     json!({
@@ -56,5 +60,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     eprintln!("parsed {} specs, {} with errors", results.len(), failed);
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -14,15 +14,25 @@ pub fn builder_root(extra: &[&str]) -> PathBuf {
     let mut spec = RootfsSpec::default();
     spec.packages.extend(extra.iter().map(|p| p.to_string()));
     let dest = PathBuf::from(format!("/var/tmp/dbuild-test-rootfs-{}", spec.key()));
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(rootfs::ensure(&spec, &dest)).expect("making the builder root");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(rootfs::ensure(&spec, &dest))
+        .expect("making the builder root");
     dest
 }
 
 /// `dbuild local --plain` on `specs` with this state dir and builder root.
 pub fn dbuild_local_command(specs: &Path, state: &Path, root: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbuild"));
-    cmd.args(["local", "--plain"]).arg("--specs").arg(specs).arg("--state-dir").arg(state).arg("--base-root").arg(root);
+    cmd.args(["local", "--plain"])
+        .arg("--specs")
+        .arg(specs)
+        .arg("--state-dir")
+        .arg(state)
+        .arg("--base-root")
+        .arg(root);
     cmd
 }
 
@@ -34,10 +44,34 @@ pub struct Run {
 
 /// Runs `dbuild local` with `extra` options; its output goes to the test's log.
 pub fn dbuild_local(specs: &Path, state: &Path, root: &Path, extra: &[&str]) -> Run {
-    let Output { status, stdout, stderr } = dbuild_local_command(specs, state, root).args(extra).output().unwrap();
-    let run = Run { code: status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&stdout).into(), stderr: String::from_utf8_lossy(&stderr).into() };
-    let tail: Vec<&str> = run.stderr.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
-    eprintln!("--- dbuild local exited {}\n{}\n{}", run.code, run.stdout, tail.join("\n"));
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = dbuild_local_command(specs, state, root)
+        .args(extra)
+        .output()
+        .unwrap();
+    let run = Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into(),
+        stderr: String::from_utf8_lossy(&stderr).into(),
+    };
+    let tail: Vec<&str> = run
+        .stderr
+        .lines()
+        .rev()
+        .take(20)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    eprintln!(
+        "--- dbuild local exited {}\n{}\n{}",
+        run.code,
+        run.stdout,
+        tail.join("\n")
+    );
     run
 }
 
@@ -45,12 +79,24 @@ pub fn dbuild_local(specs: &Path, state: &Path, root: &Path, extra: &[&str]) -> 
 /// `    name: ...` lines under `  failed (N):` and `  dep-failed (N):`.
 pub fn listed(stdout: &str, heading: &str) -> BTreeSet<String> {
     let prefix = format!("  {heading} (");
-    let Some(at) = stdout.lines().position(|l| l.starts_with(&prefix)) else { return BTreeSet::new() };
+    let Some(at) = stdout.lines().position(|l| l.starts_with(&prefix)) else {
+        return BTreeSet::new();
+    };
     let line = stdout.lines().nth(at).unwrap_or_default();
     if let Some((_, names)) = line.split_once("): ") {
-        return names.split(", ").filter(|n| !n.is_empty()).map(str::to_string).collect();
+        return names
+            .split(", ")
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .collect();
     }
-    stdout.lines().skip(at + 1).map_while(|l| l.strip_prefix("    ")).filter_map(|l| l.split(':').next()).map(str::to_string).collect()
+    stdout
+        .lines()
+        .skip(at + 1)
+        .map_while(|l| l.strip_prefix("    "))
+        .filter_map(|l| l.split(':').next())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Copies a directory tree (files and directories).

@@ -15,12 +15,12 @@ impl ResponseError for SchedError {
         match self {
             SchedError::Unauthorized => StatusCode::UNAUTHORIZED,
             SchedError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            SchedError::UnknownWorker(_) | SchedError::UnknownLease(_) | SchedError::UnknownPackage(_) => {
-                StatusCode::NOT_FOUND
-            }
-            SchedError::LeaseNotLive { .. } | SchedError::NotYourLease { .. } | SchedError::SlotsFull { .. } => {
-                StatusCode::CONFLICT
-            }
+            SchedError::UnknownWorker(_)
+            | SchedError::UnknownLease(_)
+            | SchedError::UnknownPackage(_) => StatusCode::NOT_FOUND,
+            SchedError::LeaseNotLive { .. }
+            | SchedError::NotYourLease { .. }
+            | SchedError::SlotsFull { .. } => StatusCode::CONFLICT,
             SchedError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -30,7 +30,9 @@ impl ResponseError for SchedError {
         if matches!(self, SchedError::Unauthorized) {
             resp.insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"));
         }
-        resp.json(ErrorBody { error: self.to_string() })
+        resp.json(ErrorBody {
+            error: self.to_string(),
+        })
     }
 }
 
@@ -43,10 +45,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
         web::JsonConfig::default()
             .limit(8 * 1024 * 1024)
-            .error_handler(|e, _req: &HttpRequest| bad_request(format!("malformed JSON body: {e}"))),
+            .error_handler(|e, _req: &HttpRequest| {
+                bad_request(format!("malformed JSON body: {e}"))
+            }),
     )
-    .app_data(web::PathConfig::default().error_handler(|e, _| bad_request(format!("bad path: {e}"))))
-    .app_data(web::QueryConfig::default().error_handler(|e, _| bad_request(format!("bad query: {e}"))))
+    .app_data(
+        web::PathConfig::default().error_handler(|e, _| bad_request(format!("bad path: {e}"))),
+    )
+    .app_data(
+        web::QueryConfig::default().error_handler(|e, _| bad_request(format!("bad query: {e}"))),
+    )
     .service(worker::register)
     .service(worker::lease)
     .service(worker::heartbeat)
@@ -62,6 +70,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(ops::metrics)
     .service(ops::openapi_json)
     .default_service(web::to(|req: HttpRequest| async move {
-        HttpResponse::NotFound().json(ErrorBody { error: format!("no route {} {}", req.method(), req.path()) })
+        HttpResponse::NotFound().json(ErrorBody {
+            error: format!("no route {} {}", req.method(), req.path()),
+        })
     }));
 }

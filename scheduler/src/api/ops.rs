@@ -17,9 +17,13 @@ pub async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 pub async fn readyz(app: web::Data<App>) -> HttpResponse {
     if app.writer.is_alive() {
-        HttpResponse::Ok().content_type("text/plain").body("ready\n")
+        HttpResponse::Ok()
+            .content_type("text/plain")
+            .body("ready\n")
     } else {
-        HttpResponse::ServiceUnavailable().json(ErrorBody { error: "state file writer stopped".into() })
+        HttpResponse::ServiceUnavailable().json(ErrorBody {
+            error: "state file writer stopped".into(),
+        })
     }
 }
 
@@ -32,8 +36,12 @@ pub async fn metrics(app: web::Data<App>) -> HttpResponse {
         app.metrics.render(&b)
     };
     match text {
-        Ok(t) => HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(t),
-        Err(e) => HttpResponse::InternalServerError().json(ErrorBody { error: format!("metrics: {e}") }),
+        Ok(t) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4")
+            .body(t),
+        Err(e) => HttpResponse::InternalServerError().json(ErrorBody {
+            error: format!("metrics: {e}"),
+        }),
     }
 }
 

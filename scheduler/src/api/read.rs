@@ -25,7 +25,10 @@ pub struct PackagesQuery {
 #[utoipa::path(get, path = "/v1/packages", params(PackagesQuery),
     responses((status = 200, body = Vec<PackageInfo>), (status = 400, body = ErrorBody)))]
 #[get("/v1/packages")]
-pub async fn packages(app: web::Data<App>, q: web::Query<PackagesQuery>) -> Result<HttpResponse, SchedError> {
+pub async fn packages(
+    app: web::Data<App>,
+    q: web::Query<PackagesQuery>,
+) -> Result<HttpResponse, SchedError> {
     let state = match q.state.as_deref() {
         None | Some("") => None,
         Some(s) => Some(PkgState::parse(s).ok_or_else(|| {
@@ -41,7 +44,10 @@ pub async fn packages(app: web::Data<App>, q: web::Query<PackagesQuery>) -> Resu
 #[utoipa::path(get, path = "/v1/packages/{name}", params(("name" = String, Path, description = "source package name")),
     responses((status = 200, body = PackageDetail), (status = 404, body = ErrorBody)))]
 #[get("/v1/packages/{name}")]
-pub async fn package(app: web::Data<App>, name: web::Path<String>) -> Result<HttpResponse, SchedError> {
+pub async fn package(
+    app: web::Data<App>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, SchedError> {
     let d = app.lock().package(&name)?;
     Ok(HttpResponse::Ok().json(d))
 }

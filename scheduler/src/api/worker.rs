@@ -6,8 +6,8 @@ use crate::error::SchedError;
 use crate::state::LeaseAttempt;
 use actix_web::{post, web, HttpResponse};
 use dbuild_common::wire::{
-    ErrorBody, HeartbeatReply, HeartbeatRequest, LeaseReply, LeaseRequest, Outcome, RegisterReply, RegisterRequest,
-    Report, ReportReply, ReserveReply, ReserveRequest,
+    ErrorBody, HeartbeatReply, HeartbeatRequest, LeaseReply, LeaseRequest, Outcome, RegisterReply,
+    RegisterRequest, Report, ReportReply, ReserveReply, ReserveRequest,
 };
 use std::time::Duration;
 
@@ -15,7 +15,11 @@ use std::time::Duration;
 #[utoipa::path(post, path = "/v1/workers", request_body = RegisterRequest, security(("bearer" = [])),
     responses((status = 200, body = RegisterReply), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 #[post("/v1/workers")]
-pub async fn register(_a: Authed, app: web::Data<App>, req: web::Json<RegisterRequest>) -> Result<HttpResponse, SchedError> {
+pub async fn register(
+    _a: Authed,
+    app: web::Data<App>,
+    req: web::Json<RegisterRequest>,
+) -> Result<HttpResponse, SchedError> {
     let now = now_ms();
     let (res, pending) = app.change(|b| b.register(&req, now));
     pending.wait().await?;
@@ -34,7 +38,11 @@ pub async fn register(_a: Authed, app: web::Data<App>, req: web::Json<RegisterRe
         (status = 404, body = ErrorBody, description = "unknown worker"),
         (status = 409, body = ErrorBody, description = "all the worker's slots hold leases")))]
 #[post("/v1/lease")]
-pub async fn lease(_a: Authed, app: web::Data<App>, req: web::Json<LeaseRequest>) -> Result<HttpResponse, SchedError> {
+pub async fn lease(
+    _a: Authed,
+    app: web::Data<App>,
+    req: web::Json<LeaseRequest>,
+) -> Result<HttpResponse, SchedError> {
     let wait = Duration::from_secs(req.wait_secs).min(app.max_wait);
     let now = tokio::time::Instant::now();
     let until = now.checked_add(wait).unwrap_or(now);
@@ -46,14 +54,27 @@ pub async fn lease(_a: Authed, app: web::Data<App>, req: web::Json<LeaseRequest>
         match res? {
             LeaseAttempt::Granted(lease) => {
                 app.metrics.leases_granted.inc();
-                return Ok(HttpResponse::Ok().json(LeaseReply { lease: Some(*lease), finished: false }));
+                return Ok(HttpResponse::Ok().json(LeaseReply {
+                    lease: Some(*lease),
+                    finished: false,
+                }));
             }
-            LeaseAttempt::Finished => return Ok(HttpResponse::Ok().json(LeaseReply { lease: None, finished: true })),
+            LeaseAttempt::Finished => {
+                return Ok(HttpResponse::Ok().json(LeaseReply {
+                    lease: None,
+                    finished: true,
+                }))
+            }
             LeaseAttempt::Nothing => {}
         }
         match tokio::time::timeout_at(until, rx.changed()).await {
             Ok(Ok(())) => continue,
-            _ => return Ok(HttpResponse::Ok().json(LeaseReply { lease: None, finished: false })),
+            _ => {
+                return Ok(HttpResponse::Ok().json(LeaseReply {
+                    lease: None,
+                    finished: false,
+                }))
+            }
         }
     }
 }
@@ -72,7 +93,9 @@ pub async fn heartbeat(
     req: web::Json<HeartbeatRequest>,
 ) -> Result<HttpResponse, SchedError> {
     let deadline = app.lock().heartbeat(&id, &req.worker_id, now_ms())?;
-    Ok(HttpResponse::Ok().json(HeartbeatReply { deadline_unix_ms: deadline }))
+    Ok(HttpResponse::Ok().json(HeartbeatReply {
+        deadline_unix_ms: deadline,
+    }))
 }
 
 /// Reserve the package this lease's slot builds next, so the worker can
@@ -137,8 +160,15 @@ pub async fn report(
     app.metrics.reports.with_label_values(&[outcome]).inc();
     if matches!(req.outcome, Outcome::Success { .. }) {
         app.metrics.build_duration.observe(req.duration_secs);
-        for (phase, secs) in req.phases_secs.iter().filter(|(p, _)| dbuild_common::wire::PHASES.contains(&p.as_str())) {
-            app.metrics.build_phases.with_label_values(&[phase.as_str()]).observe(*secs);
+        for (phase, secs) in req
+            .phases_secs
+            .iter()
+            .filter(|(p, _)| dbuild_common::wire::PHASES.contains(&p.as_str()))
+        {
+            app.metrics
+                .build_phases
+                .with_label_values(&[phase.as_str()])
+                .observe(*secs);
         }
     }
     app.wake();
@@ -151,5 +181,10 @@ pub async fn report(
         // Nothing ready, or the worker cannot take one now: it asks /v1/lease as usual.
         Some(Ok(LeaseAttempt::Nothing)) | Some(Err(_)) | None => (None, false),
     };
-    Ok(HttpResponse::Ok().json(ReportReply { package, state, next, finished }))
+    Ok(HttpResponse::Ok().json(ReportReply {
+        package,
+        state,
+        next,
+        finished,
+    }))
 }

@@ -21,9 +21,15 @@ pub enum DbError {
     #[error("cannot open state file {path}: {source}")]
     Open { path: PathBuf, source: sqlx::Error },
     #[error("cannot migrate state file {path}: {source}")]
-    Migrate { path: PathBuf, source: sqlx::migrate::MigrateError },
+    Migrate {
+        path: PathBuf,
+        source: sqlx::migrate::MigrateError,
+    },
     #[error("state file query failed ({what}): {source}")]
-    Query { what: &'static str, source: sqlx::Error },
+    Query {
+        what: &'static str,
+        source: sqlx::Error,
+    },
     #[error("state file holds bad data ({what}): {detail}")]
     Corrupt { what: &'static str, detail: String },
 }
@@ -32,7 +38,12 @@ fn is_locked(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(d) => {
             let code = d.code().unwrap_or_default();
-            code == "5" || code == "6" || code.parse::<i32>().map(|c| c & 0xff == 5 || c & 0xff == 6).unwrap_or(false)
+            code == "5"
+                || code == "6"
+                || code
+                    .parse::<i32>()
+                    .map(|c| c & 0xff == 5 || c & 0xff == 6)
+                    .unwrap_or(false)
                 || d.message().contains("locked")
         }
         _ => false,
@@ -97,7 +108,10 @@ pub async fn open(loc: &Location) -> Result<SqliteConnection, DbError> {
         if is_locked(&source) {
             DbError::Locked { path: path.clone() }
         } else {
-            DbError::Open { path: path.clone(), source }
+            DbError::Open {
+                path: path.clone(),
+                source,
+            }
         }
     })?;
     // A write takes the EXCLUSIVE lock, held until this connection closes.
@@ -113,12 +127,19 @@ pub async fn open(loc: &Location) -> Result<SqliteConnection, DbError> {
             .await
     };
     if let Err(source) = claim.await {
-        return Err(if is_locked(&source) { DbError::Locked { path } } else { DbError::Open { path, source } });
+        return Err(if is_locked(&source) {
+            DbError::Locked { path }
+        } else {
+            DbError::Open { path, source }
+        });
     }
     sqlx::migrate!("./migrations")
         .run(&mut conn)
         .await
-        .map_err(|source| DbError::Migrate { path: path.clone(), source })?;
+        .map_err(|source| DbError::Migrate {
+            path: path.clone(),
+            source,
+        })?;
     Ok(conn)
 }
 
@@ -222,17 +243,25 @@ pub async fn prune(conn: &mut SqliteConnection, keep: Keep) -> Result<Pruned, Db
 /// Reads the whole state.
 pub async fn load(conn: &mut SqliteConnection) -> Result<Snapshot, DbError> {
     let mut s = Snapshot::default();
-    for r in sqlx::query("SELECT key, value FROM meta").fetch_all(&mut *conn).await.map_err(q("meta"))? {
-        s.meta.insert(r.get(0), r.get(1));
-    }
-    let rows = sqlx::query("SELECT name, state, input_hash, attempts, failed_on, reason, losses FROM packages")
+    for r in sqlx::query("SELECT key, value FROM meta")
         .fetch_all(&mut *conn)
         .await
-        .map_err(q("packages"))?;
+        .map_err(q("meta"))?
+    {
+        s.meta.insert(r.get(0), r.get(1));
+    }
+    let rows = sqlx::query(
+        "SELECT name, state, input_hash, attempts, failed_on, reason, losses FROM packages",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(q("packages"))?;
     for r in rows {
         let failed_on: String = r.get(4);
-        let failed_on = serde_json::from_str(&failed_on)
-            .map_err(|e| DbError::Corrupt { what: "packages.failed_on", detail: e.to_string() })?;
+        let failed_on = serde_json::from_str(&failed_on).map_err(|e| DbError::Corrupt {
+            what: "packages.failed_on",
+            detail: e.to_string(),
+        })?;
         s.packages.insert(
             r.get(0),
             PkgRow {
@@ -251,8 +280,10 @@ pub async fn load(conn: &mut SqliteConnection) -> Result<Snapshot, DbError> {
         .map_err(q("last_success"))?
     {
         let rpms: String = r.get(2);
-        let rpms: Vec<RpmFile> = serde_json::from_str(&rpms)
-            .map_err(|e| DbError::Corrupt { what: "last_success.rpms", detail: e.to_string() })?;
+        let rpms: Vec<RpmFile> = serde_json::from_str(&rpms).map_err(|e| DbError::Corrupt {
+            what: "last_success.rpms",
+            detail: e.to_string(),
+        })?;
         s.last_success.insert(r.get(0), (r.get(1), rpms));
     }
     for r in sqlx::query("SELECT id, package, worker, attempt, granted_ms, status FROM leases")
@@ -287,10 +318,12 @@ pub async fn load(conn: &mut SqliteConnection) -> Result<Snapshot, DbError> {
             gone: r.get::<i64, _>(5) != 0,
         });
     }
-    for r in sqlx::query("SELECT package, at_ms, kind, worker, lease_id, attempt, detail FROM events ORDER BY id")
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(q("events"))?
+    for r in sqlx::query(
+        "SELECT package, at_ms, kind, worker, lease_id, attempt, detail FROM events ORDER BY id",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(q("events"))?
     {
         let attempt: Option<i64> = r.get(5);
         s.events.push((
@@ -305,7 +338,11 @@ pub async fn load(conn: &mut SqliteConnection) -> Result<Snapshot, DbError> {
             },
         ));
     }
-    for r in sqlx::query("SELECT name, secs FROM durations").fetch_all(&mut *conn).await.map_err(q("durations"))? {
+    for r in sqlx::query("SELECT name, secs FROM durations")
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(q("durations"))?
+    {
         s.durations.insert(r.get(0), r.get(1));
     }
     Ok(s)

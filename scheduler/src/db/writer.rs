@@ -13,15 +13,59 @@ use tokio::sync::{mpsc, oneshot};
 /// One change to the state file.
 #[derive(Debug, Clone)]
 pub enum DbOp {
-    Meta { key: String, value: String },
-    MetaDelete { key: String },
-    Package { name: String, state: String, input_hash: String, attempts: u32, losses: u32, failed_on: Vec<String>, reason: Option<String> },
-    LastSuccess { name: String, input_hash: String, rpms: Vec<RpmFile> },
-    LeaseGranted { id: String, package: String, worker: String, attempt: u32, granted_ms: u64 },
-    LeaseClosed { id: String, status: &'static str },
-    Worker { id: String, name: String, arch: String, slots: u32, registered_ms: u64, gone: bool },
-    Event { package: String, at_ms: u64, kind: String, worker: Option<String>, lease_id: Option<String>, attempt: Option<u32>, detail: Option<String> },
-    Duration { name: String, secs: f64 },
+    Meta {
+        key: String,
+        value: String,
+    },
+    MetaDelete {
+        key: String,
+    },
+    Package {
+        name: String,
+        state: String,
+        input_hash: String,
+        attempts: u32,
+        losses: u32,
+        failed_on: Vec<String>,
+        reason: Option<String>,
+    },
+    LastSuccess {
+        name: String,
+        input_hash: String,
+        rpms: Vec<RpmFile>,
+    },
+    LeaseGranted {
+        id: String,
+        package: String,
+        worker: String,
+        attempt: u32,
+        granted_ms: u64,
+    },
+    LeaseClosed {
+        id: String,
+        status: &'static str,
+    },
+    Worker {
+        id: String,
+        name: String,
+        arch: String,
+        slots: u32,
+        registered_ms: u64,
+        gone: bool,
+    },
+    Event {
+        package: String,
+        at_ms: u64,
+        kind: String,
+        worker: Option<String>,
+        lease_id: Option<String>,
+        attempt: Option<u32>,
+        detail: Option<String>,
+    },
+    Duration {
+        name: String,
+        secs: f64,
+    },
 }
 
 struct Batch {
@@ -102,11 +146,17 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::UnboundedReceiver<Batch>)
 }
 
 async fn commit(conn: &mut SqliteConnection, batches: &[Batch]) -> Result<(), DbError> {
-    let mut tx = conn.begin().await.map_err(|source| DbError::Query { what: "begin", source })?;
+    let mut tx = conn.begin().await.map_err(|source| DbError::Query {
+        what: "begin",
+        source,
+    })?;
     for op in batches.iter().flat_map(|b| &b.ops) {
         apply(&mut tx, op).await?;
     }
-    tx.commit().await.map_err(|source| DbError::Query { what: "commit", source })
+    tx.commit().await.map_err(|source| DbError::Query {
+        what: "commit",
+        source,
+    })
 }
 
 fn i(v: u64) -> i64 {
@@ -207,5 +257,6 @@ async fn apply(conn: &mut SqliteConnection, op: &DbOp) -> Result<(), DbError> {
             sqlx::query("INSERT OR REPLACE INTO durations (name, secs) VALUES (?, ?)").bind(name).bind(secs).execute(conn).await,
         ),
     };
-    res.map(|_| ()).map_err(|source| DbError::Query { what, source })
+    res.map(|_| ())
+        .map_err(|source| DbError::Query { what, source })
 }

@@ -12,7 +12,9 @@ pub use reserve::ReservationCounts;
 
 use crate::db::writer::DbOp;
 use crate::db::Snapshot;
-use dbuild_common::dispatch::{critical_path, effective_weights, resume_state, Dispatcher, Initial, PkgState, Recorded};
+use dbuild_common::dispatch::{
+    critical_path, effective_weights, resume_state, Dispatcher, Initial, PkgState, Recorded,
+};
 use dbuild_common::plan::Plan;
 use dbuild_common::wire::{HistoryEvent, RpmFile};
 use std::collections::{BTreeSet, HashMap};
@@ -112,8 +114,12 @@ impl Build {
         let n = plan.packages.len();
         let weights = effective_weights(&plan, &snap.durations);
         let prio = critical_path(&plan, &weights);
-        let live_by_pkg: HashMap<&str, usize> =
-            snap.live_leases.iter().enumerate().map(|(k, l)| (l.package.as_str(), k)).collect();
+        let live_by_pkg: HashMap<&str, usize> = snap
+            .live_leases
+            .iter()
+            .enumerate()
+            .map(|(k, l)| (l.package.as_str(), k))
+            .collect();
         // With `restart_finished`, a file whose build ran to its end starts a
         // new build: what it built is up to date (if unchanged), what failed
         // gets fresh attempts. A build that was interrupted is always resumed.
@@ -123,7 +129,12 @@ impl Build {
             && snap.packages.values().all(|r| {
                 matches!(
                     PkgState::parse(&r.state),
-                    Some(PkgState::Succeeded | PkgState::UpToDate | PkgState::Failed | PkgState::DepFailed)
+                    Some(
+                        PkgState::Succeeded
+                            | PkgState::UpToDate
+                            | PkgState::Failed
+                            | PkgState::DepFailed
+                    )
                 )
             });
         let mut initial = Vec::with_capacity(n);
@@ -131,7 +142,9 @@ impl Build {
             let row = snap.packages.get(&p.name);
             let last = snap.last_success.get(&p.name);
             let rec = Recorded {
-                state: row.filter(|_| !previous_finished).and_then(|r| PkgState::parse(&r.state)),
+                state: row
+                    .filter(|_| !previous_finished)
+                    .and_then(|r| PkgState::parse(&r.state)),
                 hash: row.map(|r| r.input_hash.clone()),
                 last_success_hash: last.map(|l| l.0.clone()),
                 rpms_present: last.is_some_and(|l| l.1.iter().all(rpm_exists)),
@@ -146,7 +159,9 @@ impl Build {
         let mut disp = Dispatcher::with_initial(&plan, prio, cfg.max_attempts, &initial);
         let mut pkgs = vec![PkgRt::default(); n];
         for (i, p) in plan.packages.iter().enumerate() {
-            let Some(row) = snap.packages.get(&p.name).filter(|_| !previous_finished) else { continue };
+            let Some(row) = snap.packages.get(&p.name).filter(|_| !previous_finished) else {
+                continue;
+            };
             if row.input_hash == hashes[i] && !(cfg.retry_failed && initial[i] == Initial::Failed) {
                 pkgs[i].attempts = row.attempts;
                 pkgs[i].losses = row.losses;
@@ -163,13 +178,22 @@ impl Build {
                 }
             }
         }
-        let index: HashMap<String, usize> = plan.packages.iter().enumerate().map(|(i, p)| (p.name.clone(), i)).collect();
+        let index: HashMap<String, usize> = plan
+            .packages
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name.clone(), i))
+            .collect();
         for (name, ev) in snap.events {
             if let Some(&i) = index.get(&name) {
                 pkgs[i].history.push(ev);
             }
         }
-        let owners = plan.binary_owners().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let owners = plan
+            .binary_owners()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
         let mut workers = HashMap::new();
         let mut worker_ids = HashMap::new();
         for w in snap.workers {
@@ -192,7 +216,8 @@ impl Build {
         let mut closed = snap.closed_leases;
         for l in snap.live_leases {
             let i = index.get(&l.package).copied();
-            let keep = i.filter(|&i| initial[i] == Initial::Building && workers.contains_key(&l.worker));
+            let keep =
+                i.filter(|&i| initial[i] == Initial::Building && workers.contains_key(&l.worker));
             match keep {
                 Some(i) if pkgs[i].lease.is_none() => {
                     // Honour the lease: its worker may still report. Fresh
@@ -216,7 +241,10 @@ impl Build {
                     );
                 }
                 _ => {
-                    ops.push(DbOp::LeaseClosed { id: l.id.clone(), status: "expired" });
+                    ops.push(DbOp::LeaseClosed {
+                        id: l.id.clone(),
+                        status: "expired",
+                    });
                     closed.insert(l.id, (l.package, "expired".into()));
                 }
             }
@@ -234,7 +262,12 @@ impl Build {
             .filter(|_| !snap.meta.contains_key("finished_ms") || !disp.is_finished())
             .unwrap_or(now);
         let finished_ms = if disp.is_finished() {
-            Some(snap.meta.get("finished_ms").and_then(|v| v.parse().ok()).unwrap_or(now))
+            Some(
+                snap.meta
+                    .get("finished_ms")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(now),
+            )
         } else {
             None
         };
@@ -257,17 +290,31 @@ impl Build {
             reservations: HashMap::new(),
             reservation_counts: ReservationCounts::default(),
         };
-        b.ops.push(DbOp::Meta { key: "started_ms".into(), value: started_ms.to_string() });
+        b.ops.push(DbOp::Meta {
+            key: "started_ms".into(),
+            value: started_ms.to_string(),
+        });
         match finished_ms {
-            Some(f) => b.ops.push(DbOp::Meta { key: "finished_ms".into(), value: f.to_string() }),
-            None => b.ops.push(DbOp::MetaDelete { key: "finished_ms".into() }),
+            Some(f) => b.ops.push(DbOp::Meta {
+                key: "finished_ms".into(),
+                value: f.to_string(),
+            }),
+            None => b.ops.push(DbOp::MetaDelete {
+                key: "finished_ms".into(),
+            }),
         }
         for i in 0..n {
             let st = b.disp.state(i).unwrap_or(PkgState::Waiting);
-            let before = snap.packages.get(&b.plan.packages[i].name).map(|r| r.state.clone());
+            let before = snap
+                .packages
+                .get(&b.plan.packages[i].name)
+                .map(|r| r.state.clone());
             if before.as_deref() != Some(st.as_str()) {
                 let detail = match st {
-                    PkgState::DepFailed => b.disp.dep_failed_on(i).map(|d| format!("needs {}", b.disp.name(d))),
+                    PkgState::DepFailed => b
+                        .disp
+                        .dep_failed_on(i)
+                        .map(|d| format!("needs {}", b.disp.name(d))),
                     PkgState::UpToDate => Some(format!("input hash {}", &b.hashes[i])),
                     _ => None,
                 };
@@ -307,7 +354,14 @@ impl Build {
         attempt: Option<u32>,
         detail: Option<String>,
     ) {
-        let ev = HistoryEvent { at_unix_ms: at_ms, kind: kind.to_string(), worker, lease_id, attempt, detail };
+        let ev = HistoryEvent {
+            at_unix_ms: at_ms,
+            kind: kind.to_string(),
+            worker,
+            lease_id,
+            attempt,
+            detail,
+        };
         self.ops.push(DbOp::Event {
             package: self.plan.packages[i].name.clone(),
             at_ms,
@@ -339,7 +393,9 @@ impl Build {
 
     /// The name of worker `worker_id` (the id itself if it is unknown).
     pub(crate) fn worker_name(&self, worker_id: &str) -> String {
-        self.workers.get(worker_id).map_or_else(|| worker_id.to_string(), |w| w.name.clone())
+        self.workers
+            .get(worker_id)
+            .map_or_else(|| worker_id.to_string(), |w| w.name.clone())
     }
 
     pub fn live_workers(&self) -> usize {

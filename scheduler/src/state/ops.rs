@@ -20,7 +20,10 @@ pub enum LeaseAttempt {
 }
 
 fn valid_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-:".contains(c))
+    !s.is_empty()
+        && s.len() <= 253
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-:".contains(c))
 }
 
 /// A relative path below one of `roots`, without `..` or odd components.
@@ -34,7 +37,9 @@ fn valid_rel_path(p: &str, roots: &[&str], suffix: &str) -> bool {
 }
 
 fn valid_sha256(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn bad(msg: String) -> SchedError {
@@ -46,18 +51,31 @@ impl Build {
     /// under the same name restarted: its old leases are given up.
     pub fn register(&mut self, req: &RegisterRequest, now: u64) -> Result<String, SchedError> {
         if !valid_name(&req.name) {
-            return Err(bad(format!("worker name {:?} must be 1-253 characters of [A-Za-z0-9._:-]", req.name)));
+            return Err(bad(format!(
+                "worker name {:?} must be 1-253 characters of [A-Za-z0-9._:-]",
+                req.name
+            )));
         }
         if req.arch != self.plan.arch && req.arch != "noarch" {
-            return Err(bad(format!("worker {} builds for {}, but this build is for {}", req.name, req.arch, self.plan.arch)));
+            return Err(bad(format!(
+                "worker {} builds for {}, but this build is for {}",
+                req.name, req.arch, self.plan.arch
+            )));
         }
         if req.slots == 0 || req.slots > 1024 {
-            return Err(bad(format!("worker {}: slots must be 1..=1024, got {}", req.name, req.slots)));
+            return Err(bad(format!(
+                "worker {}: slots must be 1..=1024, got {}",
+                req.name, req.slots
+            )));
         }
         let id = match self.worker_ids.get(&req.name) {
             Some(id) => {
                 let id = id.clone();
-                let old: Vec<String> = self.workers.get(&id).map(|w| w.leases.iter().cloned().collect()).unwrap_or_default();
+                let old: Vec<String> = self
+                    .workers
+                    .get(&id)
+                    .map(|w| w.leases.iter().cloned().collect())
+                    .unwrap_or_default();
                 for l in old {
                     self.lose_lease(&l, now, "lost", "worker registered again (restarted)");
                 }
@@ -99,9 +117,16 @@ impl Build {
 
     /// Hands the best ready package to `worker_id`, if any.
     pub fn try_lease(&mut self, worker_id: &str, now: u64) -> Result<LeaseAttempt, SchedError> {
-        let w = self.workers.get(worker_id).ok_or_else(|| SchedError::UnknownWorker(worker_id.to_string()))?;
+        let w = self
+            .workers
+            .get(worker_id)
+            .ok_or_else(|| SchedError::UnknownWorker(worker_id.to_string()))?;
         if w.leases.len() >= w.slots as usize {
-            return Err(SchedError::SlotsFull { worker: w.name.clone(), held: w.leases.len(), slots: w.slots });
+            return Err(SchedError::SlotsFull {
+                worker: w.name.clone(),
+                held: w.leases.len(),
+                slots: w.slots,
+            });
         }
         let (name, gone) = (w.name.clone(), w.gone);
         if gone {
@@ -113,22 +138,46 @@ impl Build {
         }
         let live = self.live_workers();
         let Some(i) = self.disp.next_for(&name, live) else {
-            return Ok(if self.disp.is_finished() { LeaseAttempt::Finished } else { LeaseAttempt::Nothing });
+            return Ok(if self.disp.is_finished() {
+                LeaseAttempt::Finished
+            } else {
+                LeaseAttempt::Nothing
+            });
         };
         self.taken_over(i);
         let id = uuid::Uuid::new_v4().to_string();
-        Ok(LeaseAttempt::Granted(Box::new(self.grant(i, worker_id, &name, id, now))))
+        Ok(LeaseAttempt::Granted(Box::new(
+            self.grant(i, worker_id, &name, id, now),
+        )))
     }
 
     /// Records the lease `id` on package `i` (already building in the
     /// dispatcher) for `worker_id`.
-    pub(super) fn grant(&mut self, i: usize, worker_id: &str, worker_name: &str, id: String, now: u64) -> Lease {
+    pub(super) fn grant(
+        &mut self,
+        i: usize,
+        worker_id: &str,
+        worker_name: &str,
+        id: String,
+        now: u64,
+    ) -> Lease {
         self.pkgs[i].attempts += 1;
         let attempt = self.pkgs[i].attempts;
-        let deadline_ms = now.saturating_add(self.cfg.lease_ttl_ms).min(now.saturating_add(self.cfg.max_build_ms));
+        let deadline_ms = now
+            .saturating_add(self.cfg.lease_ttl_ms)
+            .min(now.saturating_add(self.cfg.max_build_ms));
         self.pkgs[i].lease = Some(id.clone());
         self.pkgs[i].since_ms = Some(now);
-        self.leases.insert(id.clone(), LeaseRt { pkg: i, worker_id: worker_id.to_string(), attempt, granted_ms: now, deadline_ms });
+        self.leases.insert(
+            id.clone(),
+            LeaseRt {
+                pkg: i,
+                worker_id: worker_id.to_string(),
+                attempt,
+                granted_ms: now,
+                deadline_ms,
+            },
+        );
         if let Some(w) = self.workers.get_mut(worker_id) {
             w.leases.insert(id.clone());
         }
@@ -141,7 +190,15 @@ impl Build {
             granted_ms: now,
         });
         self.persist_pkg(i);
-        self.event(i, now, "leased", Some(worker_name.to_string()), Some(id.clone()), Some(attempt), None);
+        self.event(
+            i,
+            now,
+            "leased",
+            Some(worker_name.to_string()),
+            Some(id.clone()),
+            Some(attempt),
+            None,
+        );
         tracing::info!(package = %lease.package, worker = %worker_name, lease = %id, attempt, "lease granted");
         lease
     }
@@ -156,7 +213,15 @@ impl Build {
             spec: format!("{}/{}", self.cfg.specs_rel, p.spec.display()),
             attempt,
             install: self.install_list(i),
-            macros: self.plan.macros.iter().map(|(n, v)| Define { name: n.clone(), value: v.clone() }).collect(),
+            macros: self
+                .plan
+                .macros
+                .iter()
+                .map(|(n, v)| Define {
+                    name: n.clone(),
+                    value: v.clone(),
+                })
+                .collect(),
             arch: self.plan.arch.clone(),
             deadline_unix_ms: deadline_ms,
             log_path: dbuild_common::wire::log_path(&p.name, attempt),
@@ -168,14 +233,24 @@ impl Build {
 
     /// The exact RPM files of the binary packages `i` installs.
     fn install_list(&self, i: usize) -> Vec<String> {
-        let want: HashSet<&str> = self.plan.packages[i].installs.iter().map(String::as_str).collect();
-        let mut owners: Vec<usize> = want.iter().filter_map(|b| self.owners.get(*b).copied()).collect();
+        let want: HashSet<&str> = self.plan.packages[i]
+            .installs
+            .iter()
+            .map(String::as_str)
+            .collect();
+        let mut owners: Vec<usize> = want
+            .iter()
+            .filter_map(|b| self.owners.get(*b).copied())
+            .collect();
         owners.sort_unstable();
         owners.dedup();
         let mut out: Vec<String> = owners
             .into_iter()
             .flat_map(|o| self.pkgs[o].rpms.iter())
-            .filter(|r| r.binary_name().is_some_and(|b| want.contains(b)) && !r.path.starts_with("stage/SRPMS"))
+            .filter(|r| {
+                r.binary_name().is_some_and(|b| want.contains(b))
+                    && !r.path.starts_with("stage/SRPMS")
+            })
             .map(|r| r.path.clone())
             .collect();
         out.sort();
@@ -187,11 +262,16 @@ impl Build {
     pub(super) fn live_lease(&self, id: &str, worker_id: &str) -> Result<&LeaseRt, SchedError> {
         match self.leases.get(id) {
             Some(l) if l.worker_id == worker_id => Ok(l),
-            Some(l) => Err(SchedError::NotYourLease { id: id.into(), package: self.plan.packages[l.pkg].name.clone() }),
+            Some(l) => Err(SchedError::NotYourLease {
+                id: id.into(),
+                package: self.plan.packages[l.pkg].name.clone(),
+            }),
             None => match self.closed.get(id) {
-                Some((package, status)) => {
-                    Err(SchedError::LeaseNotLive { id: id.into(), package: package.clone(), status: status.clone() })
-                }
+                Some((package, status)) => Err(SchedError::LeaseNotLive {
+                    id: id.into(),
+                    package: package.clone(),
+                    status: status.clone(),
+                }),
                 None => Err(SchedError::UnknownLease(id.into())),
             },
         }
@@ -200,7 +280,9 @@ impl Build {
     /// Renews lease `id`; returns the new deadline.
     pub fn heartbeat(&mut self, id: &str, worker_id: &str, now: u64) -> Result<u64, SchedError> {
         let granted = self.live_lease(id, worker_id)?.granted_ms;
-        let deadline = now.saturating_add(self.cfg.lease_ttl_ms).min(granted.saturating_add(self.cfg.max_build_ms));
+        let deadline = now
+            .saturating_add(self.cfg.lease_ttl_ms)
+            .min(granted.saturating_add(self.cfg.max_build_ms));
         if let Some(l) = self.leases.get_mut(id) {
             l.deadline_ms = deadline;
         }
@@ -210,19 +292,32 @@ impl Build {
     fn validate_report(&self, pkg: usize, r: &Report) -> Result<(), SchedError> {
         let name = &self.plan.packages[pkg].name;
         if !r.duration_secs.is_finite() || r.duration_secs < 0.0 || r.duration_secs > 1e7 {
-            return Err(bad(format!("package {name}: duration_secs must be a non-negative number, got {}", r.duration_secs)));
+            return Err(bad(format!(
+                "package {name}: duration_secs must be a non-negative number, got {}",
+                r.duration_secs
+            )));
         }
         if let Some(log) = &r.log_path {
             if !valid_rel_path(log, &["stage/LOGS"], "") {
-                return Err(bad(format!("package {name}: log_path {log:?} must be a relative path under stage/LOGS")));
+                return Err(bad(format!(
+                    "package {name}: log_path {log:?} must be a relative path under stage/LOGS"
+                )));
             }
         }
         if r.phases_secs.len() > 32 {
-            return Err(bad(format!("package {name}: too many phases ({})", r.phases_secs.len())));
+            return Err(bad(format!(
+                "package {name}: too many phases ({})",
+                r.phases_secs.len()
+            )));
         }
         for (phase, secs) in &r.phases_secs {
-            if phase.is_empty() || phase.len() > 32 || !phase.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
-                return Err(bad(format!("package {name}: phase name {phase:?} must be 1-32 characters of [a-z_]")));
+            if phase.is_empty()
+                || phase.len() > 32
+                || !phase.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            {
+                return Err(bad(format!(
+                    "package {name}: phase name {phase:?} must be 1-32 characters of [a-z_]"
+                )));
             }
             if !secs.is_finite() || *secs < 0.0 || *secs > 1e7 {
                 return Err(bad(format!("package {name}: phase {phase} must last a non-negative number of seconds, got {secs}")));
@@ -231,18 +326,26 @@ impl Build {
         match &r.outcome {
             Outcome::Success { rpms } => {
                 if rpms.len() > 10_000 {
-                    return Err(bad(format!("package {name}: too many RPMs ({})", rpms.len())));
+                    return Err(bad(format!(
+                        "package {name}: too many RPMs ({})",
+                        rpms.len()
+                    )));
                 }
                 let mut seen = HashSet::new();
                 for f in rpms {
-                    if !valid_rel_path(&f.path, &["stage/RPMS", "stage/SRPMS"], ".rpm") || f.binary_name().is_none() {
+                    if !valid_rel_path(&f.path, &["stage/RPMS", "stage/SRPMS"], ".rpm")
+                        || f.binary_name().is_none()
+                    {
                         return Err(bad(format!(
                             "package {name}: RPM path {:?} must be stage/RPMS/<arch>/<name>-<version>-<release>.<arch>.rpm or under stage/SRPMS",
                             f.path
                         )));
                     }
                     if !valid_sha256(&f.sha256) {
-                        return Err(bad(format!("package {name}: sha256 of {} must be 64 lower-case hex digits", f.path)));
+                        return Err(bad(format!(
+                            "package {name}: sha256 of {} must be 64 lower-case hex digits",
+                            f.path
+                        )));
                     }
                     if !seen.insert(f.path.as_str()) {
                         return Err(bad(format!("package {name}: RPM {} listed twice", f.path)));
@@ -251,7 +354,9 @@ impl Build {
             }
             Outcome::Failure { reason, .. } => {
                 if reason.len() > 64 * 1024 {
-                    return Err(bad(format!("package {name}: failure reason longer than 64 KiB")));
+                    return Err(bad(format!(
+                        "package {name}: failure reason longer than 64 KiB"
+                    )));
                 }
             }
         }
@@ -259,7 +364,12 @@ impl Build {
     }
 
     /// Applies a worker's report on lease `id`; returns the package and its new state.
-    pub fn report(&mut self, id: &str, r: &Report, now: u64) -> Result<(String, PkgState, bool), SchedError> {
+    pub fn report(
+        &mut self,
+        id: &str,
+        r: &Report,
+        now: u64,
+    ) -> Result<(String, PkgState, bool), SchedError> {
         let l = self.live_lease(id, &r.worker_id)?.clone();
         self.validate_report(l.pkg, r)?;
         let i = l.pkg;
@@ -273,22 +383,53 @@ impl Build {
                 success = true;
                 self.pkgs[i].rpms = rpms.clone();
                 self.pkgs[i].reason = None;
-                self.ops.push(DbOp::LastSuccess { name: name.clone(), input_hash: self.hashes[i].clone(), rpms: rpms.clone() });
-                self.ops.push(DbOp::Duration { name: name.clone(), secs: r.duration_secs });
+                self.ops.push(DbOp::LastSuccess {
+                    name: name.clone(),
+                    input_hash: self.hashes[i].clone(),
+                    rpms: rpms.clone(),
+                });
+                self.ops.push(DbOp::Duration {
+                    name: name.clone(),
+                    secs: r.duration_secs,
+                });
                 self.persist_pkg(i);
                 let mut detail = format!("{} RPMs in {:.1}s", rpms.len(), r.duration_secs);
                 if !r.phases_secs.is_empty() {
-                    let phases: Vec<String> = r.phases_secs.iter().map(|(k, v)| format!("{k} {v:.2}s")).collect();
+                    let phases: Vec<String> = r
+                        .phases_secs
+                        .iter()
+                        .map(|(k, v)| format!("{k} {v:.2}s"))
+                        .collect();
                     detail.push_str(&format!(" ({})", phases.join(", ")));
                 }
-                self.event(i, now, "succeeded", Some(worker.clone()), Some(id.into()), Some(l.attempt), Some(detail));
+                self.event(
+                    i,
+                    now,
+                    "succeeded",
+                    Some(worker.clone()),
+                    Some(id.into()),
+                    Some(l.attempt),
+                    Some(detail),
+                );
                 for d in now_ready {
                     self.persist_pkg(d);
-                    self.event(d, now, "ready", None, None, None, Some(format!("{name} built")));
+                    self.event(
+                        d,
+                        now,
+                        "ready",
+                        None,
+                        None,
+                        None,
+                        Some(format!("{name} built")),
+                    );
                 }
                 tracing::info!(package = %name, worker = %worker, lease = %id, secs = r.duration_secs, "build succeeded");
             }
-            Outcome::Failure { exit_status, reason, kind } => {
+            Outcome::Failure {
+                exit_status,
+                reason,
+                kind,
+            } => {
                 let reason_line = match exit_status {
                     Some(code) => format!("exit status {code}: {reason}"),
                     None => reason.clone(),
@@ -302,9 +443,20 @@ impl Build {
                     detail.push_str("; not retried: the package's own build failed");
                 }
                 self.pkgs[i].reason = Some(reason_line);
-                let outcome = self.disp.fail(i, &worker, permanent).map_err(|e| bad(e.to_string()))?;
+                let outcome = self
+                    .disp
+                    .fail(i, &worker, permanent)
+                    .map_err(|e| bad(e.to_string()))?;
                 self.persist_pkg(i);
-                self.event(i, now, "failed", Some(worker.clone()), Some(id.into()), Some(l.attempt), Some(detail));
+                self.event(
+                    i,
+                    now,
+                    "failed",
+                    Some(worker.clone()),
+                    Some(id.into()),
+                    Some(l.attempt),
+                    Some(detail),
+                );
                 match outcome {
                     FailOutcome::Retry => {
                         tracing::warn!(package = %name, worker = %worker, lease = %id, attempt = l.attempt, "build failed; will retry");
@@ -312,9 +464,21 @@ impl Build {
                     FailOutcome::Failed { dep_failed } => {
                         tracing::warn!(package = %name, worker = %worker, lease = %id, kind = ?kind, dependents = dep_failed.len(), "build failed for good");
                         for d in dep_failed {
-                            let on = self.disp.dep_failed_on(d).map(|x| self.disp.name(x).to_string()).unwrap_or_default();
+                            let on = self
+                                .disp
+                                .dep_failed_on(d)
+                                .map(|x| self.disp.name(x).to_string())
+                                .unwrap_or_default();
                             self.persist_pkg(d);
-                            self.event(d, now, "dep-failed", None, None, None, Some(format!("needs {on}, which failed")));
+                            self.event(
+                                d,
+                                now,
+                                "dep-failed",
+                                None,
+                                None,
+                                None,
+                                Some(format!("needs {on}, which failed")),
+                            );
                         }
                     }
                 }
@@ -327,18 +491,26 @@ impl Build {
 
     fn close_lease(&mut self, id: &str, pkg: usize, worker_id: &str, status: &'static str) {
         self.leases.remove(id);
-        self.closed.insert(id.to_string(), (self.plan.packages[pkg].name.clone(), status.to_string()));
+        self.closed.insert(
+            id.to_string(),
+            (self.plan.packages[pkg].name.clone(), status.to_string()),
+        );
         if let Some(w) = self.workers.get_mut(worker_id) {
             w.leases.remove(id);
         }
         self.pkgs[pkg].lease = None;
         self.pkgs[pkg].since_ms = None;
-        self.ops.push(DbOp::LeaseClosed { id: id.to_string(), status });
+        self.ops.push(DbOp::LeaseClosed {
+            id: id.to_string(),
+            status,
+        });
     }
 
     /// Takes lease `id` away and puts its package back in the queue.
     fn lose_lease(&mut self, id: &str, now: u64, kind: &str, why: &str) {
-        let Some(l) = self.leases.get(id).cloned() else { return };
+        let Some(l) = self.leases.get(id).cloned() else {
+            return;
+        };
         let worker = self.worker_name(&l.worker_id);
         self.close_lease(id, l.pkg, &l.worker_id, "expired");
         self.drop_reservation(id);
@@ -349,7 +521,15 @@ impl Build {
         if losses < self.cfg.max_lease_losses {
             let _ = self.disp.requeue(i);
             self.persist_pkg(i);
-            self.event(i, now, kind, Some(worker.clone()), Some(id.into()), Some(l.attempt), Some(why.into()));
+            self.event(
+                i,
+                now,
+                kind,
+                Some(worker.clone()),
+                Some(id.into()),
+                Some(l.attempt),
+                Some(why.into()),
+            );
             tracing::warn!(package = %name, worker = %worker, lease = %id, reason = why, losses, "lease revoked; package requeued");
             return;
         }
@@ -358,12 +538,28 @@ impl Build {
         let reason = format!("lost its lease {losses} times (last: {why}); giving up");
         self.pkgs[i].reason = Some(reason.clone());
         self.persist_pkg(i);
-        self.event(i, now, kind, Some(worker.clone()), Some(id.into()), Some(l.attempt), Some(why.into()));
+        self.event(
+            i,
+            now,
+            kind,
+            Some(worker.clone()),
+            Some(id.into()),
+            Some(l.attempt),
+            Some(why.into()),
+        );
         self.event(i, now, "failed", None, None, None, Some(reason));
         tracing::warn!(package = %name, worker = %worker, lease = %id, losses, dependents = dep_failed.len(), "lease lost too often; package failed");
         for d in dep_failed {
             self.persist_pkg(d);
-            self.event(d, now, "dep-failed", None, None, None, Some(format!("needs {name}, which failed")));
+            self.event(
+                d,
+                now,
+                "dep-failed",
+                None,
+                None,
+                None,
+                Some(format!("needs {name}, which failed")),
+            );
         }
         self.check_finished(now);
     }
@@ -371,8 +567,12 @@ impl Build {
     /// Expires every lease past its deadline; a worker whose leases all
     /// expired is marked gone. Returns how many leases expired.
     pub fn reap(&mut self, now: u64) -> usize {
-        let expired: Vec<String> =
-            self.leases.iter().filter(|(_, l)| l.deadline_ms <= now).map(|(id, _)| id.clone()).collect();
+        let expired: Vec<String> = self
+            .leases
+            .iter()
+            .filter(|(_, l)| l.deadline_ms <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
         let mut touched = HashSet::new();
         for id in &expired {
             let mut why = "no heartbeat before the lease deadline";
@@ -385,7 +585,10 @@ impl Build {
             self.lose_lease(id, now, "expired", why);
         }
         for wid in touched {
-            let gone = self.workers.get(&wid).is_some_and(|w| w.leases.is_empty() && !w.gone);
+            let gone = self
+                .workers
+                .get(&wid)
+                .is_some_and(|w| w.leases.is_empty() && !w.gone);
             if gone {
                 if let Some(w) = self.workers.get_mut(&wid) {
                     w.gone = true;
@@ -405,7 +608,10 @@ impl Build {
     fn check_finished(&mut self, now: u64) {
         if self.disp.is_finished() && self.finished_ms.is_none() {
             self.finished_ms = Some(now);
-            self.ops.push(DbOp::Meta { key: "finished_ms".into(), value: now.to_string() });
+            self.ops.push(DbOp::Meta {
+                key: "finished_ms".into(),
+                value: now.to_string(),
+            });
             let c = self.disp.counts();
             tracing::info!(
                 succeeded = c.get(&PkgState::Succeeded).copied().unwrap_or(0),
@@ -429,10 +635,26 @@ mod tests {
 
     #[test]
     fn path_and_hash_validation() {
-        assert!(valid_rel_path("stage/RPMS/x86_64/a-1-1.x86_64.rpm", &["stage/RPMS"], ".rpm"));
-        assert!(!valid_rel_path("stage/RPMS/../../etc/passwd.rpm", &["stage/RPMS"], ".rpm"));
-        assert!(!valid_rel_path("/stage/RPMS/a-1-1.x86_64.rpm", &["stage/RPMS"], ".rpm"));
-        assert!(!valid_rel_path("stage/RPMSX/a-1-1.x86_64.rpm", &["stage/RPMS"], ".rpm"));
+        assert!(valid_rel_path(
+            "stage/RPMS/x86_64/a-1-1.x86_64.rpm",
+            &["stage/RPMS"],
+            ".rpm"
+        ));
+        assert!(!valid_rel_path(
+            "stage/RPMS/../../etc/passwd.rpm",
+            &["stage/RPMS"],
+            ".rpm"
+        ));
+        assert!(!valid_rel_path(
+            "/stage/RPMS/a-1-1.x86_64.rpm",
+            &["stage/RPMS"],
+            ".rpm"
+        ));
+        assert!(!valid_rel_path(
+            "stage/RPMSX/a-1-1.x86_64.rpm",
+            &["stage/RPMS"],
+            ".rpm"
+        ));
         assert!(valid_sha256(&"ab".repeat(32)));
         assert!(!valid_sha256(&"AB".repeat(32)));
         assert!(valid_name("worker-1.pod"));

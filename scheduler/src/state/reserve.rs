@@ -39,9 +39,17 @@ impl Build {
         }
         let worker = self.worker_name(worker_id);
         let live = self.live_workers();
-        let Some(i) = self.disp.reserve_for(&worker, live) else { return Ok(None) };
+        let Some(i) = self.disp.reserve_for(&worker, live) else {
+            return Ok(None);
+        };
         let lease_id = uuid::Uuid::new_v4().to_string();
-        self.reservations.insert(holder.to_string(), Reservation { pkg: i, lease_id: lease_id.clone() });
+        self.reservations.insert(
+            holder.to_string(),
+            Reservation {
+                pkg: i,
+                lease_id: lease_id.clone(),
+            },
+        );
         self.reservation_counts.granted += 1;
         tracing::info!(package = %self.plan.packages[i].name, worker = %worker, after_lease = %holder, reservation = %lease_id, "package reserved");
         Ok(Some(self.reserved_lease(i, lease_id)))
@@ -54,13 +62,25 @@ impl Build {
 
     /// The next lease of the slot that reported on `holder`: its reservation
     /// when `claim` names it and it still holds, else the best ready package.
-    pub fn next_after_report(&mut self, holder: &str, worker_id: &str, claim: Option<&str>, now: u64) -> Result<LeaseAttempt, SchedError> {
+    pub fn next_after_report(
+        &mut self,
+        holder: &str,
+        worker_id: &str,
+        claim: Option<&str>,
+        now: u64,
+    ) -> Result<LeaseAttempt, SchedError> {
         if let Some(r) = self.reservations.remove(holder) {
-            let worker = self.workers.get(worker_id).filter(|w| w.leases.len() < w.slots as usize).map(|w| w.name.clone());
+            let worker = self
+                .workers
+                .get(worker_id)
+                .filter(|w| w.leases.len() < w.slots as usize)
+                .map(|w| w.name.clone());
             if let Some(worker) = worker.filter(|_| claim == Some(r.lease_id.as_str())) {
                 if self.disp.claim(r.pkg) {
                     self.reservation_counts.claimed += 1;
-                    return Ok(LeaseAttempt::Granted(Box::new(self.grant(r.pkg, worker_id, &worker, r.lease_id, now))));
+                    return Ok(LeaseAttempt::Granted(Box::new(
+                        self.grant(r.pkg, worker_id, &worker, r.lease_id, now),
+                    )));
                 }
             }
             self.disp.unreserve(r.pkg);
@@ -79,7 +99,10 @@ impl Build {
 
     /// The lease whose slot reserved package `i`, if any.
     fn holder_of(&self, i: usize) -> Option<&String> {
-        self.reservations.iter().find(|(_, r)| r.pkg == i).map(|(holder, _)| holder)
+        self.reservations
+            .iter()
+            .find(|(_, r)| r.pkg == i)
+            .map(|(holder, _)| holder)
     }
 
     /// Package `i` was just leased: a reservation on it was taken over.
@@ -94,7 +117,10 @@ impl Build {
     /// For a reserved package: the worker and the package it builds first.
     pub(super) fn reserved_by(&self, i: usize) -> Option<(String, String)> {
         let lease = self.leases.get(self.holder_of(i)?)?;
-        Some((self.worker_name(&lease.worker_id), self.plan.packages[lease.pkg].name.clone()))
+        Some((
+            self.worker_name(&lease.worker_id),
+            self.plan.packages[lease.pkg].name.clone(),
+        ))
     }
 
     pub fn reservation_counts(&self) -> ReservationCounts {

@@ -3,30 +3,57 @@
 use super::Build;
 use crate::error::SchedError;
 use dbuild_common::dispatch::PkgState;
-use dbuild_common::wire::{GraphEdge, GraphNode, GraphView, PackageDetail, PackageInfo, Summary, WorkerInfo};
+use dbuild_common::wire::{
+    GraphEdge, GraphNode, GraphView, PackageDetail, PackageInfo, Summary, WorkerInfo,
+};
 
 impl Build {
     pub fn summary(&self, now: u64) -> Summary {
         let counts = self.disp.counts();
         let end = self.finished_ms.unwrap_or(now);
-        let slots: u64 = self.workers.values().filter(|w| !w.gone).map(|w| u64::from(w.slots)).sum();
+        let slots: u64 = self
+            .workers
+            .values()
+            .filter(|w| !w.gone)
+            .map(|w| u64::from(w.slots))
+            .sum();
         let remaining: Vec<usize> = (0..self.package_count())
-            .filter(|&i| matches!(self.disp.state(i), Some(PkgState::Waiting | PkgState::Ready | PkgState::Building)))
+            .filter(|&i| {
+                matches!(
+                    self.disp.state(i),
+                    Some(PkgState::Waiting | PkgState::Ready | PkgState::Building)
+                )
+            })
             .collect();
-        let chain = remaining.iter().map(|&i| self.disp.priority(i)).fold(0.0, f64::max);
+        let chain = remaining
+            .iter()
+            .map(|&i| self.disp.priority(i))
+            .fold(0.0, f64::max);
         let work: f64 = remaining.iter().map(|&i| self.weights[i]).sum();
-        let estimate = if remaining.is_empty() { 0.0 } else { chain.max(work / slots.max(1) as f64) };
-        let failed: Vec<String> =
-            (0..self.package_count()).filter(|&i| self.disp.state(i) == Some(PkgState::Failed)).map(|i| self.disp.name(i).to_string()).collect();
+        let estimate = if remaining.is_empty() {
+            0.0
+        } else {
+            chain.max(work / slots.max(1) as f64)
+        };
+        let failed: Vec<String> = (0..self.package_count())
+            .filter(|&i| self.disp.state(i) == Some(PkgState::Failed))
+            .map(|i| self.disp.name(i).to_string())
+            .collect();
         let finished = self.disp.is_finished();
-        let outcome = match (finished, failed.is_empty() && counts.get(&PkgState::DepFailed).copied().unwrap_or(0) == 0) {
+        let outcome = match (
+            finished,
+            failed.is_empty() && counts.get(&PkgState::DepFailed).copied().unwrap_or(0) == 0,
+        ) {
             (false, _) => "running",
             (true, true) => "succeeded",
             (true, false) => "failed",
         };
         Summary {
             packages: self.package_count(),
-            counts: counts.into_iter().map(|(k, v)| (k.as_str().to_string(), v)).collect(),
+            counts: counts
+                .into_iter()
+                .map(|(k, v)| (k.as_str().to_string(), v))
+                .collect(),
             elapsed_secs: end.saturating_sub(self.started_ms) as f64 / 1000.0,
             estimate_left_secs: estimate,
             finished,
@@ -40,7 +67,10 @@ impl Build {
     fn info(&self, i: usize) -> PackageInfo {
         let p = &self.plan.packages[i];
         let rt = &self.pkgs[i];
-        let lease = rt.lease.as_ref().and_then(|id| self.leases.get(id).map(|l| (id, l)));
+        let lease = rt
+            .lease
+            .as_ref()
+            .and_then(|id| self.leases.get(id).map(|l| (id, l)));
         PackageInfo {
             name: p.name.clone(),
             evr: p.evr.clone(),
@@ -52,8 +82,16 @@ impl Build {
             worker: lease.and_then(|(_, l)| self.workers.get(&l.worker_id).map(|w| w.name.clone())),
             lease_id: lease.map(|(id, _)| id.clone()),
             since_unix_ms: rt.since_ms,
-            waiting_on: self.disp.waiting_on(i).into_iter().map(|d| self.disp.name(d).to_string()).collect(),
-            dep_failed_on: self.disp.dep_failed_on(i).map(|d| self.disp.name(d).to_string()),
+            waiting_on: self
+                .disp
+                .waiting_on(i)
+                .into_iter()
+                .map(|d| self.disp.name(d).to_string())
+                .collect(),
+            dep_failed_on: self
+                .disp
+                .dep_failed_on(i)
+                .map(|d| self.disp.name(d).to_string()),
             reason: rt.reason.clone(),
             input_hash: self.hashes[i].clone(),
         }
@@ -61,7 +99,10 @@ impl Build {
 
     /// Packages, optionally only those in `state`, in plan order.
     pub fn packages(&self, state: Option<PkgState>) -> Vec<PackageInfo> {
-        (0..self.package_count()).filter(|&i| state.is_none_or(|s| self.disp.state(i) == Some(s))).map(|i| self.info(i)).collect()
+        (0..self.package_count())
+            .filter(|&i| state.is_none_or(|s| self.disp.state(i) == Some(s)))
+            .map(|i| self.info(i))
+            .collect()
     }
 
     /// Why package `i` is in its state, in one sentence.
@@ -108,14 +149,24 @@ impl Build {
     }
 
     pub fn package(&self, name: &str) -> Result<PackageDetail, SchedError> {
-        let &i = self.index.get(name).ok_or_else(|| SchedError::UnknownPackage(name.to_string()))?;
+        let &i = self
+            .index
+            .get(name)
+            .ok_or_else(|| SchedError::UnknownPackage(name.to_string()))?;
         let p = &self.plan.packages[i];
         let dependents = self.plan.dependents();
         Ok(PackageDetail {
             info: self.info(i),
             why: self.why(i),
-            needs: p.needs.iter().map(|&d| self.disp.name(d).to_string()).collect(),
-            needed_by: dependents[i].iter().map(|&d| self.disp.name(d).to_string()).collect(),
+            needs: p
+                .needs
+                .iter()
+                .map(|&d| self.disp.name(d).to_string())
+                .collect(),
+            needed_by: dependents[i]
+                .iter()
+                .map(|&d| self.disp.name(d).to_string())
+                .collect(),
             builds: p.builds.clone(),
             rpms: self.rpms_of(i).to_vec(),
             history: self.pkgs[i].history.clone(),
@@ -136,7 +187,10 @@ impl Build {
                 .packages
                 .iter()
                 .flat_map(|p| p.needs.iter().map(move |&d| (p, d)))
-                .map(|(p, d)| GraphEdge { from: p.name.clone(), to: self.disp.name(d).to_string() })
+                .map(|(p, d)| GraphEdge {
+                    from: p.name.clone(),
+                    to: self.disp.name(d).to_string(),
+                })
                 .collect(),
         }
     }

@@ -25,8 +25,15 @@ pub fn write_plan(dir: &Path, pkgs: &[(&str, &[&str], Option<f64>)]) -> PathBuf 
     for (name, needs, weight) in pkgs {
         let spec_dir = dir.join("SPECS").join(name);
         std::fs::create_dir_all(&spec_dir).unwrap();
-        std::fs::write(spec_dir.join(format!("{name}.spec")), format!("Name: {name}\nVersion: 1\nRelease: 1\n")).unwrap();
-        let need_idx: Vec<usize> = needs.iter().map(|n| names.iter().position(|x| x == n).unwrap()).collect();
+        std::fs::write(
+            spec_dir.join(format!("{name}.spec")),
+            format!("Name: {name}\nVersion: 1\nRelease: 1\n"),
+        )
+        .unwrap();
+        let need_idx: Vec<usize> = needs
+            .iter()
+            .map(|n| names.iter().position(|x| x == n).unwrap())
+            .collect();
         let installs: Vec<String> = needs.iter().map(|n| format!("{n}-devel")).collect();
         packages.push(json!({
             "name": name, "evr": "1-1", "spec": format!("{name}/{name}.spec"),
@@ -48,7 +55,9 @@ impl Sched {
 
     pub fn command(dir: &Path, extra: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbuild-scheduler"));
-        cmd.arg("--build-dir").arg(dir).args(["--listen", "127.0.0.1:0", "--token", TOKEN]);
+        cmd.arg("--build-dir")
+            .arg(dir)
+            .args(["--listen", "127.0.0.1:0", "--token", TOKEN]);
         if dir.join("plan.json").exists() && !extra.contains(&"--specs") {
             cmd.arg("--plan").arg(dir.join("plan.json"));
         }
@@ -57,8 +66,16 @@ impl Sched {
     }
 
     pub fn try_start(dir: &Path, extra: &[&str]) -> Result<Sched, String> {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("scheduler.log")).unwrap();
-        let mut child = Self::command(dir, extra).stdout(Stdio::piped()).stderr(Stdio::from(log)).spawn().unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("scheduler.log"))
+            .unwrap();
+        let mut child = Self::command(dir, extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -73,7 +90,12 @@ impl Sched {
             let log = std::fs::read_to_string(dir.join("scheduler.log")).unwrap_or_default();
             return Err(format!("unexpected first line {line:?}; log:\n{log}"));
         };
-        Ok(Sched { child, url: url.to_string(), dir: dir.to_path_buf(), http: reqwest::Client::new() })
+        Ok(Sched {
+            child,
+            url: url.to_string(),
+            dir: dir.to_path_buf(),
+            http: reqwest::Client::new(),
+        })
     }
 
     /// SIGKILL, no cleanup.
@@ -87,32 +109,57 @@ impl Sched {
     }
 
     pub async fn post_with(&self, path: &str, body: String, token: Option<&str>) -> (u16, Value) {
-        let mut req = self.http.post(format!("{}{}", self.url, path)).header("content-type", "application/json").body(body);
+        let mut req = self
+            .http
+            .post(format!("{}{}", self.url, path))
+            .header("content-type", "application/json")
+            .body(body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let resp = self.http.get(format!("{}{}", self.url, path)).send().await.unwrap();
+        let resp = self
+            .http
+            .get(format!("{}{}", self.url, path))
+            .send()
+            .await
+            .unwrap();
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn register(&self, name: &str, slots: u32) -> String {
-        let (s, v) = self.post("/v1/workers", json!({"name": name, "arch": "x86_64", "slots": slots})).await;
+        let (s, v) = self
+            .post(
+                "/v1/workers",
+                json!({"name": name, "arch": "x86_64", "slots": slots}),
+            )
+            .await;
         assert_eq!(s, 200, "{v}");
         v["worker_id"].as_str().unwrap().to_string()
     }
 
     /// Asks for a lease; returns the reply.
     pub async fn lease(&self, worker: &str, wait_secs: u64) -> Value {
-        let (s, v) = self.post("/v1/lease", json!({"worker_id": worker, "wait_secs": wait_secs})).await;
+        let (s, v) = self
+            .post(
+                "/v1/lease",
+                json!({"worker_id": worker, "wait_secs": wait_secs}),
+            )
+            .await;
         assert_eq!(s, 200, "{v}");
         v
     }
@@ -130,12 +177,23 @@ impl Sched {
     }
 
     /// [`Sched::succeed`], asking for the next lease in the reply when `next_lease`.
-    pub async fn succeed_asking(&self, worker: &str, lease: &Value, next_lease: bool) -> (u16, Value) {
+    pub async fn succeed_asking(
+        &self,
+        worker: &str,
+        lease: &Value,
+        next_lease: bool,
+    ) -> (u16, Value) {
         self.succeed_claiming(worker, lease, next_lease, None).await
     }
 
     /// [`Sched::succeed_asking`], claiming the reservation `claim` (a reserved lease id).
-    pub async fn succeed_claiming(&self, worker: &str, lease: &Value, next_lease: bool, claim: Option<&str>) -> (u16, Value) {
+    pub async fn succeed_claiming(
+        &self,
+        worker: &str,
+        lease: &Value,
+        next_lease: bool,
+        claim: Option<&str>,
+    ) -> (u16, Value) {
         let pkg = lease["package"].as_str().unwrap();
         let mut rpms = Vec::new();
         for b in [pkg.to_string(), format!("{pkg}-devel")] {
@@ -157,7 +215,11 @@ impl Sched {
     /// Asks for a reservation during lease `lease`; returns the status and reply.
     pub async fn reserve(&self, worker: &str, lease: &Value) -> (u16, Value) {
         let id = lease["lease_id"].as_str().unwrap();
-        self.post(&format!("/v1/leases/{id}/reserve"), json!({"worker_id": worker})).await
+        self.post(
+            &format!("/v1/leases/{id}/reserve"),
+            json!({"worker_id": worker}),
+        )
+        .await
     }
 
     pub async fn fail(&self, worker: &str, lease: &Value, reason: &str) -> (u16, Value) {

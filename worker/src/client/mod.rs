@@ -18,8 +18,8 @@ use crate::ahead::Ahead;
 use crate::job::{run_job, run_prepared, BuildJob, BuildResult, WorkerConfig};
 use crate::prepared::Prepared;
 use dbuild_common::wire::{
-    FailureKind, HeartbeatReply, HeartbeatRequest, Lease, LeaseReply, LeaseRequest, Outcome, RegisterReply, RegisterRequest,
-    Report, ReportReply, RpmFile,
+    FailureKind, HeartbeatReply, HeartbeatRequest, Lease, LeaseReply, LeaseRequest, Outcome,
+    RegisterReply, RegisterRequest, Report, ReportReply, RpmFile,
 };
 use prefetch::Prefetch;
 use reqwest::StatusCode;
@@ -34,7 +34,11 @@ pub enum ClientError {
     #[error("scheduler {url}: {detail}")]
     Http { url: String, detail: String },
     #[error("scheduler {url} answered {status}: {body}")]
-    Status { url: String, status: StatusCode, body: String },
+    Status {
+        url: String,
+        status: StatusCode,
+        body: String,
+    },
 }
 
 impl ClientError {
@@ -78,14 +82,34 @@ struct Api {
 }
 
 impl Api {
-    async fn post<B: Serialize + ?Sized, R: serde::de::DeserializeOwned>(&self, path: &str, body: &B, timeout: Duration) -> Result<R, ClientError> {
+    async fn post<B: Serialize + ?Sized, R: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        timeout: Duration,
+    ) -> Result<R, ClientError> {
         let url = format!("{}{path}", self.base);
-        let http = |e: reqwest::Error| ClientError::Http { url: url.clone(), detail: e.to_string() };
-        let resp = self.http.post(&url).bearer_auth(&self.token).json(body).timeout(timeout).send().await.map_err(http)?;
+        let http = |e: reqwest::Error| ClientError::Http {
+            url: url.clone(),
+            detail: e.to_string(),
+        };
+        let resp = self
+            .http
+            .post(&url)
+            .bearer_auth(&self.token)
+            .json(body)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(http)?;
         let status = resp.status();
         if !status.is_success() {
             let body = resp.text().await.unwrap_or_default();
-            return Err(ClientError::Status { url, status, body: body.trim().to_string() });
+            return Err(ClientError::Status {
+                url,
+                status,
+                body: body.trim().to_string(),
+            });
         }
         resp.json::<R>().await.map_err(http)
     }
@@ -97,7 +121,11 @@ pub fn to_job(lease: &Lease, slot: usize) -> BuildJob {
         spec: lease.spec.clone(),
         attempt: lease.attempt,
         install: lease.install.clone(),
-        macros: lease.macros.iter().map(|d| (d.name.clone(), d.value.clone())).collect(),
+        macros: lease
+            .macros
+            .iter()
+            .map(|d| (d.name.clone(), d.value.clone()))
+            .collect(),
         arch: lease.arch.clone(),
         log_path: lease.log_path.clone(),
         slot: slot_name(slot),
@@ -113,7 +141,12 @@ fn slot_name(slot: usize) -> String {
 }
 
 /// `job` in the prepared slot, or in one made now.
-async fn run_with_slot(wc: &WorkerConfig, job: &BuildJob, prepared: Option<Prepared>, cancel: watch::Receiver<bool>) -> BuildResult {
+async fn run_with_slot(
+    wc: &WorkerConfig,
+    job: &BuildJob,
+    prepared: Option<Prepared>,
+    cancel: watch::Receiver<bool>,
+) -> BuildResult {
     match prepared {
         Some(p) => run_prepared(wc, job, p, cancel).await,
         None => run_job(wc, job, cancel).await,
@@ -123,8 +156,20 @@ async fn run_with_slot(wc: &WorkerConfig, job: &BuildJob, prepared: Option<Prepa
 /// The report for a finished job.
 pub fn to_report(worker_id: &str, job: &BuildJob, r: &BuildResult) -> Report {
     let outcome = match &r.result {
-        Ok(files) => Outcome::Success { rpms: files.iter().map(|f| RpmFile { path: f.rel_path.clone(), sha256: f.sha256.clone() }).collect() },
-        Err(e) => Outcome::Failure { exit_status: e.exit_status(), reason: e.to_string(), kind: e.failure_kind() },
+        Ok(files) => Outcome::Success {
+            rpms: files
+                .iter()
+                .map(|f| RpmFile {
+                    path: f.rel_path.clone(),
+                    sha256: f.sha256.clone(),
+                })
+                .collect(),
+        },
+        Err(e) => Outcome::Failure {
+            exit_status: e.exit_status(),
+            reason: e.to_string(),
+            kind: e.failure_kind(),
+        },
     };
     Report {
         worker_id: worker_id.to_string(),
@@ -133,7 +178,11 @@ pub fn to_report(worker_id: &str, job: &BuildJob, r: &BuildResult) -> Report {
         outcome,
         next_lease: false,
         claim: None,
-        phases_secs: dbuild_common::wire::PHASES.iter().zip(r.phases.in_order()).map(|(k, d)| (k.to_string(), d.as_secs_f64())).collect(),
+        phases_secs: dbuild_common::wire::PHASES
+            .iter()
+            .zip(r.phases.in_order())
+            .map(|(k, d)| (k.to_string(), d.as_secs_f64()))
+            .collect(),
     }
 }
 
@@ -147,18 +196,47 @@ enum AfterReport {
 }
 
 /// Registers and runs `slots` lease loops until the build is over or `stop` turns true.
-pub async fn run(cc: ClientConfig, wc: WorkerConfig, stop: watch::Receiver<bool>) -> Result<Ended, ClientError> {
+pub async fn run(
+    cc: ClientConfig,
+    wc: WorkerConfig,
+    stop: watch::Receiver<bool>,
+) -> Result<Ended, ClientError> {
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .build()
-        .map_err(|e| ClientError::Http { url: cc.scheduler.clone(), detail: e.to_string() })?;
-    let api = Arc::new(Api { http, base: cc.scheduler.trim_end_matches('/').to_string(), token: cc.token.clone() });
-    let session = Arc::new(Session { reg: tokio::sync::Mutex::new(register(&api, &cc).await?) });
+        .map_err(|e| ClientError::Http {
+            url: cc.scheduler.clone(),
+            detail: e.to_string(),
+        })?;
+    let api = Arc::new(Api {
+        http,
+        base: cc.scheduler.trim_end_matches('/').to_string(),
+        token: cc.token.clone(),
+    });
+    let session = Arc::new(Session {
+        reg: tokio::sync::Mutex::new(register(&api, &cc).await?),
+    });
     let (cc, wc) = (Arc::new(cc), Arc::new(wc));
     let mut tasks = tokio::task::JoinSet::new();
     for slot in 0..cc.slots.max(1) as usize {
-        let (api, cc, wc, session, stop) = (api.clone(), cc.clone(), wc.clone(), session.clone(), stop.clone());
-        tasks.spawn(async move { Slot { n: slot, api: &api, cc: &cc, wc: &wc, session: &session }.run(stop).await });
+        let (api, cc, wc, session, stop) = (
+            api.clone(),
+            cc.clone(),
+            wc.clone(),
+            session.clone(),
+            stop.clone(),
+        );
+        tasks.spawn(async move {
+            Slot {
+                n: slot,
+                api: &api,
+                cc: &cc,
+                wc: &wc,
+                session: &session,
+            }
+            .run(stop)
+            .await
+        });
     }
     let mut ended = Ended::Finished;
     let mut first_error = None;
@@ -178,8 +256,14 @@ pub async fn run(cc: ClientConfig, wc: WorkerConfig, stop: watch::Receiver<bool>
 }
 
 async fn register(api: &Api, cc: &ClientConfig) -> Result<RegisterReply, ClientError> {
-    let req = RegisterRequest { name: cc.name.clone(), arch: cc.arch.clone(), slots: cc.slots };
-    let reg: RegisterReply = api.post("/v1/workers", &req, Duration::from_secs(30)).await?;
+    let req = RegisterRequest {
+        name: cc.name.clone(),
+        arch: cc.arch.clone(),
+        slots: cc.slots,
+    };
+    let reg: RegisterReply = api
+        .post("/v1/workers", &req, Duration::from_secs(30))
+        .await?;
     tracing::info!(worker_id = %reg.worker_id, name = %cc.name, slots = cc.slots, heartbeat_secs = reg.heartbeat_secs, "registered");
     Ok(reg)
 }
@@ -195,7 +279,12 @@ impl Session {
     }
 
     /// Registers again unless another slot already replaced `stale_id`.
-    async fn reregister(&self, api: &Api, cc: &ClientConfig, stale_id: &str) -> Result<(), ClientError> {
+    async fn reregister(
+        &self,
+        api: &Api,
+        cc: &ClientConfig,
+        stale_id: &str,
+    ) -> Result<(), ClientError> {
         let mut reg = self.reg.lock().await;
         if reg.worker_id == stale_id {
             tracing::warn!(worker_id = %stale_id, "the scheduler does not know us (restarted?): registering again");
@@ -242,8 +331,18 @@ impl Slot<'_> {
         ended
     }
 
-    async fn lease_loop(&self, mut stop: watch::Receiver<bool>, prepared: &mut Option<Prepared>) -> Result<Ended, ClientError> {
-        let Slot { n: slot, api, cc, wc, session } = *self;
+    async fn lease_loop(
+        &self,
+        mut stop: watch::Receiver<bool>,
+        prepared: &mut Option<Prepared>,
+    ) -> Result<Ended, ClientError> {
+        let Slot {
+            n: slot,
+            api,
+            cc,
+            wc,
+            session,
+        } = *self;
         let mut backoff = Duration::from_secs(1);
         // The next lease, and its build if it was prepared ahead.
         let mut next: Option<(Box<Lease>, Option<Ahead>)> = None;
@@ -259,15 +358,25 @@ impl Slot<'_> {
             }
             let reg = session.current().await;
             if let Some((lease, ahead)) = next.take() {
-                match self.build_lease(&reg, &lease, ahead, prepared, stop.clone()).await {
+                match self
+                    .build_lease(&reg, &lease, ahead, prepared, stop.clone())
+                    .await
+                {
                     (AfterReport::Next(l), ahead) => next = Some((l, ahead)),
                     (AfterReport::Finished, _) => return Ok(Ended::Finished),
                     (AfterReport::Ask, _) => {}
                 }
                 continue;
             }
-            let req = LeaseRequest { worker_id: reg.worker_id.clone(), wait_secs: cc.wait_secs };
-            let poll = api.post::<_, LeaseReply>("/v1/lease", &req, Duration::from_secs(cc.wait_secs + 30));
+            let req = LeaseRequest {
+                worker_id: reg.worker_id.clone(),
+                wait_secs: cc.wait_secs,
+            };
+            let poll = api.post::<_, LeaseReply>(
+                "/v1/lease",
+                &req,
+                Duration::from_secs(cc.wait_secs + 30),
+            );
             // The next build's sandbox gets ready while the scheduler answers.
             let reply = tokio::select! {
                 (r, ()) = async { tokio::join!(poll, prepare(slot, wc, prepared)) } => r,
@@ -311,10 +420,19 @@ impl Slot<'_> {
         prepared: &mut Option<Prepared>,
         mut stop: watch::Receiver<bool>,
     ) -> (AfterReport, Option<Ahead>) {
-        let Slot { n: slot, api, cc, wc, .. } = *self;
-        let job = ahead.as_ref().map_or_else(|| to_job(lease, slot), |a| a.job().clone());
+        let Slot {
+            n: slot,
+            api,
+            cc,
+            wc,
+            ..
+        } = *self;
+        let job = ahead
+            .as_ref()
+            .map_or_else(|| to_job(lease, slot), |a| a.job().clone());
         tracing::info!(slot, package = %job.package, lease = %lease.lease_id, attempt = job.attempt, prepared_ahead = ahead.is_some(), "building");
-        let prefetch = (cc.prefetch && !*stop.borrow()).then(|| Prefetch::start(api.clone(), wc.clone(), reg.worker_id.clone(), lease, slot));
+        let prefetch = (cc.prefetch && !*stop.borrow())
+            .then(|| Prefetch::start(api.clone(), wc.clone(), reg.worker_id.clone(), lease, slot));
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let cancel_tx = Arc::new(cancel_tx);
         let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -322,22 +440,34 @@ impl Slot<'_> {
         let hb = {
             let (cancel_tx, lost) = (cancel_tx.clone(), lost.clone());
             let path = format!("/v1/leases/{}/heartbeat", lease.lease_id);
-            let req = HeartbeatRequest { worker_id: reg.worker_id.clone() };
+            let req = HeartbeatRequest {
+                worker_id: reg.worker_id.clone(),
+            };
             let every = Duration::from_secs(reg.heartbeat_secs.max(1));
             let package = job.package.clone();
             async move {
                 loop {
                     tokio::time::sleep(every).await;
-                    match api.post::<_, HeartbeatReply>(&path, &req, every.max(Duration::from_secs(5))).await {
+                    match api
+                        .post::<_, HeartbeatReply>(&path, &req, every.max(Duration::from_secs(5)))
+                        .await
+                    {
                         Ok(_) => {}
-                        Err(e) if matches!(e.status(), Some(StatusCode::NOT_FOUND | StatusCode::CONFLICT)) => {
+                        Err(e)
+                            if matches!(
+                                e.status(),
+                                Some(StatusCode::NOT_FOUND | StatusCode::CONFLICT)
+                            ) =>
+                        {
                             tracing::warn!(package = %package, error = %e, "lease lost: killing the build");
                             lost.store(true, std::sync::atomic::Ordering::SeqCst);
                             let _ = cancel_tx.send(true);
                             // run_job sees the cancellation, kills the build and cleans up.
                             std::future::pending::<()>().await
                         }
-                        Err(e) => tracing::warn!(package = %package, error = %e, "heartbeat failed"),
+                        Err(e) => {
+                            tracing::warn!(package = %package, error = %e, "heartbeat failed")
+                        }
                     }
                 }
             }
@@ -348,7 +478,10 @@ impl Slot<'_> {
             let cancel_tx = cancel_tx.clone();
             async move {
                 crate::rpmbuild::cancelled(&mut stop).await;
-                tracing::info!(grace_secs = cc.grace.as_secs(), "stopping: letting the running build finish");
+                tracing::info!(
+                    grace_secs = cc.grace.as_secs(),
+                    "stopping: letting the running build finish"
+                );
                 tokio::time::sleep(cc.grace).await;
                 let _ = cancel_tx.send(true);
                 std::future::pending::<()>().await
@@ -380,15 +513,23 @@ impl Slot<'_> {
         let mut report = to_report(&reg.worker_id, &job, &result);
         // Unless stopping, the reply may carry the next package: the reservation, if it holds.
         report.next_lease = !*stopping.borrow();
-        report.claim = prefetch.as_ref().filter(|_| report.next_lease).and_then(Prefetch::claim);
+        report.claim = prefetch
+            .as_ref()
+            .filter(|_| report.next_lease)
+            .and_then(Prefetch::claim);
         if let Outcome::Failure { reason, .. } = &mut report.outcome {
             if matches!(result.result, Err(crate::job::BuildError::Cancelled { .. })) {
-                *reason = format!("handed back: worker {} stopping (SIGTERM); {reason}", cc.name);
+                *reason = format!(
+                    "handed back: worker {} stopping (SIGTERM); {reason}",
+                    cc.name
+                );
             }
         }
         match &result.result {
-            Ok(files) => tracing::info!(package = %job.package, files = files.len(), secs = result.duration.as_secs_f64(),
-                overhead_secs = phases.overhead().as_secs_f64(), "build succeeded"),
+            Ok(files) => {
+                tracing::info!(package = %job.package, files = files.len(), secs = result.duration.as_secs_f64(),
+                overhead_secs = phases.overhead().as_secs_f64(), "build succeeded")
+            }
             Err(e) => tracing::warn!(package = %job.package, error = %e, "build failed"),
         }
         // The next build's sandbox gets ready while the scheduler takes the report
@@ -398,9 +539,19 @@ impl Slot<'_> {
                 prepare(slot, wc, prepared).await;
             }
         };
-        let (after, ()) = tokio::join!(send_report(api, &job.package, &lease.lease_id, &report), make_sandbox);
+        let (after, ()) = tokio::join!(
+            send_report(api, &job.package, &lease.lease_id, &report),
+            make_sandbox
+        );
         let next_ahead = match prefetch {
-            Some(p) => p.take_for(if let AfterReport::Next(l) = &after { Some(l.as_ref()) } else { None }).await,
+            Some(p) => {
+                p.take_for(if let AfterReport::Next(l) = &after {
+                    Some(l.as_ref())
+                } else {
+                    None
+                })
+                .await
+            }
             None => None,
         };
         (after, next_ahead)
@@ -416,7 +567,10 @@ async fn hand_back(api: &Api, cc: &ClientConfig, reg: &RegisterReply, lease: &Le
         log_path: None,
         outcome: Outcome::Failure {
             exit_status: None,
-            reason: format!("handed back: worker {} stopping before the build started", cc.name),
+            reason: format!(
+                "handed back: worker {} stopping before the build started",
+                cc.name
+            ),
             kind: FailureKind::Transient,
         },
         next_lease: false,
@@ -429,7 +583,10 @@ async fn hand_back(api: &Api, cc: &ClientConfig, reg: &RegisterReply, lease: &Le
 async fn send_report(api: &Api, package: &str, lease_id: &str, body: &Report) -> AfterReport {
     let path = format!("/v1/leases/{lease_id}/report");
     for attempt in 0..5u32 {
-        match api.post::<_, ReportReply>(&path, body, Duration::from_secs(30)).await {
+        match api
+            .post::<_, ReportReply>(&path, body, Duration::from_secs(30))
+            .await
+        {
             Ok(r) => {
                 tracing::info!(package = %r.package, state = ?r.state, "reported");
                 return match (r.next, r.finished) {

@@ -29,7 +29,13 @@ pub(super) struct Prefetch {
 
 impl Prefetch {
     /// Starts asking, during lease `current` of slot `slot`, for the slot's next package.
-    pub(super) fn start(api: Arc<Api>, wc: Arc<WorkerConfig>, worker_id: String, current: &Lease, slot: usize) -> Prefetch {
+    pub(super) fn start(
+        api: Arc<Api>,
+        wc: Arc<WorkerConfig>,
+        worker_id: String,
+        current: &Lease,
+        slot: usize,
+    ) -> Prefetch {
         static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
         let (reserved_tx, reserved) = watch::channel(None);
         let (abandon, mut abandoned) = watch::channel(false);
@@ -50,7 +56,11 @@ impl Prefetch {
             };
             let _ = reserved_tx.send(Some(lease.lease_id.clone()));
             let mut job = to_job(&lease, slot);
-            job.slot = format!("{}-ahead-{}", job.slot, NEXT_DIR.fetch_add(1, Ordering::Relaxed));
+            job.slot = format!(
+                "{}-ahead-{}",
+                job.slot,
+                NEXT_DIR.fetch_add(1, Ordering::Relaxed)
+            );
             tracing::info!(slot, package = %lease.package, reservation = %lease.lease_id, "preparing the reserved next build");
             match Ahead::start(&wc, job).await {
                 Ok(ahead) => Some(ReadiedBuild { lease, ahead }),
@@ -60,7 +70,11 @@ impl Prefetch {
                 }
             }
         });
-        Prefetch { reserved, abandon, task }
+        Prefetch {
+            reserved,
+            abandon,
+            task,
+        }
     }
 
     /// The reservation to claim in the report, if one came already.
@@ -73,7 +87,12 @@ impl Prefetch {
     pub(super) async fn take_for(self, next: Option<&Lease>) -> Option<Ahead> {
         let _ = self.abandon.send(true);
         let prepared = self.task.await.ok().flatten()?;
-        let matches = next.is_some_and(|n| Lease { deadline_unix_ms: n.deadline_unix_ms, ..prepared.lease.clone() } == *n);
+        let matches = next.is_some_and(|n| {
+            Lease {
+                deadline_unix_ms: n.deadline_unix_ms,
+                ..prepared.lease.clone()
+            } == *n
+        });
         if matches {
             return Some(prepared.ahead);
         }

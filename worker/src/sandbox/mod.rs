@@ -42,7 +42,10 @@ use tokio::process::Command;
 /// The environment of every step (the build sees nothing of the worker's).
 pub const STEP_ENV: &[(&str, &str)] = &[
     ("HOME", "/root"),
-    ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+    (
+        "PATH",
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    ),
     ("LANG", "C.UTF-8"),
     ("TERM", "dumb"),
     ("SHELL", "/bin/sh"),
@@ -112,7 +115,11 @@ pub struct Then {
 impl Go {
     /// Checks the targets, as [`Plan::command`] does for a plan's.
     pub fn check(&self) -> Result<(), MountError> {
-        let targets = self.binds.iter().map(|b| &b.target).chain(self.files.iter().map(|(_, t)| t));
+        let targets = self
+            .binds
+            .iter()
+            .map(|b| &b.target)
+            .chain(self.files.iter().map(|(_, t)| t));
         check_targets(targets.chain(self.steps.iter().flat_map(|s| &s.unmount_after)))
     }
 }
@@ -120,7 +127,9 @@ impl Go {
 fn check_targets<'a>(targets: impl Iterator<Item = &'a String>) -> Result<(), MountError> {
     for target in targets {
         if !target.starts_with('/') || target.split('/').any(|c| c == "..") {
-            return Err(MountError::BadTarget { target: target.clone() });
+            return Err(MountError::BadTarget {
+                target: target.clone(),
+            });
         }
     }
     Ok(())
@@ -136,7 +145,13 @@ pub enum Status {
     /// Setup failed; nothing ran.
     SetupFailed { error: String },
     /// A step ended: its exit code, or the signal that killed it, or why it could not start.
-    Step { name: String, code: Option<i32>, signal: Option<i32>, spawn_error: Option<String>, secs: f64 },
+    Step {
+        name: String,
+        code: Option<i32>,
+        signal: Option<i32>,
+        spawn_error: Option<String>,
+        secs: f64,
+    },
 }
 
 /// What the status file says about a sandbox run.
@@ -172,11 +187,23 @@ impl Outcome {
         let mut out = Outcome::default();
         for line in text.lines() {
             match serde_json::from_str::<Status>(line) {
-                Ok(Status::Ready { secs }) => out.ready = Some(Duration::from_secs_f64(secs.max(0.0))),
-                Ok(Status::SetupFailed { error }) => out.setup_error = Some(error),
-                Ok(Status::Step { name, code, signal, spawn_error, secs }) => {
-                    out.steps.push(StepEnd { name, code, signal, spawn_error, duration: Duration::from_secs_f64(secs.max(0.0)) })
+                Ok(Status::Ready { secs }) => {
+                    out.ready = Some(Duration::from_secs_f64(secs.max(0.0)))
                 }
+                Ok(Status::SetupFailed { error }) => out.setup_error = Some(error),
+                Ok(Status::Step {
+                    name,
+                    code,
+                    signal,
+                    spawn_error,
+                    secs,
+                }) => out.steps.push(StepEnd {
+                    name,
+                    code,
+                    signal,
+                    spawn_error,
+                    duration: Duration::from_secs_f64(secs.max(0.0)),
+                }),
                 Err(_) => {}
             }
         }
@@ -209,7 +236,9 @@ pub fn sandbox_binary() -> PathBuf {
 fn option_safe(p: &Path) -> Result<(), MountError> {
     match p.to_str() {
         Some(s) if !s.contains(',') && !s.contains(':') => Ok(()),
-        _ => Err(MountError::BadPath { path: p.to_path_buf() }),
+        _ => Err(MountError::BadPath {
+            path: p.to_path_buf(),
+        }),
     }
 }
 
@@ -217,7 +246,16 @@ impl Plan {
     /// A sandbox over `root` that runs `steps` with a private network, no
     /// binds and no status file.
     pub fn new(root: PathBuf, layout: RootLayout, steps: Vec<Step>) -> Plan {
-        Plan { root, layout, binds: vec![], network: false, steps, status_file: None, wait_for_go: false, host_netns: None }
+        Plan {
+            root,
+            layout,
+            binds: vec![],
+            network: false,
+            steps,
+            status_file: None,
+            wait_for_go: false,
+            host_netns: None,
+        }
     }
 
     /// Checks paths and targets; then the command that runs the sandbox
@@ -228,22 +266,47 @@ impl Plan {
                 option_safe(p)?;
             }
         }
-        check_targets(self.binds.iter().map(|b| &b.target).chain(self.steps.iter().flat_map(|s| &s.unmount_after)))?;
-        let plan = serde_json::to_string(self).map_err(|e| MountError::BadTarget { target: e.to_string() })?;
+        check_targets(
+            self.binds
+                .iter()
+                .map(|b| &b.target)
+                .chain(self.steps.iter().flat_map(|s| &s.unmount_after)),
+        )?;
+        let plan = serde_json::to_string(self).map_err(|e| MountError::BadTarget {
+            target: e.to_string(),
+        })?;
         // Builds run at a lower CPU priority than the worker, the scheduler and the
         // launcher, so that reports and leases are answered promptly on a busy machine.
         let mut cmd = Command::new("nice");
         cmd.args(["-n", BUILD_NICENESS, "unshare"]);
-        cmd.args(["--mount", "--propagation", "private", "--pid", "--fork", "--kill-child=SIGKILL", "--ipc", "--uts"]);
+        cmd.args([
+            "--mount",
+            "--propagation",
+            "private",
+            "--pid",
+            "--fork",
+            "--kill-child=SIGKILL",
+            "--ipc",
+            "--uts",
+        ]);
         if !self.network {
             cmd.arg("--net");
         }
         cmd.arg("--").arg(sandbox_binary()).arg(plan);
         cmd.env_clear();
-        cmd.env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        cmd.env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        );
         cmd.env("LANG", "C.UTF-8");
-        cmd.stdin(if self.wait_for_go { Stdio::piped() } else { Stdio::null() });
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        cmd.stdin(if self.wait_for_go {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         Ok(cmd)
     }
 }
@@ -259,8 +322,14 @@ mod tests {
         let f = dir.path().join("status");
         let lines = [
             serde_json::to_string(&Status::Ready { secs: 0.01 }).unwrap(),
-            serde_json::to_string(&Status::Step { name: "install".into(), code: Some(0), signal: None, spawn_error: None, secs: 0.5 })
-                .unwrap(),
+            serde_json::to_string(&Status::Step {
+                name: "install".into(),
+                code: Some(0),
+                signal: None,
+                spawn_error: None,
+                secs: 0.5,
+            })
+            .unwrap(),
             "{\"event\":\"step\",\"na".to_string(),
         ];
         std::fs::write(&f, lines.join("\n")).unwrap();
@@ -274,12 +343,20 @@ mod tests {
     #[test]
     fn rejects_escaping_targets_and_option_breaking_paths() {
         let plan = Plan {
-            binds: vec![Bind { host: "/h".into(), target: "/a/../../etc".into(), read_only: true }],
+            binds: vec![Bind {
+                host: "/h".into(),
+                target: "/a/../../etc".into(),
+                read_only: true,
+            }],
             ..Plan::new("/r".into(), RootLayout::Copy, vec![])
         };
         assert!(matches!(plan.command(), Err(MountError::BadTarget { .. })));
         let plan = Plan {
-            layout: RootLayout::Overlay { lower: "/a,b".into(), upper: "/u".into(), work: "/w".into() },
+            layout: RootLayout::Overlay {
+                lower: "/a,b".into(),
+                upper: "/u".into(),
+                work: "/w".into(),
+            },
             binds: vec![],
             ..plan
         };

@@ -42,15 +42,31 @@ const NATIVE_AUDIT_ARCH: u32 = 0xc000_00f3;
 /// The system calls that only flush to disk.
 fn sync_calls() -> [i64; 5] {
     use nix::libc;
-    [libc::SYS_fsync, libc::SYS_fdatasync, libc::SYS_syncfs, libc::SYS_sync, libc::SYS_sync_file_range]
+    [
+        libc::SYS_fsync,
+        libc::SYS_fdatasync,
+        libc::SYS_syncfs,
+        libc::SYS_sync,
+        libc::SYS_sync_file_range,
+    ]
 }
 
 fn stmt(code: u16, k: u32) -> sock_filter {
-    sock_filter { code, jt: 0, jf: 0, k }
+    sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
 }
 
 fn jump_if_equal(k: u32, jt: u8, jf: u8) -> sock_filter {
-    sock_filter { code: BPF_JMP_JEQ_K, jt, jf, k }
+    sock_filter {
+        code: BPF_JMP_JEQ_K,
+        jt,
+        jf,
+        k,
+    }
 }
 
 /// The filter: foreign ABI → allow; a sync call → succeed; anything else → allow.
@@ -75,7 +91,8 @@ pub fn program() -> Vec<sock_filter> {
 /// Installs the filter on the calling thread (and so on every process it
 /// starts from now on). Sets `no_new_privs`, which a root build never needs.
 pub fn disable_sync() -> Result<(), String> {
-    seccompiler::apply_filter(&program()).map_err(|e| format!("installing the no-sync seccomp filter: {e}"))
+    seccompiler::apply_filter(&program())
+        .map_err(|e| format!("installing the no-sync seccomp filter: {e}"))
 }
 
 #[cfg(test)]
@@ -89,7 +106,13 @@ mod tests {
         loop {
             let ins = &prog[pc];
             match ins.code {
-                BPF_LD_W_ABS => acc = if ins.k == SECCOMP_DATA_ARCH { arch } else { nr as u32 },
+                BPF_LD_W_ABS => {
+                    acc = if ins.k == SECCOMP_DATA_ARCH {
+                        arch
+                    } else {
+                        nr as u32
+                    }
+                }
                 BPF_JMP_JEQ_K => pc += usize::from(if acc == ins.k { ins.jt } else { ins.jf }),
                 BPF_RET_K => return ins.k,
                 other => panic!("unexpected opcode {other}"),
@@ -101,10 +124,23 @@ mod tests {
     #[test]
     fn sync_calls_succeed_without_running_and_the_rest_is_allowed() {
         for nr in sync_calls() {
-            assert_eq!(verdict(NATIVE_AUDIT_ARCH, nr), SECCOMP_RET_SUCCEED, "syscall {nr}");
+            assert_eq!(
+                verdict(NATIVE_AUDIT_ARCH, nr),
+                SECCOMP_RET_SUCCEED,
+                "syscall {nr}"
+            );
         }
-        for nr in [nix::libc::SYS_write, nix::libc::SYS_openat, nix::libc::SYS_msync, nix::libc::SYS_close] {
-            assert_eq!(verdict(NATIVE_AUDIT_ARCH, nr), SECCOMP_RET_ALLOW, "syscall {nr}");
+        for nr in [
+            nix::libc::SYS_write,
+            nix::libc::SYS_openat,
+            nix::libc::SYS_msync,
+            nix::libc::SYS_close,
+        ] {
+            assert_eq!(
+                verdict(NATIVE_AUDIT_ARCH, nr),
+                SECCOMP_RET_ALLOW,
+                "syscall {nr}"
+            );
         }
     }
 

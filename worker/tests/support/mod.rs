@@ -16,12 +16,21 @@ static ROOT: OnceCell<PathBuf> = OnceCell::const_new();
 pub async fn base_root() -> PathBuf {
     ROOT.get_or_init(|| async {
         let spec = RootfsSpec {
-            mirror: std::env::var("DBUILD_TEST_MIRROR").unwrap_or_else(|_| rootfs::DEFAULT_MIRROR.into()),
+            mirror: std::env::var("DBUILD_TEST_MIRROR")
+                .unwrap_or_else(|_| rootfs::DEFAULT_MIRROR.into()),
             ..RootfsSpec::default()
         };
         let dest = PathBuf::from(format!("/var/tmp/dbuild-test-rootfs-{}", spec.key()));
-        let report = rootfs::ensure(&spec, &dest).await.expect("making the test builder root");
-        eprintln!("builder root {} ({}; {:.0} MiB, {:.1}s)", dest.display(), if report.reused { "reused" } else { "created" }, report.bytes as f64 / 1048576.0, report.seconds);
+        let report = rootfs::ensure(&spec, &dest)
+            .await
+            .expect("making the test builder root");
+        eprintln!(
+            "builder root {} ({}; {:.0} MiB, {:.1}s)",
+            dest.display(),
+            if report.reused { "reused" } else { "created" },
+            report.bytes as f64 / 1048576.0,
+            report.seconds
+        );
         dest
     })
     .await
@@ -38,12 +47,27 @@ pub struct Env {
 impl Env {
     pub async fn new() -> Env {
         let base = base_root().await;
-        let share = tempfile::Builder::new().prefix("dbuild-share-").tempdir_in("/var/tmp").unwrap();
-        let work = tempfile::Builder::new().prefix("dbuild-work-").tempdir_in("/var/tmp").unwrap();
-        for d in ["SPECS", "SOURCES", "stage/RPMS", "stage/SRPMS", "stage/LOGS"] {
+        let share = tempfile::Builder::new()
+            .prefix("dbuild-share-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        let work = tempfile::Builder::new()
+            .prefix("dbuild-work-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
+        for d in [
+            "SPECS",
+            "SOURCES",
+            "stage/RPMS",
+            "stage/SRPMS",
+            "stage/LOGS",
+        ] {
             std::fs::create_dir_all(share.path().join(d)).unwrap();
         }
-        assert!(dbuild_worker::mounts::overlay_works(&base, work.path()).await, "overlayfs must work here");
+        assert!(
+            dbuild_worker::mounts::overlay_works(&base, work.path()).await,
+            "overlayfs must work here"
+        );
         let cfg = WorkerConfig {
             build_dir: share.path().to_path_buf(),
             base_root: base,
@@ -51,8 +75,14 @@ impl Env {
             overlay: true,
             prebuilt: Vec::new(),
             sources: Vec::new(),
-            install_limits: Limits { wall: Duration::from_secs(300), silent: Duration::from_secs(120) },
-            build_limits: Limits { wall: Duration::from_secs(300), silent: Duration::from_secs(60) },
+            install_limits: Limits {
+                wall: Duration::from_secs(300),
+                silent: Duration::from_secs(120),
+            },
+            build_limits: Limits {
+                wall: Duration::from_secs(300),
+                silent: Duration::from_secs(60),
+            },
             build_fsync: false,
         };
         Env { share, work, cfg }
@@ -109,11 +139,18 @@ pub fn assert_clean(work: &Path) {
     assert!(!info.contains(w.as_ref()), "mounts left under {w}:\n{info}");
     let slots = work.join("slots");
     if slots.exists() {
-        let left: Vec<_> = std::fs::read_dir(&slots).unwrap().flatten().map(|e| e.path()).collect();
+        let left: Vec<_> = std::fs::read_dir(&slots)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
         assert!(left.is_empty(), "chroot directories left: {left:?}");
     }
     let procs = dbuild_worker::mounts::processes_rooted_under(work);
-    assert!(procs.is_empty(), "processes still running in chroots: {procs:?}");
+    assert!(
+        procs.is_empty(),
+        "processes still running in chroots: {procs:?}"
+    );
 }
 
 /// A noarch package shipping one marker file.

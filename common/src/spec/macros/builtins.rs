@@ -72,7 +72,13 @@ pub(super) fn builtin(name: &str) -> Option<Builtin> {
 }
 
 impl Expander<'_> {
-    pub(super) fn braced_builtin(&mut self, bi: Builtin, name: &str, arg: Option<&str>, out: &mut String) -> Result<bool, MacroError> {
+    pub(super) fn braced_builtin(
+        &mut self,
+        bi: Builtin,
+        name: &str,
+        arg: Option<&str>,
+        out: &mut String,
+    ) -> Result<bool, MacroError> {
         match bi {
             Builtin::Define | Builtin::Global => {
                 if let Some(a) = arg {
@@ -90,7 +96,9 @@ impl Expander<'_> {
                 }
                 let expanded = match arg {
                     // Lua code and macro names are taken as written.
-                    Some(a) if !matches!(bi, Builtin::Macrobody | Builtin::Lua) => self.expand(a)?,
+                    Some(a) if !matches!(bi, Builtin::Macrobody | Builtin::Lua) => {
+                        self.expand(a)?
+                    }
                     Some(a) => a.to_string(),
                     None => String::new(),
                 };
@@ -101,7 +109,12 @@ impl Expander<'_> {
         Ok(true)
     }
 
-    pub(super) fn run_builtin(&mut self, bi: Builtin, name: &str, arg: &str) -> Result<String, MacroError> {
+    pub(super) fn run_builtin(
+        &mut self,
+        bi: Builtin,
+        name: &str,
+        arg: &str,
+    ) -> Result<String, MacroError> {
         Ok(match bi {
             Builtin::Expand => self.expand_body(name, arg)?,
             Builtin::Error => return Err(MacroError::Explicit(arg.to_string())),
@@ -123,7 +136,10 @@ impl Expander<'_> {
                 Some(k) => arg[..k].to_string(),
                 None => arg.to_string(),
             },
-            Builtin::Suffix => arg.rfind('.').map(|k| arg[k + 1..].to_string()).unwrap_or_default(),
+            Builtin::Suffix => arg
+                .rfind('.')
+                .map(|k| arg[k + 1..].to_string())
+                .unwrap_or_default(),
             Builtin::Shescape => format!("'{}'", arg.replace('\'', "'\\''")),
             Builtin::Shrink => arg.split_whitespace().collect::<Vec<_>>().join(" "),
             Builtin::Quote => format!("\u{1f}{arg}\u{1f}"),
@@ -136,7 +152,12 @@ impl Expander<'_> {
             Builtin::Lua => self.run_lua(arg)?,
             Builtin::Macrobody => match self.table.get(arg.trim()) {
                 Some(d) => d.body.clone(),
-                None => return Err(MacroError::Explicit(format!("no such macro: '{}'", arg.trim()))),
+                None => {
+                    return Err(MacroError::Explicit(format!(
+                        "no such macro: '{}'",
+                        arg.trim()
+                    )))
+                }
             },
             Builtin::Exists => "0".into(),
             Builtin::Source => self.expand(&format!("%{{SOURCE{}}}", arg.trim()))?,
@@ -144,11 +165,13 @@ impl Expander<'_> {
             Builtin::Define | Builtin::Global | Builtin::Undefine => String::new(),
         })
     }
-
 }
 
 pub(super) fn builtin_needs_arg(bi: Builtin) -> bool {
-    !matches!(bi, Builtin::Verbose | Builtin::GetConfDir | Builtin::GetNcpus | Builtin::Trace | Builtin::Dump)
+    !matches!(
+        bi,
+        Builtin::Verbose | Builtin::GetConfDir | Builtin::GetNcpus | Builtin::Trace | Builtin::Dump
+    )
 }
 
 /// `%{url2path:...}`: the path part of a URL.
@@ -156,7 +179,10 @@ fn url_to_path(arg: &str) -> String {
     match arg.find("://") {
         Some(k) => {
             let after = &arg[k + 3..];
-            after.find('/').map(|p| after[p..].to_string()).unwrap_or_default()
+            after
+                .find('/')
+                .map(|p| after[p..].to_string())
+                .unwrap_or_default()
         }
         None => arg.to_string(),
     }

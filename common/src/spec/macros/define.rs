@@ -2,7 +2,6 @@
 
 use super::{match_close, utf8_len, MacroError};
 
-
 /// A `%define` parsed from text, not yet applied.
 pub(super) struct ParsedDefine {
     pub(super) def: Option<NewMacro>,
@@ -37,9 +36,10 @@ pub(super) fn parse_define(s: &str, to_eol: bool) -> Result<ParsedDefine, MacroE
     let name = &s[name_start..i];
     let mut opts = None;
     if i < b.len() && b[i] == b'(' {
-        let close = s[i..].find(')').map(|k| k + i).ok_or_else(|| {
-            MacroError::Define(format!("Macro %{name} has unterminated opts"))
-        })?;
+        let close = s[i..]
+            .find(')')
+            .map(|k| k + i)
+            .ok_or_else(|| MacroError::Define(format!("Macro %{name} has unterminated opts")))?;
         opts = Some(s[i + 1..close].to_string());
         i = close + 1;
     }
@@ -98,17 +98,29 @@ pub(super) fn parse_define(s: &str, to_eol: bool) -> Result<ParsedDefine, MacroE
         k += ch_len;
     }
     let body = body.trim_end_matches([' ', '\t', '\n', '\r']).to_string();
-    let glued = if j == body_start { b.get(j).copied() } else { None };
+    let glued = if j == body_start {
+        b.get(j).copied()
+    } else {
+        None
+    };
     finish_define(name, opts, glued, body, k)
 }
 
 /// Checks a parsed definition the way rpm's `doDefine` does. `glued` is
 /// the character right after the name when no whitespace separates it from
 /// the body (`%define name:body`).
-fn finish_define(name: &str, opts: Option<String>, glued: Option<u8>, body: String, consumed: usize) -> Result<ParsedDefine, MacroError> {
+fn finish_define(
+    name: &str,
+    opts: Option<String>,
+    glued: Option<u8>,
+    body: String,
+    consumed: usize,
+) -> Result<ParsedDefine, MacroError> {
     let first = name.bytes().next();
     if name == "_" || !first.is_some_and(|c| c.is_ascii_alphabetic() || c == b'_') {
-        return Err(MacroError::Define(format!("Macro %{name} has illegal name (%define)")));
+        return Err(MacroError::Define(format!(
+            "Macro %{name} has illegal name (%define)"
+        )));
     }
     if opts.is_none() && glued.is_some_and(|c| c != b'\n') {
         // `%define name:body`: rpm warns and ignores the definition.
@@ -121,5 +133,13 @@ fn finish_define(name: &str, opts: Option<String>, glued: Option<u8>, body: Stri
     if body.is_empty() {
         return Err(MacroError::Define(format!("Macro %{name} has empty body")));
     }
-    Ok(ParsedDefine { def: Some(NewMacro { name: name.to_string(), opts, body }), consumed, warning: None })
+    Ok(ParsedDefine {
+        def: Some(NewMacro {
+            name: name.to_string(),
+            opts,
+            body,
+        }),
+        consumed,
+        warning: None,
+    })
 }

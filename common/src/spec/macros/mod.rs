@@ -84,11 +84,17 @@ impl MacroTable {
 
     fn stack_mut(&mut self, name: &str) -> &mut Vec<Arc<MacroDef>> {
         let base = &self.base;
-        self.own.entry(name.to_string()).or_insert_with(|| base.get(name).cloned().unwrap_or_default())
+        self.own
+            .entry(name.to_string())
+            .or_insert_with(|| base.get(name).cloned().unwrap_or_default())
     }
 
     fn push(&mut self, name: &str, opts: Option<&str>, body: &str, level: usize) {
-        let def = Arc::new(MacroDef { body: body.to_string(), opts: opts.map(str::to_string), level });
+        let def = Arc::new(MacroDef {
+            body: body.to_string(),
+            opts: opts.map(str::to_string),
+            level,
+        });
         self.stack_mut(name).push(def);
     }
 
@@ -127,7 +133,10 @@ impl MacroTable {
     pub fn freeze(self) -> MacroTable {
         let mut merged = Arc::unwrap_or_clone(self.base);
         merged.extend(self.own);
-        MacroTable { base: Arc::new(merged), own: HashMap::new() }
+        MacroTable {
+            base: Arc::new(merged),
+            own: HashMap::new(),
+        }
     }
 
     /// Loads rpm macro-file text: `%name(opts) body` definitions, read as
@@ -190,7 +199,14 @@ pub struct Expander<'a> {
 
 impl<'a> Expander<'a> {
     pub fn new(table: &'a mut MacroTable) -> Self {
-        Expander { table, warnings: Vec::new(), depth: 0, level: 0, lua: None, calls: Vec::new() }
+        Expander {
+            table,
+            warnings: Vec::new(),
+            depth: 0,
+            level: 0,
+            lua: None,
+            calls: Vec::new(),
+        }
     }
 
     /// Expands every macro in `input`.
@@ -207,9 +223,14 @@ impl<'a> Expander<'a> {
             self.warnings.push(w);
         }
         if let Some(def) = parsed.def {
-            let body = if global { self.expand(&def.body)? } else { def.body };
+            let body = if global {
+                self.expand(&def.body)?
+            } else {
+                def.body
+            };
             let level = if global { 0 } else { self.level };
-            self.table.push(&def.name, def.opts.as_deref(), &body, level);
+            self.table
+                .push(&def.name, def.opts.as_deref(), &body, level);
         }
         Ok(parsed.consumed)
     }
@@ -238,7 +259,10 @@ impl<'a> Expander<'a> {
                 }
                 b'{' => {
                     let Some(close) = match_close(b, i + 1, b'{', b'}') else {
-                        return Err(MacroError::Unterminated('{', s[i..].chars().take(60).collect()));
+                        return Err(MacroError::Unterminated(
+                            '{',
+                            s[i..].chars().take(60).collect(),
+                        ));
                     };
                     let inner = &s[i + 2..close];
                     if !self.expand_braced(inner, out)? {
@@ -251,14 +275,21 @@ impl<'a> Expander<'a> {
                 }
                 b'(' => {
                     let Some(close) = match_close(b, i + 1, b'(', b')') else {
-                        return Err(MacroError::Unterminated('(', s[i..].chars().take(60).collect()));
+                        return Err(MacroError::Unterminated(
+                            '(',
+                            s[i..].chars().take(60).collect(),
+                        ));
                     };
-                    self.warnings.push(format!("shell expansion not run: {}", &s[i..=close]));
+                    self.warnings
+                        .push(format!("shell expansion not run: {}", &s[i..=close]));
                     i = close + 1;
                 }
                 b'[' => {
                     let Some(close) = match_close(b, i + 1, b'[', b']') else {
-                        return Err(MacroError::Unterminated('[', s[i..].chars().take(60).collect()));
+                        return Err(MacroError::Unterminated(
+                            '[',
+                            s[i..].chars().take(60).collect(),
+                        ));
                     };
                     let value = self.eval_expression(&s[i + 2..close])?;
                     out.push_str(&value);
@@ -271,7 +302,12 @@ impl<'a> Expander<'a> {
     }
 
     /// `%name` without braces, starting at the `%` at `start`; returns where to go on.
-    fn expand_unbraced(&mut self, s: &str, start: usize, out: &mut String) -> Result<usize, MacroError> {
+    fn expand_unbraced(
+        &mut self,
+        s: &str,
+        start: usize,
+        out: &mut String,
+    ) -> Result<usize, MacroError> {
         let b = s.as_bytes();
         let f = start + 1;
         let mut e = f;
@@ -330,7 +366,11 @@ impl<'a> Expander<'a> {
         if def.opts.is_some() {
             // Parametric: the arguments are the rest of the line.
             let eol = s[e..].find('\n').map_or(s.len(), |k| e + k);
-            let args = if b.get(e).is_some_and(|c| *c == b' ' || *c == b'\t') { &s[e..eol] } else { "" };
+            let args = if b.get(e).is_some_and(|c| *c == b' ' || *c == b'\t') {
+                &s[e..eol]
+            } else {
+                ""
+            };
             let end = if args.is_empty() { e } else { eol };
             let v = self.call(name, &def, Some(args))?;
             out.push_str(&v);
@@ -404,7 +444,12 @@ impl<'a> Expander<'a> {
         Ok(true)
     }
 
-    fn invoke(&mut self, name: &str, def: &MacroDef, args: Option<&str>) -> Result<String, MacroError> {
+    fn invoke(
+        &mut self,
+        name: &str,
+        def: &MacroDef,
+        args: Option<&str>,
+    ) -> Result<String, MacroError> {
         if def.opts.is_some() {
             self.call(name, def, Some(args.unwrap_or("")))
         } else {
@@ -423,7 +468,12 @@ impl<'a> Expander<'a> {
     }
 
     /// Calls a parametric macro: options with getopt rules, then `%1`.., `%*`, `%#`.
-    fn call(&mut self, name: &str, def: &MacroDef, args: Option<&str>) -> Result<String, MacroError> {
+    fn call(
+        &mut self,
+        name: &str,
+        def: &MacroDef,
+        args: Option<&str>,
+    ) -> Result<String, MacroError> {
         let opts = def.opts.clone().unwrap_or_default();
         let raw = args.unwrap_or("");
         let expanded = self.expand_body(name, raw)?;
@@ -457,11 +507,13 @@ impl<'a> Expander<'a> {
                             idx += 1;
                             words.get(idx).map(|s| s.to_string()).unwrap_or_default()
                         };
-                        self.table.push(&format!("-{c}"), None, &format!("-{c} {value}"), level);
+                        self.table
+                            .push(&format!("-{c}"), None, &format!("-{c} {value}"), level);
                         self.table.push(&format!("-{c}*"), None, &value, level);
                         break;
                     }
-                    self.table.push(&format!("-{c}"), None, &format!("-{c}"), level);
+                    self.table
+                        .push(&format!("-{c}"), None, &format!("-{c}"), level);
                 }
                 idx += 1;
             }
@@ -471,12 +523,19 @@ impl<'a> Expander<'a> {
                 .filter(|c| *c != ':')
                 .filter_map(|c| {
                     let def = self.table.get(&format!("-{c}"))?;
-                    let value = self.table.get(&format!("-{c}*")).map_or(String::new(), |d| d.body.clone());
+                    let value = self
+                        .table
+                        .get(&format!("-{c}*"))
+                        .map_or(String::new(), |d| d.body.clone());
                     (def.level == level).then_some((c, value))
                 })
                 .collect();
-            self.calls.push(CallArgs { positional: positional.iter().map(|w| w.to_string()).collect(), options });
-            self.table.push("#", None, &positional.len().to_string(), level);
+            self.calls.push(CallArgs {
+                positional: positional.iter().map(|w| w.to_string()).collect(),
+                options,
+            });
+            self.table
+                .push("#", None, &positional.len().to_string(), level);
             self.table.push("*", None, &positional.join(" "), level);
             for (n, w) in positional.iter().enumerate() {
                 self.table.push(&(n + 1).to_string(), None, w, level);
@@ -518,6 +577,8 @@ impl<'a> Expander<'a> {
     }
 
     fn eval_expression_expanded(&mut self, text: &str) -> Result<String, MacroError> {
-        expr::evaluate(text).map(|v| v.to_string()).map_err(|e| MacroError::Expression(e.to_string()))
+        expr::evaluate(text)
+            .map(|v| v.to_string())
+            .map_err(|e| MacroError::Expression(e.to_string()))
     }
 }

@@ -40,10 +40,19 @@ fn conditional_forms_match_rpm() {
         ("%(echo hi)", ""),
         ("[%{lua: print(\"a\") print(\"b\")}]", "[ab]"),
         ("[%{lua: return \"x\"}]", "[x]"),
-        ("[%{lua: rpm.define(\"zzz 5\") print(rpm.expand(\"%zzz\"))}]", "[5]"),
-        ("[%{lua: print(rpm.isdefined(\"_bindir\"))}]", "[true\tfalse]"),
+        (
+            "[%{lua: rpm.define(\"zzz 5\") print(rpm.expand(\"%zzz\"))}]",
+            "[5]",
+        ),
+        (
+            "[%{lua: print(rpm.isdefined(\"_bindir\"))}]",
+            "[true\tfalse]",
+        ),
         ("[%{lua: print(macros._bindir)}]", "[/usr/bin]"),
-        ("[%{lua: print(string.gsub(\"a-b\", \"-\", \"_\"))}]", "[a_b\t1]"),
+        (
+            "[%{lua: print(string.gsub(\"a-b\", \"-\", \"_\"))}]",
+            "[a_b\t1]",
+        ),
     ] {
         assert_eq!(ex(&mut t, input), want, "{input}");
     }
@@ -53,9 +62,16 @@ fn conditional_forms_match_rpm() {
 fn parametric_macros_take_options_and_arguments() {
     let mut t = table();
     let mut e = Expander::new(&mut t);
-    e.define_from(" ppp(n:) Q[%{-n*}|%1|%*|%#|%{?-n:has}]", false).unwrap();
-    assert_eq!(e.expand("%{ppp -n N one two}").unwrap(), "Q[N|one|one two|2|has]");
-    assert_eq!(e.expand("%ppp -n M three\nnext").unwrap(), "Q[M|three|three|1|has]\nnext");
+    e.define_from(" ppp(n:) Q[%{-n*}|%1|%*|%#|%{?-n:has}]", false)
+        .unwrap();
+    assert_eq!(
+        e.expand("%{ppp -n N one two}").unwrap(),
+        "Q[N|one|one two|2|has]"
+    );
+    assert_eq!(
+        e.expand("%ppp -n M three\nnext").unwrap(),
+        "Q[M|three|three|1|has]\nnext"
+    );
     assert_eq!(e.expand("%{ppp}").unwrap(), "Q[|%1||0|]");
     // Locals are gone after the call.
     assert_eq!(e.expand("%{?-n:x}%1").unwrap(), "%1");
@@ -65,7 +81,8 @@ fn parametric_macros_take_options_and_arguments() {
 fn define_global_and_undefine() {
     let mut t = table();
     let mut e = Expander::new(&mut t);
-    e.expand("%define aaa 1\n%global bbb %{aaa}2\n%define ccc %{aaa}3").unwrap();
+    e.expand("%define aaa 1\n%global bbb %{aaa}2\n%define ccc %{aaa}3")
+        .unwrap();
     e.table.define("aaa", None, "9");
     assert_eq!(e.expand("%bbb %ccc").unwrap(), "12 93");
     e.expand("%undefine aaa").unwrap();
@@ -80,23 +97,49 @@ fn define_global_and_undefine() {
 fn lua_is_sandboxed_and_bounded() {
     let mut t = table();
     let mut e = Expander::new(&mut t);
-    for escape in ["os.execute('true')", "io.open('/etc/passwd')", "posix.getpid()", "require('os')", "load('x=1')()"] {
-        assert!(matches!(e.expand(&format!("%{{lua: {escape}}}")), Err(MacroError::Lua(_))), "{escape}");
+    for escape in [
+        "os.execute('true')",
+        "io.open('/etc/passwd')",
+        "posix.getpid()",
+        "require('os')",
+        "load('x=1')()",
+    ] {
+        assert!(
+            matches!(
+                e.expand(&format!("%{{lua: {escape}}}")),
+                Err(MacroError::Lua(_))
+            ),
+            "{escape}"
+        );
     }
-    assert!(matches!(e.expand("%{lua: while true do end}"), Err(MacroError::Lua(_))));
-    assert!(matches!(e.expand("%{lua: local t = {} while true do t[#t+1] = string.rep('x', 1000) end}"), Err(MacroError::Lua(_))));
-    e.define_from(" pm(a) %{lua: print(opt.a, arg[1], #arg)}", false).unwrap();
+    assert!(matches!(
+        e.expand("%{lua: while true do end}"),
+        Err(MacroError::Lua(_))
+    ));
+    assert!(matches!(
+        e.expand("%{lua: local t = {} while true do t[#t+1] = string.rep('x', 1000) end}"),
+        Err(MacroError::Lua(_))
+    ));
+    e.define_from(" pm(a) %{lua: print(opt.a, arg[1], #arg)}", false)
+        .unwrap();
     assert_eq!(e.expand("[%pm -a 1 two]").unwrap(), "[\t1\t2");
     // Nested: Lua expanding a macro that runs Lua.
     e.define_from(" inner %{lua: print('in')}", false).unwrap();
-    assert_eq!(e.expand("%{lua: print(rpm.expand('%inner') .. '-out')}").unwrap(), "in-out");
+    assert_eq!(
+        e.expand("%{lua: print(rpm.expand('%inner') .. '-out')}")
+            .unwrap(),
+        "in-out"
+    );
 }
 
 #[test]
 fn recursion_is_an_error_not_a_hang() {
     let mut t = table();
     t.define("loop", None, "%{loop}x");
-    assert!(matches!(Expander::new(&mut t).expand("%loop"), Err(MacroError::Recursion(_))));
+    assert!(matches!(
+        Expander::new(&mut t).expand("%loop"),
+        Err(MacroError::Recursion(_))
+    ));
     t.define("bomb", None, "%{expand:%{bomb}%{bomb}}");
     assert!(Expander::new(&mut t).expand("%bomb").is_err());
 }
@@ -106,17 +149,27 @@ fn exponential_expansion_is_bounded() {
     let mut t = table();
     t.define("lol0", None, "xxxxxxxx");
     for i in 1..=40 {
-        t.define(&format!("lol{i}"), None, &format!("%{{lol{p}}}%{{lol{p}}}", p = i - 1));
+        t.define(
+            &format!("lol{i}"),
+            None,
+            &format!("%{{lol{p}}}%{{lol{p}}}", p = i - 1),
+        );
     }
     let started = std::time::Instant::now();
-    assert!(matches!(Expander::new(&mut t).expand("%lol40"), Err(MacroError::TooLarge(_))));
+    assert!(matches!(
+        Expander::new(&mut t).expand("%lol40"),
+        Err(MacroError::TooLarge(_))
+    ));
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
 
 #[test]
 fn unterminated_brace_is_an_error() {
     let mut t = table();
-    assert!(matches!(Expander::new(&mut t).expand("%{foo"), Err(MacroError::Unterminated('{', _))));
+    assert!(matches!(
+        Expander::new(&mut t).expand("%{foo"),
+        Err(MacroError::Unterminated('{', _))
+    ));
 }
 
 #[test]
@@ -127,8 +180,15 @@ fn macro_files_continue_lines_inside_open_braces_like_rpm() {
     let mut t = table();
     t.load_macro_text(text).unwrap();
     // What `rpm --load FILE --eval '%{macrobody:py3_build}'` prints.
-    assert_eq!(t.get("py3_build").unwrap().body, "%{expand:\\\n  CFLAGS=\"${CFLAGS:-x}\"\\\n  %{__python3} setup.py build %{?*}\n}");
+    assert_eq!(
+        t.get("py3_build").unwrap().body,
+        "%{expand:\\\n  CFLAGS=\"${CFLAGS:-x}\"\\\n  %{__python3} setup.py build %{?*}\n}"
+    );
     assert_eq!(t.get("plain").unwrap().body, "one \n  two");
     assert_eq!(t.get("last").unwrap().body, "1");
-    assert_eq!(macro_file_definitions("%a {\n\n%b 2").len(), 2, "an empty line ends a definition");
+    assert_eq!(
+        macro_file_definitions("%a {\n\n%b 2").len(),
+        2,
+        "an empty line ends a definition"
+    );
 }

@@ -174,8 +174,12 @@ fn resolve(args: &Args) -> anyhow::Result<Plan> {
     if let Some(c) = &args.config {
         s = s.overlay(Settings::from_toml(c)?);
     }
-    s = s.overlay(Settings::from_env(std::env::vars())?).overlay(flags(args));
-    let specs = s.specs.context("no SPECS tree: give --specs DIR (or `specs` in --config)")?;
+    s = s
+        .overlay(Settings::from_env(std::env::vars())?)
+        .overlay(flags(args));
+    let specs = s
+        .specs
+        .context("no SPECS tree: give --specs DIR (or `specs` in --config)")?;
     let state_dir = s.state_dir.unwrap_or_else(|| PathBuf::from("dbuild-state"));
     let state_dir = absolute(&state_dir)?;
     let build_id = s.build_id.unwrap_or_else(|| "local".into());
@@ -206,11 +210,27 @@ fn resolve(args: &Args) -> anyhow::Result<Plan> {
         token: s.token,
         weights: s.weights,
         assume_provided: s.assume_provided.unwrap_or_default(),
-        assume_provided_file: s.assume_provided_file.as_deref().map(absolute).transpose()?,
+        assume_provided_file: s
+            .assume_provided_file
+            .as_deref()
+            .map(absolute)
+            .transpose()?,
         check: s.check.unwrap_or(false),
         retry_package_failures: s.retry_package_failures.unwrap_or(false),
-        sources: s.sources.unwrap_or_default().iter().map(|d| absolute(d)).collect::<anyhow::Result<_>>()?,
-        base_packages: s.base_packages.unwrap_or_default().iter().flat_map(|p| p.split(',')).map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect(),
+        sources: s
+            .sources
+            .unwrap_or_default()
+            .iter()
+            .map(|d| absolute(d))
+            .collect::<anyhow::Result<_>>()?,
+        base_packages: s
+            .base_packages
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|p| p.split(','))
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect(),
         state_sync: s.state_sync.unwrap_or(StateSync::Normal),
     })
 }
@@ -221,7 +241,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         bail!("dbuild local needs root: workers build in chroots with their own mounts");
     }
     let tty = !args.plain && std::io::stderr().is_terminal();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     rt.block_on(run_build(plan, tty))
 }
 
@@ -243,15 +266,25 @@ async fn base_root(plan: &Plan) -> anyhow::Result<PathBuf> {
         return Ok(root.clone());
     }
     let mut spec = dbuild_worker::rootfs::RootfsSpec::default();
-    spec.packages.extend(plan.base_packages.iter().filter(|p| !p.is_empty()).cloned());
+    spec.packages
+        .extend(plan.base_packages.iter().filter(|p| !p.is_empty()).cloned());
     // One root per content: changing --base-packages makes a new one.
     let dest = plan.state_dir.join(format!("rootfs-{}", spec.key()));
     if !dest.join(dbuild_worker::rootfs::MARKER).exists() {
-        eprintln!("dbuild local: creating the base builder root {} (debootstrap; minutes, once) ...", dest.display());
+        eprintln!(
+            "dbuild local: creating the base builder root {} (debootstrap; minutes, once) ...",
+            dest.display()
+        );
     }
-    let report = dbuild_worker::rootfs::ensure(&spec, &dest).await.with_context(|| format!("making the builder root {}", dest.display()))?;
+    let report = dbuild_worker::rootfs::ensure(&spec, &dest)
+        .await
+        .with_context(|| format!("making the builder root {}", dest.display()))?;
     if !report.reused {
-        eprintln!("dbuild local: builder root ready: {:.0} MiB in {:.0}s", report.bytes as f64 / 1048576.0, report.seconds);
+        eprintln!(
+            "dbuild local: builder root ready: {:.0} MiB in {:.0}s",
+            report.bytes as f64 / 1048576.0,
+            report.seconds
+        );
     }
     Ok(dest)
 }
@@ -262,14 +295,31 @@ struct Services {
     url: String,
 }
 
-async fn start(plan: &Plan, token: &Path, root: &Path, base_provides: &Path) -> anyhow::Result<Services> {
+async fn start(
+    plan: &Plan,
+    token: &Path,
+    root: &Path,
+    base_provides: &Path,
+) -> anyhow::Result<Services> {
     let logs = plan.state_dir.join("logs");
     std::fs::create_dir_all(&logs)?;
     let mut cmd = Command::new(locate("dbuild-scheduler"));
-    cmd.arg("--build-dir").arg(&plan.build_dir).args(["--listen", "127.0.0.1:0", "--restart-finished", "--arch", &plan.arch]).arg("--token-file").arg(token);
+    cmd.arg("--build-dir")
+        .arg(&plan.build_dir)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--restart-finished",
+            "--arch",
+            &plan.arch,
+        ])
+        .arg("--token-file")
+        .arg(token);
     cmd.args(["--state-sync", plan.state_sync.as_arg()]);
     // The launcher checked already; the scheduler checks again on the staged tree.
-    cmd.arg("--fail-on-unresolved").arg("--base-provides-file").arg(base_provides);
+    cmd.arg("--fail-on-unresolved")
+        .arg("--base-provides-file")
+        .arg(base_provides);
     for names in &plan.assume_provided {
         cmd.arg("--assume-provided").arg(names);
     }
@@ -298,10 +348,20 @@ async fn start(plan: &Plan, token: &Path, root: &Path, base_provides: &Path) -> 
     for i in 1..=plan.workers {
         workers.push(spawn_worker(plan, &url, token, root, i)?);
     }
-    Ok(Services { scheduler, workers, url })
+    Ok(Services {
+        scheduler,
+        workers,
+        url,
+    })
 }
 
-fn spawn_worker(plan: &Plan, url: &str, token: &Path, root: &Path, i: u32) -> anyhow::Result<Managed> {
+fn spawn_worker(
+    plan: &Plan,
+    url: &str,
+    token: &Path,
+    root: &Path,
+    i: u32,
+) -> anyhow::Result<Managed> {
     let name = format!("local-{i}");
     let mut cmd = Command::new(locate("dbuild-worker"));
     cmd.args(["--scheduler", url, "--name", &name, "--arch", &plan.arch])
@@ -319,16 +379,30 @@ fn spawn_worker(plan: &Plan, url: &str, token: &Path, root: &Path, i: u32) -> an
     for dir in &plan.sources {
         cmd.arg("--sources").arg(dir);
     }
-    Managed::spawn(&name, cmd, &plan.state_dir.join("logs").join(format!("{name}.log")), false)
+    Managed::spawn(
+        &name,
+        cmd,
+        &plan.state_dir.join("logs").join(format!("{name}.log")),
+        false,
+    )
 }
 
-async fn get<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> anyhow::Result<T> {
-    let resp = http.get(url).send().await.with_context(|| format!("GET {url}"))?;
+async fn get<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+) -> anyhow::Result<T> {
+    let resp = http
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?;
     let status = resp.status();
     if !status.is_success() {
         bail!("GET {url}: {status}");
     }
-    resp.json().await.with_context(|| format!("GET {url}: bad body"))
+    resp.json()
+        .await
+        .with_context(|| format!("GET {url}: bad body"))
 }
 
 /// How long workers may finish running builds after Ctrl-C.
@@ -339,9 +413,15 @@ const WORKER_RESTARTS: u32 = 3;
 
 async fn run_build(plan: Plan, tty: bool) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    std::fs::create_dir_all(&plan.build_dir).with_context(|| format!("creating {}", plan.build_dir.display()))?;
+    std::fs::create_dir_all(&plan.build_dir)
+        .with_context(|| format!("creating {}", plan.build_dir.display()))?;
     let staged = staging::stage_specs(&plan)?;
-    eprintln!("dbuild local: {} spec(s) from {} into {}", staged.len(), plan.specs.display(), plan.build_dir.display());
+    eprintln!(
+        "dbuild local: {} spec(s) from {} into {}",
+        staged.len(),
+        plan.specs.display(),
+        plan.build_dir.display()
+    );
     let token = token_file(&plan)?;
     let root = base_root(&plan).await?;
     let base_provides = match provided::check(&plan, staged, &root).await? {
@@ -352,7 +432,9 @@ async fn run_build(plan: Plan, tty: bool) -> anyhow::Result<ExitCode> {
         }
     };
     let mut services = start(&plan, &token, &root, &base_provides).await?;
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
     let mut progress = Progress::new(tty);
     let mut restarts = 0u32;
     // Loopback polls are cheap; a short period ends the run promptly.
@@ -373,7 +455,11 @@ async fn run_build(plan: Plan, tty: bool) -> anyhow::Result<ExitCode> {
         if let Ok(Some(status)) = services.scheduler.child.try_wait() {
             stop_all(&mut services).await;
             let s = &services.scheduler;
-            bail!("the scheduler exited ({status}): {} (log: {})", last_line(&s.log), s.log.display());
+            bail!(
+                "the scheduler exited ({status}): {} (log: {})",
+                last_line(&s.log),
+                s.log.display()
+            );
         }
         let summary: Summary = match get(&http, &summary_url).await {
             Ok(s) => s,
@@ -383,7 +469,9 @@ async fn run_build(plan: Plan, tty: bool) -> anyhow::Result<ExitCode> {
             }
         };
         let building: Vec<PackageInfo> = get(&http, &building_url).await.unwrap_or_default();
-        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
         progress.show(&summary, &building, now_ms);
         if summary.finished {
             break summary;
@@ -393,10 +481,18 @@ async fn run_build(plan: Plan, tty: bool) -> anyhow::Result<ExitCode> {
                 if restarts >= WORKER_RESTARTS {
                     stop_all(&mut services).await;
                     let w = &services.workers[i];
-                    bail!("worker {} exited ({status}) too often: {} (log: {})", w.name, last_line(&w.log), w.log.display());
+                    bail!(
+                        "worker {} exited ({status}) too often: {} (log: {})",
+                        w.name,
+                        last_line(&w.log),
+                        w.log.display()
+                    );
                 }
                 restarts += 1;
-                eprintln!("dbuild local: worker {} exited ({status}); starting it again", services.workers[i].name);
+                eprintln!(
+                    "dbuild local: worker {} exited ({status}); starting it again",
+                    services.workers[i].name
+                );
                 let index = u32::try_from(i + 1).unwrap_or(u32::MAX);
                 services.workers[i] = spawn_worker(&plan, &services.url, &token, &root, index)?;
             }
@@ -405,14 +501,28 @@ async fn run_build(plan: Plan, tty: bool) -> anyhow::Result<ExitCode> {
     let packages: Vec<PackageInfo> = get(&http, &format!("{}/v1/packages", services.url)).await?;
     // Workers leave by themselves once the scheduler says the build is over.
     for w in &mut services.workers {
-        if tokio::time::timeout(Duration::from_secs(15), w.child.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(15), w.child.wait())
+            .await
+            .is_err()
+        {
             w.stop(Duration::from_secs(10)).await;
         }
     }
     services.scheduler.stop(Duration::from_secs(10)).await;
-    let ok = progress::print_summary(&finished, &packages, &plan.build_dir, started.elapsed().as_secs_f64());
-    let all_done = packages.iter().all(|p| matches!(p.state, PkgState::Succeeded | PkgState::UpToDate));
-    Ok(if ok && all_done { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    let ok = progress::print_summary(
+        &finished,
+        &packages,
+        &plan.build_dir,
+        started.elapsed().as_secs_f64(),
+    );
+    let all_done = packages
+        .iter()
+        .all(|p| matches!(p.state, PkgState::Succeeded | PkgState::UpToDate));
+    Ok(if ok && all_done {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 async fn stop_all(services: &mut Services) {

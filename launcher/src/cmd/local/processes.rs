@@ -20,7 +20,11 @@ pub fn locate(binary: &str) -> PathBuf {
 }
 
 fn log_file(path: &Path) -> anyhow::Result<std::fs::File> {
-    std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("opening log {}", path.display()))
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening log {}", path.display()))
 }
 
 /// A child process with a name for messages.
@@ -32,11 +36,29 @@ pub struct Managed {
 
 impl Managed {
     /// Starts `command`, its stderr (and stdout unless `capture_stdout`) to `log`.
-    pub fn spawn(name: &str, mut command: Command, log: &Path, capture_stdout: bool) -> anyhow::Result<Managed> {
-        command.stdin(Stdio::null()).stderr(log_file(log)?).kill_on_drop(true);
-        command.stdout(if capture_stdout { Stdio::piped() } else { Stdio::from(log_file(log)?) });
-        let child = command.spawn().with_context(|| format!("starting {name} ({:?})", command.as_std().get_program()))?;
-        Ok(Managed { name: name.to_string(), child, log: log.to_path_buf() })
+    pub fn spawn(
+        name: &str,
+        mut command: Command,
+        log: &Path,
+        capture_stdout: bool,
+    ) -> anyhow::Result<Managed> {
+        command
+            .stdin(Stdio::null())
+            .stderr(log_file(log)?)
+            .kill_on_drop(true);
+        command.stdout(if capture_stdout {
+            Stdio::piped()
+        } else {
+            Stdio::from(log_file(log)?)
+        });
+        let child = command
+            .spawn()
+            .with_context(|| format!("starting {name} ({:?})", command.as_std().get_program()))?;
+        Ok(Managed {
+            name: name.to_string(),
+            child,
+            log: log.to_path_buf(),
+        })
     }
 
     /// Sends SIGTERM; after `grace`, SIGKILL.
@@ -44,7 +66,10 @@ impl Managed {
         if let Some(pid) = self.child.id().and_then(|p| i32::try_from(p).ok()) {
             let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
         }
-        if tokio::time::timeout(grace, self.child.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.child.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(process = %self.name, "did not stop in time; killing it");
             let _ = self.child.kill().await;
         }
@@ -55,7 +80,12 @@ impl Managed {
 pub fn last_line(log: &Path) -> String {
     std::fs::read_to_string(log)
         .ok()
-        .and_then(|t| t.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_string))
+        .and_then(|t| {
+            t.lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(str::to_string)
+        })
         .unwrap_or_default()
 }
 
@@ -65,8 +95,16 @@ pub async fn scheduler_url(scheduler: &mut Managed, timeout: Duration) -> anyhow
     let mut lines = BufReader::new(stdout).lines();
     let line = match tokio::time::timeout(timeout, lines.next_line()).await {
         Ok(Ok(Some(line))) => line,
-        Ok(_) => bail!("the scheduler exited before listening: {} (log: {})", last_line(&scheduler.log), scheduler.log.display()),
-        Err(_) => bail!("the scheduler did not start within {:?}; see {}", timeout, scheduler.log.display()),
+        Ok(_) => bail!(
+            "the scheduler exited before listening: {} (log: {})",
+            last_line(&scheduler.log),
+            scheduler.log.display()
+        ),
+        Err(_) => bail!(
+            "the scheduler did not start within {:?}; see {}",
+            timeout,
+            scheduler.log.display()
+        ),
     };
     let url = line.rsplit(' ').next().unwrap_or_default().to_string();
     if !url.starts_with("http://") {

@@ -56,7 +56,11 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(tty: bool) -> Self {
-        Progress { tty, drawn_lines: 0, last_plain: String::new() }
+        Progress {
+            tty,
+            drawn_lines: 0,
+            last_plain: String::new(),
+        }
     }
 
     pub fn show(&mut self, summary: &Summary, building: &[PackageInfo], now_ms: u64) {
@@ -64,7 +68,11 @@ impl Progress {
         if !self.tty {
             let line = status_line(summary);
             // Elapsed time changes every second: compare without it.
-            let key = line.split("; elapsed").next().unwrap_or_default().to_string();
+            let key = line
+                .split("; elapsed")
+                .next()
+                .unwrap_or_default()
+                .to_string();
             if key != self.last_plain {
                 let _ = writeln!(err, "dbuild local: {line}");
                 self.last_plain = key;
@@ -76,8 +84,17 @@ impl Progress {
         let (counts, times) = status_parts(summary);
         let mut block = format!("dbuild local: {counts}\n              {times}\n");
         for p in building {
-            let since = p.since_unix_ms.map(|t| now_ms.saturating_sub(t) as f64 / 1000.0).unwrap_or(0.0);
-            let _ = writeln!(block, "  building {:<28} on {:<12} {}", p.name, p.worker.as_deref().unwrap_or("?"), clock(since));
+            let since = p
+                .since_unix_ms
+                .map(|t| now_ms.saturating_sub(t) as f64 / 1000.0)
+                .unwrap_or(0.0);
+            let _ = writeln!(
+                block,
+                "  building {:<28} on {:<12} {}",
+                p.name,
+                p.worker.as_deref().unwrap_or("?"),
+                clock(since)
+            );
         }
         if self.drawn_lines > 0 {
             let _ = write!(err, "\x1b[{}A\x1b[J", self.drawn_lines);
@@ -89,32 +106,87 @@ impl Progress {
 }
 
 /// The end-of-build report; returns true when everything succeeded.
-pub fn print_summary(summary: &Summary, packages: &[PackageInfo], build_dir: &Path, wall_secs: f64) -> bool {
+pub fn print_summary(
+    summary: &Summary,
+    packages: &[PackageInfo],
+    build_dir: &Path,
+    wall_secs: f64,
+) -> bool {
     let of = |state: PkgState| packages.iter().filter(move |p| p.state == state);
-    let names = |state: PkgState| of(state).map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ");
+    let names = |state: PkgState| {
+        of(state)
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let mut out = String::new();
-    let ok = summary.finished && of(PkgState::Failed).count() == 0 && of(PkgState::DepFailed).count() == 0;
+    let ok = summary.finished
+        && of(PkgState::Failed).count() == 0
+        && of(PkgState::DepFailed).count() == 0;
     let _ = writeln!(
         out,
         "dbuild local: {} in {} (build {:.2} s as the scheduler measured it)",
-        if ok { "build succeeded" } else { "build FAILED" },
+        if ok {
+            "build succeeded"
+        } else {
+            "build FAILED"
+        },
         clock(wall_secs),
         summary.elapsed_secs
     );
-    let _ = writeln!(out, "  built ({}): {}", of(PkgState::Succeeded).count(), names(PkgState::Succeeded));
-    let _ = writeln!(out, "  up-to-date ({}): {}", of(PkgState::UpToDate).count(), names(PkgState::UpToDate));
+    let _ = writeln!(
+        out,
+        "  built ({}): {}",
+        of(PkgState::Succeeded).count(),
+        names(PkgState::Succeeded)
+    );
+    let _ = writeln!(
+        out,
+        "  up-to-date ({}): {}",
+        of(PkgState::UpToDate).count(),
+        names(PkgState::UpToDate)
+    );
     let failed: Vec<&PackageInfo> = of(PkgState::Failed).collect();
-    let _ = writeln!(out, "  failed ({}){}", failed.len(), if failed.is_empty() { "" } else { ":" });
+    let _ = writeln!(
+        out,
+        "  failed ({}){}",
+        failed.len(),
+        if failed.is_empty() { "" } else { ":" }
+    );
     for p in failed {
         let log = build_dir.join(log_path(&p.name, p.attempts.max(1)));
-        let _ = writeln!(out, "    {}: {} (log: {})", p.name, p.reason.as_deref().unwrap_or("failed"), log.display());
+        let _ = writeln!(
+            out,
+            "    {}: {} (log: {})",
+            p.name,
+            p.reason.as_deref().unwrap_or("failed"),
+            log.display()
+        );
     }
     let dep_failed: Vec<&PackageInfo> = of(PkgState::DepFailed).collect();
-    let _ = writeln!(out, "  dep-failed ({}){}", dep_failed.len(), if dep_failed.is_empty() { "" } else { ":" });
+    let _ = writeln!(
+        out,
+        "  dep-failed ({}){}",
+        dep_failed.len(),
+        if dep_failed.is_empty() { "" } else { ":" }
+    );
     for p in dep_failed {
-        let _ = writeln!(out, "    {}: needs {}, which failed", p.name, p.dep_failed_on.as_deref().unwrap_or("?"));
+        let _ = writeln!(
+            out,
+            "    {}: needs {}, which failed",
+            p.name,
+            p.dep_failed_on.as_deref().unwrap_or("?")
+        );
     }
-    let unfinished = packages.iter().filter(|p| matches!(p.state, PkgState::Waiting | PkgState::Ready | PkgState::Building)).count();
+    let unfinished = packages
+        .iter()
+        .filter(|p| {
+            matches!(
+                p.state,
+                PkgState::Waiting | PkgState::Ready | PkgState::Building
+            )
+        })
+        .count();
     if unfinished > 0 {
         let _ = writeln!(out, "  not finished: {unfinished}");
     }

@@ -26,22 +26,39 @@ pub(super) fn stage_specs(plan: &Plan) -> anyhow::Result<Vec<Spec>> {
         }
     }
     if !errors.is_empty() {
-        bail!("{} spec(s) cannot be parsed:\n  {}", errors.len(), errors.join("\n  "));
+        bail!(
+            "{} spec(s) cannot be parsed:\n  {}",
+            errors.len(),
+            errors.join("\n  ")
+        );
     }
     let chosen: Vec<(PathBuf, Spec)> = match &plan.packages {
         Some(list) => {
             // The selection builds a graph of its own, so it gets a copy.
-            let keep = selection::select(specs.clone(), &selection::requested_names(list)?, &plan.arch)?;
-            specs.into_iter().filter(|(rel, _)| keep.contains(rel)).collect()
+            let keep = selection::select(
+                specs.clone(),
+                &selection::requested_names(list)?,
+                &plan.arch,
+            )?;
+            specs
+                .into_iter()
+                .filter(|(rel, _)| keep.contains(rel))
+                .collect()
         }
         None => specs,
     };
     let target = plan.build_dir.join("SPECS");
     if target.exists() {
-        std::fs::remove_dir_all(&target).with_context(|| format!("clearing {}", target.display()))?;
+        std::fs::remove_dir_all(&target)
+            .with_context(|| format!("clearing {}", target.display()))?;
     }
     for (rel, _) in &chosen {
-        let from_dir = plan.specs.join(rel).parent().map(Path::to_path_buf).unwrap_or_else(|| plan.specs.clone());
+        let from_dir = plan
+            .specs
+            .join(rel)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| plan.specs.clone());
         let rel_dir = rel.parent().unwrap_or(Path::new(""));
         copy_dir(&from_dir, &target.join(rel_dir))?;
     }
@@ -57,7 +74,8 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
         if kind.is_dir() {
             copy_dir(&entry.path(), &dest)?;
         } else if kind.is_file() {
-            std::fs::copy(entry.path(), &dest).with_context(|| format!("copying {}", entry.path().display()))?;
+            std::fs::copy(entry.path(), &dest)
+                .with_context(|| format!("copying {}", entry.path().display()))?;
         }
     }
     Ok(())
