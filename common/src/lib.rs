@@ -4,6 +4,7 @@
 //! only, so that every piece can be unit tested and reused by the scheduler,
 //! the worker, the launcher and the simulator alike.
 
+pub mod corpus;
 pub mod dispatch;
 pub mod evr;
 pub mod graph;

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 fn corpus() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/photon-5.0/SPECS")
+    dbuild_common::corpus::photon_specs()
 }
 
 #[test]

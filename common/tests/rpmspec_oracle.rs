@@ -17,7 +17,7 @@ use std::process::Command;
 const TARGET: usize = 1075;
 
 fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/photon-5.0/SPECS")
+    dbuild_common::corpus::photon_specs()
 }
 
 #[derive(Debug, PartialEq)]

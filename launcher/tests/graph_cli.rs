@@ -59,16 +59,6 @@ fn strings(v: &Value) -> Vec<&str> {
         .collect()
 }
 
-/// Until the real spec parser is merged, `parse_tree` is a placeholder that
-/// finds nothing; these checks then only cover the CLI plumbing.
-fn parser_available(report: &Value) -> bool {
-    let available = report["specs"].as_u64() == Some(5);
-    if !available {
-        eprintln!("NOTE: spec parser not available on this branch yet; graph checks skipped");
-    }
-    available
-}
-
 #[test]
 fn json_report() {
     let dir = spec_tree("json");
@@ -93,9 +83,7 @@ fn json_report() {
     ] {
         assert!(r.get(key).is_some(), "missing key {key}");
     }
-    if !parser_available(&r) {
-        return;
-    }
+    assert_eq!(r["specs"], 5, "{r}");
     assert_eq!(
         r["parse_errors"].as_array().unwrap().len(),
         0,
@@ -185,37 +173,35 @@ fn weights_text_dot_and_exit_codes() {
         .output()
         .unwrap();
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
-    if parser_available(&r) {
-        assert_eq!(
-            strings(&r["critical_path"]["packages"]),
-            vec!["gamma", "alpha", "epsilon"]
-        );
-        assert_eq!(r["critical_path"]["weight"], 13.0);
-        // --strict fails on the unresolved BuildRequires and the bootstrap cycle.
-        let out = dbuild()
-            .args(["graph", "--strict", "--specs"])
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(3));
-        // Assuming the missing package and gamma provided removes both problems.
-        let out = dbuild()
-            .args([
-                "graph",
-                "--strict",
-                "--json",
-                "--assume-provided",
-                "not-in-tree-xyz,gamma",
-                "--specs",
-            ])
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0));
-        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(r["unresolved"].as_array().unwrap().len(), 0);
-        assert_eq!(r["cycles"].as_array().unwrap().len(), 0);
-    }
+    assert_eq!(
+        strings(&r["critical_path"]["packages"]),
+        vec!["gamma", "alpha", "epsilon"]
+    );
+    assert_eq!(r["critical_path"]["weight"], 13.0);
+    // --strict fails on the unresolved BuildRequires and the bootstrap cycle.
+    let out = dbuild()
+        .args(["graph", "--strict", "--specs"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    // Assuming the missing package and gamma provided removes both problems.
+    let out = dbuild()
+        .args([
+            "graph",
+            "--strict",
+            "--json",
+            "--assume-provided",
+            "not-in-tree-xyz,gamma",
+            "--specs",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["unresolved"].as_array().unwrap().len(), 0);
+    assert_eq!(r["cycles"].as_array().unwrap().len(), 0);
 
     // Unreadable inputs: 1; usage errors: 2.
     let out = dbuild()

@@ -47,7 +47,7 @@ const PYTHON_BASE: &[&str] = &[
 ];
 
 fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/photon-5.0/SPECS")
+    dbuild_common::corpus::photon_specs()
 }
 
 /// A spec tree of the chosen directories (all, or without `leave_out`).

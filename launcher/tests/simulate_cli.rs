@@ -54,16 +54,7 @@ fn small_tree_makespan_and_bound() {
 
 #[test]
 fn photon_makespan_within_five_percent_of_the_lower_bound() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/photon-5.0");
-    let corpus = if corpus.exists() {
-        corpus
-    } else {
-        Path::new("/work/shared/corpus/photon-5.0").to_path_buf()
-    };
-    if !corpus.join("SPECS").is_dir() {
-        eprintln!("skipping: no Photon corpus at {}", corpus.display());
-        return;
-    }
+    let corpus = dbuild_common::corpus::photon_or_panic();
     let weights = corpus.join("data/packageWeights.json");
     for n in ["4", "16", "64"] {
         let r = simulate(

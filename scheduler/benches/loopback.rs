@@ -5,7 +5,7 @@
 //!
 //! `cargo bench -p dbuild-scheduler --bench loopback` (release), or quicker
 //! and slower `cargo bench -p dbuild-scheduler --bench loopback --profile dev`.
-//! Environment: DBUILD_BENCH_SPECS (default: the Photon 5.0 corpus),
+//! Environment: DBUILD_BENCH_SPECS (default: the Photon 5.0 corpus, `DBUILD_CORPUS`),
 //! DBUILD_BENCH_WORKERS (default 32).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -21,12 +21,7 @@ fn corpus() -> PathBuf {
     if let Ok(p) = std::env::var("DBUILD_BENCH_SPECS") {
         return PathBuf::from(p);
     }
-    let rel = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/photon-5.0/SPECS");
-    if rel.is_dir() {
-        rel
-    } else {
-        PathBuf::from("/work/shared/corpus/photon-5.0/SPECS")
-    }
+    dbuild_common::corpus::photon_specs()
 }
 
 struct Server {

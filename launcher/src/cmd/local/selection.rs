@@ -137,8 +137,7 @@ mod tests {
     #[test]
     fn comma_lists_and_photon_files() {
         assert_eq!(requested_names("a, b,,c").unwrap(), ["a", "b", "c"]);
-        let minimal = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/corpus/photon-5.0/data/packages_minimal.json");
+        let minimal = dbuild_common::corpus::photon_data("packages_minimal.json");
         let names = requested_names(minimal.to_str().unwrap()).unwrap();
         assert!(names.contains(&"linux".to_string()) && names.contains(&"minimal".to_string()));
     }
