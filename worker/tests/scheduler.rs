@@ -12,28 +12,9 @@ use support::dep_spec;
 
 const TOKEN: &str = "worker-test-token-0123456789";
 
-/// The scheduler binary of this workspace (built on demand next to this test's binary).
+/// The scheduler binary of this workspace, built first (see `support::workspace_bin`).
 fn scheduler_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf(); // target/<profile>
-    let bin = dir.join("dbuild-scheduler");
-    if !bin.exists() {
-        let target = dir.parent().unwrap();
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "-p",
-                "dbuild-scheduler",
-                "--bin",
-                "dbuild-scheduler",
-            ])
-            .env("CARGO_TARGET_DIR", target)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .unwrap();
-        assert!(status.success(), "building dbuild-scheduler");
-    }
-    bin
+    support::workspace_bin("dbuild-scheduler", "dbuild-scheduler")
 }
 
 struct Sched {

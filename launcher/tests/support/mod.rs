@@ -3,6 +3,9 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../../worker/tests/support/workspace_bin.rs"]
+mod workspace_bin;
+
 use dbuild_worker::rootfs::{self, RootfsSpec};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -23,8 +26,11 @@ pub fn builder_root(extra: &[&str]) -> PathBuf {
     dest
 }
 
-/// `dbuild local --plain` on `specs` with this state dir and builder root.
+/// `dbuild local --plain` on `specs` with this state dir and builder root;
+/// the scheduler and worker it starts (from beside `dbuild`) are built first.
 pub fn dbuild_local_command(specs: &Path, state: &Path, root: &Path) -> Command {
+    workspace_bin::workspace_bin("dbuild-scheduler", "dbuild-scheduler");
+    workspace_bin::workspace_bin("dbuild-worker", "dbuild-worker");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbuild"));
     cmd.args(["local", "--plain"])
         .arg("--specs")

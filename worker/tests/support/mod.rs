@@ -2,6 +2,9 @@
 //! throw-away share with specs, and a worker configuration around them.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+mod workspace_bin;
+pub use workspace_bin::workspace_bin;
+
 use dbuild_worker::job::{run_job, BuildJob, BuildResult, WorkerConfig};
 use dbuild_worker::rootfs::{self, RootfsSpec};
 use dbuild_worker::rpmbuild::Limits;
