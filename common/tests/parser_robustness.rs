@@ -4,10 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use dbuild_common::spec::{parse_spec_file, parse_spec_text, parse_tree, ParseOptions, SpecError};
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
 
-fn corpus() -> std::path::PathBuf {
+fn corpus() -> PathBuf {
     dbuild_common::corpus::photon_specs()
 }
 
@@ -75,46 +76,81 @@ const INSERTS: [&str; 12] = [
     "\n%package -n",
 ];
 
+/// How long one parse of a mutated spec may take before it counts as a hang
+/// (a real spec parses in milliseconds).
+const PARSE_DEADLINE: Duration = Duration::from_secs(30);
+
 #[test]
 fn mutated_real_specs_never_panic_or_hang() {
     let dir = corpus();
     let mut specs: Vec<_> = dbuild_common::spec::find_specs(&dir).unwrap();
     specs.truncate(120);
     let mut rng = Lcg(42);
-    let opts = ParseOptions::default();
-    let started = Instant::now();
-    let mut runs = 0;
+    // One parser thread; each input gets its own deadline, so a hang or a
+    // panic fails at once, naming the spec and the mutation.
+    let (inputs, parser_in) = mpsc::channel::<(PathBuf, String)>();
+    let (parser_out, parsed) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let opts = ParseOptions::default();
+        for (path, text) in parser_in {
+            let _ = parse_spec_text(&path, &text, &opts);
+            if parser_out.send(()).is_err() {
+                return;
+            }
+        }
+    });
     for rel in &specs {
         let path = dir.join(rel);
         let text = std::fs::read_to_string(&path).unwrap();
-        for _ in 0..15 {
-            let mut t = text.clone();
-            for _ in 0..1 + rng.next(4) {
-                let mut at = rng.next(t.len());
-                while !t.is_char_boundary(at) {
-                    at -= 1;
-                }
-                match rng.next(3) {
-                    0 => t.truncate(at),
-                    1 => t.insert_str(at, INSERTS[rng.next(INSERTS.len())]),
-                    _ => {
-                        let mut end = (at + rng.next(40)).min(t.len());
-                        while !t.is_char_boundary(end) {
-                            end -= 1;
+        for mutation in 0..15 {
+            let t = mutate(&text, &mut rng);
+            inputs.send((path.clone(), t.clone())).unwrap();
+            match parsed.recv_timeout(PARSE_DEADLINE) {
+                Ok(()) => {}
+                Err(e) => {
+                    let keep = std::env::temp_dir().join(
+                        format!("dbuild-mutated-{}-{mutation}.spec", rel.display())
+                            .replace('/', "_"),
+                    );
+                    let _ = std::fs::write(&keep, &t);
+                    let what = match e {
+                        RecvTimeoutError::Timeout => {
+                            format!("did not finish within {PARSE_DEADLINE:?}")
                         }
-                        t.replace_range(at..end, "");
-                    }
+                        RecvTimeoutError::Disconnected => "panicked".to_string(),
+                    };
+                    panic!(
+                        "parsing mutation {mutation} of {} {what}; the input is in {}",
+                        rel.display(),
+                        keep.display()
+                    );
                 }
             }
-            let _ = parse_spec_text(&path, &t, &opts);
-            runs += 1;
         }
     }
-    assert!(
-        started.elapsed() < Duration::from_secs(60),
-        "{runs} mutated parses took {:?}",
-        started.elapsed()
-    );
+}
+
+/// One to four random cuts, insertions of rpm syntax, or truncations.
+fn mutate(text: &str, rng: &mut Lcg) -> String {
+    let mut t = text.to_string();
+    for _ in 0..1 + rng.next(4) {
+        let mut at = rng.next(t.len());
+        while !t.is_char_boundary(at) {
+            at -= 1;
+        }
+        match rng.next(3) {
+            0 => t.truncate(at),
+            1 => t.insert_str(at, INSERTS[rng.next(INSERTS.len())]),
+            _ => {
+                let mut end = (at + rng.next(40)).min(t.len());
+                while !t.is_char_boundary(end) {
+                    end -= 1;
+                }
+                t.replace_range(at..end, "");
+            }
+        }
+    }
+    t
 }
 
 fn tempdir(name: &str) -> std::path::PathBuf {

@@ -8,8 +8,19 @@ mod common;
 use common::{write_plan, Sched, TOKEN};
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
+
+/// How long any one wait of this test may take before the test fails.
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// `fut`, or a failure naming what was awaited when it takes longer than [`DEADLINE`].
+async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(DEADLINE, fut)
+        .await
+        .unwrap_or_else(|_| panic!("stalled: {what} took longer than {DEADLINE:?}"))
+}
 
 async fn call(http: &reqwest::Client, url: &str, body: &Value) -> Option<(u16, Value)> {
     let resp = http
@@ -67,7 +78,7 @@ async fn sigkills_lose_nothing(state_sync: &[&str]) {
     let acked: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
     let mut ids = Vec::new();
     for i in 0..6 {
-        ids.push(sched.register(&format!("w{i}"), 1).await);
+        ids.push(within("registering a worker", sched.register(&format!("w{i}"), 1)).await);
     }
     let mut tasks = Vec::new();
     for id in ids {
@@ -114,13 +125,16 @@ async fn sigkills_lose_nothing(state_sync: &[&str]) {
     // Kill three times as results come in, checking that acknowledged results survived each time.
     let mut sched = Some(sched);
     for target in [12usize, 25, 40] {
-        while acked.lock().unwrap().len() < target {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        within(&format!("{target} acknowledged results"), async {
+            while acked.lock().unwrap().len() < target {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
         sched.take().unwrap().kill();
         let before: Vec<String> = acked.lock().unwrap().keys().cloned().collect();
         let s = Sched::start(tmp.path(), &args);
-        let (_, list) = s.get("/v1/packages?state=succeeded").await;
+        let (_, list) = within("the package list", s.get("/v1/packages?state=succeeded")).await;
         let done: Vec<&str> = list
             .as_array()
             .unwrap()
@@ -137,10 +151,10 @@ async fn sigkills_lose_nothing(state_sync: &[&str]) {
         sched = Some(s);
     }
     for t in tasks {
-        t.await.unwrap();
+        within("a worker's loop", t).await.unwrap();
     }
     let s = sched.unwrap();
-    let sum = s.summary().await;
+    let sum = within("the summary", s.summary()).await;
     assert_eq!(sum["finished"], true, "{sum}");
     assert_eq!(sum["counts"]["succeeded"], 60, "{sum}");
     let acked = acked.lock().unwrap();
