@@ -69,20 +69,37 @@ fn unresolved_buildrequires_stop_the_run_before_anything_is_built() {
 
     // Assumed provided (from a flag and from a file): the check passes, and
     // rpmbuild's own BuildRequires check passes too, through the worker's
-    // `dbuild-assumed-provides` package.
+    // `dbuild-assumed-provides` package. Each variant starts from its own
+    // empty state dir, so each builds everything itself.
     let names = tmp.path().join("assumed.txt");
     std::fs::write(&names, "# not packaged\npython3-not-packaged\n").unwrap();
-    for extra in [
+    for (variant, extra) in [
         &["--assume-provided", "python3-not-packaged"][..],
         &["--assume-provided-file", names.to_str().unwrap()][..],
-    ] {
-        let (code, stderr) = dbuild_local(&specs, &state, &root, extra);
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let state = tmp.path().join(format!("state-assumed-{variant}"));
+        let run = support::dbuild_local(
+            &specs,
+            &state,
+            &root,
+            &[&["--workers", "1"], extra].concat(),
+        );
+        let (code, stderr) = (run.code, run.stderr);
         assert_eq!(code, 0, "{stderr}");
         assert!(
             !stderr.contains("BuildRequires is not provided"),
             "{stderr}"
         );
         assert!(state.join("logs/scheduler.log").exists());
+        assert_eq!(
+            support::listed(&run.stdout, "built"),
+            ["lib", "needy", "other"].map(String::from).into(),
+            "{}",
+            run.stdout
+        );
         for built in ["lib", "needy", "other"] {
             assert!(
                 state

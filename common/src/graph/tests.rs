@@ -487,64 +487,6 @@ fn deterministic_output() {
     assert_eq!(g1.unresolved[0].wanted_by, vec!["c", "d"]);
 }
 
-/// Timing on a synthetic tree shaped like Photon 5.0 (1077 specs, ~4
-/// binaries each, ~8 BuildRequires, ~4 Requires per binary, some cycles).
-/// Run with `cargo test --release -p dbuild-common -- --ignored --nocapture synthetic`.
-#[test]
-#[ignore]
-fn synthetic_photon_sized_graph_is_fast() {
-    let n = 1077usize;
-    // Deterministic pseudo-random numbers (xorshift).
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut rnd = move |m: usize| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state % m as u64) as usize
-    };
-    let mut specs = Vec::with_capacity(n);
-    for i in 0..n {
-        let mut s = spec(&format!("pkg{i}"), "1.0");
-        for k in 0..rnd(6) {
-            s = sub(s, &format!("pkg{i}-sub{k}"), true);
-        }
-        let brs: Vec<String> = (0..rnd(16))
-            .map(|_| {
-                let j = if rnd(10) == 0 { rnd(n) } else { rnd(i.max(1)) };
-                if rnd(3) == 0 {
-                    format!("pkg{j} >= 0.5")
-                } else {
-                    format!("pkg{j}")
-                }
-            })
-            .collect();
-        s = br(s, &brs.iter().map(String::as_str).collect::<Vec<_>>());
-        for p in 0..s.packages.len() {
-            // Mostly towards older (lower) packages, as in a distribution.
-            let reqs: Vec<String> = (0..rnd(5))
-                .map(|_| format!("pkg{}", if rnd(50) == 0 { rnd(n) } else { rnd(i.max(1)) }))
-                .collect();
-            s = req(s, p, &reqs.iter().map(String::as_str).collect::<Vec<_>>());
-            s = prov(s, p, &[&format!("cap{i}-{p} = 1.0")]);
-        }
-        specs.push(s);
-    }
-    let started = std::time::Instant::now();
-    let g = build(specs);
-    let (path, _) = g.critical_path(|_| 1.0).unwrap();
-    let elapsed = started.elapsed();
-    eprintln!(
-        "synthetic: {} nodes, {} edges, {} cycles, {} levels, critical path {} long, {:?}",
-        g.nodes.len(),
-        g.edges.len(),
-        g.cycles.len(),
-        g.level_count(),
-        path.len(),
-        elapsed
-    );
-    assert!(topo_order(&g.needs()).is_ok());
-}
-
 #[test]
 fn own_output_in_runtime_closure_is_a_self_dependency() {
     let g = build(vec![
