@@ -120,6 +120,12 @@ pub struct BinaryPackage {
     pub build_arch: Option<String>,
     /// All `Requires`, including `Requires(pre,post,...)`.
     pub requires: Vec<Dependency>,
+    /// The Requires rpm adds for the package's scriptlets: each interpreter
+    /// (`/bin/sh` unless `-p` names another) and the `rpmlib(...)` features
+    /// they use (`<lua>`, interpreter arguments, `-e`). Kept apart from
+    /// `requires` because the graph does not follow them: every builder root
+    /// has a shell and `ldconfig`, and the worker installs with `--nodeps`.
+    pub script_requires: Vec<Dependency>,
     /// Explicit `Provides` (rpm's implicit `name = evr` is not listed here).
     pub provides: Vec<Dependency>,
     pub conflicts: Vec<Dependency>,
@@ -133,6 +139,7 @@ impl BinaryPackage {
             has_files: false,
             build_arch: None,
             requires: Vec::new(),
+            script_requires: Vec::new(),
             provides: Vec::new(),
             conflicts: Vec::new(),
             obsoletes: Vec::new(),

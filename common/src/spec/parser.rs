@@ -468,7 +468,13 @@ impl SpecParser {
             _ => {
                 // Scriptlets and triggers belong to a package that must exist.
                 let target = self.package_for(&args, line)?;
-                self.find_package(target.as_deref(), line)?;
+                let idx = self.find_package(target.as_deref(), line)?;
+                let requires = &mut self.packages[idx].pkg.script_requires;
+                for dep in scriptlet_requires(&kw, &line.text[keyword.len()..]) {
+                    if !requires.contains(&dep) {
+                        requires.push(dep);
+                    }
+                }
             }
         }
         Ok(())
@@ -749,6 +755,100 @@ impl SpecParser {
             network_required: false,
         })
     }
+}
+
+/// What rpm's `parseScript` adds to a package's Requires for a scriptlet or
+/// trigger section with these arguments: the interpreter (`-p`, default
+/// `/bin/sh`; none for `<lua>`) and the `rpmlib(...)` features it needs.
+fn scriptlet_requires(keyword: &str, args: &str) -> Vec<Dependency> {
+    let trigger = keyword.contains("trigger");
+    // A trigger's own options stand before `--`; what follows is its condition.
+    let options = if trigger {
+        args.split_once("--").map_or(args, |(before, _)| before)
+    } else {
+        args
+    };
+    let words = popt_words(options);
+    let mut prog = "/bin/sh".to_string();
+    let mut expand = false;
+    let mut i = 0;
+    while i < words.len() {
+        match words[i].as_str() {
+            "-p" => {
+                if let Some(p) = words.get(i + 1) {
+                    prog.clone_from(p);
+                }
+                i += 1;
+            }
+            "-n" | "-f" | "-P" => i += 1,
+            "-e" | "-q" => expand = true,
+            _ => {}
+        }
+        i += 1;
+    }
+    let rpmlib = |feature: &str, version: &str| Dependency {
+        name: format!("rpmlib({feature})"),
+        constraint: Some(super::model::Constraint {
+            op: super::model::Op::Le,
+            evr: version.to_string(),
+        }),
+    };
+    let argv = popt_words(&prog);
+    let mut deps = Vec::new();
+    match argv.first().map(String::as_str) {
+        Some("<lua>") => deps.push(rpmlib("BuiltinLuaScripts", "4.2.2-1")),
+        Some(interpreter) if !interpreter.starts_with('<') => {
+            deps.push(Dependency::new(interpreter));
+        }
+        _ => {}
+    }
+    if expand {
+        deps.push(rpmlib("ScriptletExpansion", "4.9.0-1"));
+    }
+    if !trigger && argv.len() > 1 {
+        deps.push(rpmlib("ScriptletInterpreterArgs", "4.0.3-1"));
+    }
+    deps
+}
+
+/// Words as popt's `poptParseArgvString` splits them: white space outside
+/// quotes separates, `"..."` and `'...'` group, a backslash escapes.
+fn popt_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut quote = None;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (_, '\\') => {
+                if let Some(next) = chars.next() {
+                    word.push(next);
+                }
+                in_word = true;
+            }
+            (Some(_), c) => word.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
 }
 
 /// rpm's reading of a numeric flag macro: a number other than 0.
