@@ -49,6 +49,18 @@ fn one_bad_spec_does_not_stop_the_others() {
     assert_eq!(results[1].1.as_ref().unwrap().name, "good");
 }
 
+#[test]
+fn a_version_only_a_shell_could_give_is_an_error_naming_the_line() {
+    // rpm runs the command; dbuild does not, and cannot guess a version.
+    let text = "Name: x\nVersion: %(echo 1.0)\nRelease: 1\nSummary: s\nLicense: MIT\n%description\nd\n%files\n";
+    let err = parse_spec_text(Path::new("shell.spec"), text, &ParseOptions::default()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("shell.spec:2: Value comes only from %(...)"),
+        "{err}"
+    );
+}
+
 /// A tiny deterministic generator, so failures reproduce.
 struct Lcg(u64);
 impl Lcg {

@@ -542,6 +542,11 @@ impl SpecParser {
         };
         let value = value.trim();
         if value.is_empty() {
+            // rpm rejects every empty tag, but would have run the `%(...)`
+            // that left this one empty and (most likely) seen a value.
+            if line.shell_not_run {
+                return self.tag_from_shell(tag, self.current == 0, line, trimmed);
+            }
             return Err(syntax(line, format!("Empty tag: {trimmed}")));
         }
         let fail = |msg: String| syntax(line, format!("{msg}: {trimmed}"));
@@ -682,6 +687,32 @@ impl SpecParser {
             ex.table.define(keyword, None, value);
             if main {
                 ex.table.define(&keyword.to_ascii_uppercase(), None, value);
+            }
+        }
+        Ok(())
+    }
+
+    /// A tag whose whole value comes from a `%(...)` that is not run. rpm
+    /// ignores BuildRoot and keeps informational tags (URL, Vendor, Group...)
+    /// only in the header, so those parse as rpm parses them; Summary and
+    /// License count as present. The value of the others decides what is
+    /// built or needed and cannot be guessed: an error names the line.
+    fn tag_from_shell(
+        &mut self,
+        tag: Tag,
+        main: bool,
+        line: &Line,
+        trimmed: &str,
+    ) -> Result<(), SpecError> {
+        match tag {
+            Tag::Other => {}
+            Tag::Summary => self.packages[self.current].has_summary = true,
+            Tag::License => self.license |= main,
+            _ => {
+                return Err(syntax(
+                    line,
+                    format!("Value comes only from %(...), which dbuild does not run: {trimmed}"),
+                ))
             }
         }
         Ok(())

@@ -18,6 +18,9 @@ pub struct Line {
     pub text: String,
     pub file: Rc<Path>,
     pub number: usize,
+    /// Expanding the line met a `%(...)`, which is not run: rpm would have
+    /// put the command's output where it stood.
+    pub shell_not_run: bool,
 }
 
 impl OpenFile {
@@ -179,6 +182,7 @@ impl Reader {
                 text: buf,
                 file: f.path.clone(),
                 number: start,
+                shell_not_run: false,
             }));
         }
     }
@@ -192,6 +196,7 @@ impl Reader {
                 let Some(raw) = self.next_raw()? else {
                     return Ok(None);
                 };
+                let shells_before = expander.shells_not_run;
                 let text = if self.reading() {
                     expander
                         .expand(&raw.text)
@@ -199,11 +204,13 @@ impl Reader {
                 } else {
                     raw.text
                 };
+                let shell_not_run = expander.shells_not_run > shells_before;
                 match text.split_once('\n') {
                     None => Line {
                         text,
                         file: raw.file,
                         number: raw.number,
+                        shell_not_run,
                     },
                     Some((first, rest)) => {
                         for p in rest.split('\n') {
@@ -211,12 +218,14 @@ impl Reader {
                                 text: p.to_string(),
                                 file: raw.file.clone(),
                                 number: raw.number,
+                                shell_not_run,
                             });
                         }
                         Line {
                             text: first.to_string(),
                             file: raw.file,
                             number: raw.number,
+                            shell_not_run,
                         }
                     }
                 }

@@ -189,6 +189,8 @@ fn match_close(b: &[u8], open: usize, left: u8, right: u8) -> Option<usize> {
 pub struct Expander<'a> {
     pub table: &'a mut MacroTable,
     pub warnings: Vec<String>,
+    /// How many `%(...)` were met and not run (each left nothing behind).
+    pub shells_not_run: usize,
     depth: usize,
     level: usize,
     /// Created on the first `%{lua:...}`.
@@ -202,6 +204,7 @@ impl<'a> Expander<'a> {
         Expander {
             table,
             warnings: Vec::new(),
+            shells_not_run: 0,
             depth: 0,
             level: 0,
             lua: None,
@@ -280,6 +283,7 @@ impl<'a> Expander<'a> {
                             s[i..].chars().take(60).collect(),
                         ));
                     };
+                    self.shells_not_run += 1;
                     self.warnings
                         .push(format!("shell expansion not run: {}", &s[i..=close]));
                     i = close + 1;
