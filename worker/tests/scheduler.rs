@@ -14,7 +14,7 @@ const TOKEN: &str = "worker-test-token-0123456789";
 
 /// The scheduler binary of this workspace, built first (see `support::workspace_bin`).
 fn scheduler_bin() -> PathBuf {
-    support::workspace_bin("dbuild-scheduler", "dbuild-scheduler")
+    support::workspace_bin::workspace_bin("dbuild-scheduler", "dbuild-scheduler")
 }
 
 struct Sched {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../../worker/tests/support/deadline.rs"]
+pub mod deadline;
 #[path = "../../../worker/tests/support/workspace_bin.rs"]
 mod workspace_bin;
 

@@ -2,8 +2,8 @@
 //! throw-away share with specs, and a worker configuration around them.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-mod workspace_bin;
-pub use workspace_bin::workspace_bin;
+pub mod deadline;
+pub mod workspace_bin;
 
 use dbuild_worker::job::{run_job, BuildJob, BuildResult, WorkerConfig};
 use dbuild_worker::rootfs::{self, RootfsSpec};
