@@ -110,3 +110,35 @@ fn unresolved_buildrequires_stop_the_run_before_anything_is_built() {
         }
     }
 }
+
+#[test]
+fn a_buildrequires_cycle_stops_the_run_before_anything_is_built() {
+    let root = support::builder_root(&[]);
+    let tmp = tempfile::Builder::new()
+        .prefix("dbuild-cycle-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let specs = tmp.path().join("SPECS");
+    spec(&specs, "chicken", "BuildRequires: egg\n");
+    spec(&specs, "egg", "BuildRequires: chicken >= 1\n");
+    spec(&specs, "free", "");
+    let state = tmp.path().join("state");
+
+    let (code, stderr) = dbuild_local(&specs, &state, &root, &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(
+            "dbuild local: 1 BuildRequires cycle: Its packages need each other built first, so rpmbuild would fail on them:\n  chicken, egg\n"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("    chicken needs egg  [BuildRequires: egg]")
+            && stderr.contains("    egg needs chicken  [BuildRequires: chicken >= 1]")
+            && stderr.contains("--assume-provided"),
+        "{stderr}"
+    );
+    // Nothing was started or built, not even the package outside the cycle.
+    assert!(!state.join("logs/scheduler.log").exists());
+    assert!(!state.join("local/stage/RPMS").exists());
+}

@@ -1,13 +1,14 @@
 //! Before anything is built: every BuildRequires must be provided by a spec
 //! of the run, the base builder root's rpm database or the user's
-//! `--assume-provided` names. Unresolved runtime Requires only warn.
+//! `--assume-provided` names, and no BuildRequires may loop (a cycle would
+//! start and then fail inside rpmbuild, "a is needed by b"). Unresolved
+//! runtime Requires only warn; cycles through runtime Requires are broken
+//! by the scheduler.
 
 use super::Plan;
 use anyhow::Context;
-use dbuild_common::graph::{BuildGraph, DepKind};
-use dbuild_common::provided::{
-    check_build_requires, wanted_line, Provided, UnresolvedBuildRequires,
-};
+use dbuild_common::graph::{BuildGraph, Cycle, DepKind};
+use dbuild_common::provided::{check_build_requires, wanted_line, Provided};
 use dbuild_common::spec::Spec;
 use std::path::{Path, PathBuf};
 
@@ -15,14 +16,20 @@ use std::path::{Path, PathBuf};
 /// for the scheduler's `--base-provides-file`.
 const BASE_PROVIDES_FILE: &str = "base-provides";
 
+/// Why the build must not start: unresolved BuildRequires, BuildRequires
+/// cycles, or both (each paragraph after the first starts with `dbuild local:`).
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("\ndbuild local: "))]
+pub(super) struct Refusal(Vec<String>);
+
 /// Reads the base root's capabilities, writes them to
 /// `<state-dir>/base-provides` and checks `specs` (the staged ones). Returns
-/// that file, or the unresolved BuildRequires.
+/// that file, or why the build must not start.
 pub(super) async fn check(
     plan: &Plan,
     specs: Vec<Spec>,
     root: &Path,
-) -> anyhow::Result<Result<PathBuf, UnresolvedBuildRequires>> {
+) -> anyhow::Result<Result<PathBuf, Refusal>> {
     let base = dbuild_worker::rootfs::rpmdb_provides(root)
         .await
         .with_context(|| format!("reading what the builder root {} provides", root.display()))?;
@@ -56,7 +63,59 @@ pub(super) async fn check(
             runtime.join("\n  ")
         );
     }
-    Ok(check_build_requires(&graph.unresolved).map(|()| file))
+    let mut refusal = Vec::new();
+    if let Err(unresolved) = check_build_requires(&graph.unresolved) {
+        refusal.push(unresolved.to_string());
+    }
+    let cycles: Vec<&Cycle> = graph
+        .cycles
+        .iter()
+        .filter(|c| c.needs_bootstrap(&graph.edges))
+        .collect();
+    if !cycles.is_empty() {
+        refusal.push(describe_cycles(&graph, &cycles));
+    }
+    Ok(if refusal.is_empty() {
+        Ok(file)
+    } else {
+        Err(Refusal(refusal))
+    })
+}
+
+/// The BuildRequires cycles, as `dbuild graph` shows them: the packages, and
+/// what each needs of the next (the dependency behind every edge).
+fn describe_cycles(graph: &BuildGraph, cycles: &[&Cycle]) -> String {
+    let (count, verb) = match cycles.len() {
+        1 => ("1 BuildRequires cycle".to_string(), "Its packages need"),
+        n => (format!("{n} BuildRequires cycles"), "Their packages need"),
+    };
+    let mut out =
+        format!("{count}: {verb} each other built first, so rpmbuild would fail on them:");
+    for cycle in cycles {
+        let names: Vec<&str> = cycle
+            .nodes
+            .iter()
+            .map(|&n| graph.nodes[n].key.as_str())
+            .collect();
+        out.push_str(&format!("\n  {}", names.join(", ")));
+        for &e in &cycle.edges {
+            let edge = &graph.edges[e];
+            let why = edge
+                .reasons
+                .first()
+                .map(|r| graph.reason_text(edge, r))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "\n    {} needs {}  [{why}]",
+                graph.nodes[edge.from].key, graph.nodes[edge.to].key
+            ));
+        }
+    }
+    out.push_str(
+        "\n  Break the cycle in the specs, or build one of its packages elsewhere into the \
+         builder root and name what it provides with --assume-provided.",
+    );
+    out
 }
 
 /// One name per line, through a temporary file and a rename.
