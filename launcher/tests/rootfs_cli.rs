@@ -1,4 +1,5 @@
-//! `dbuild rootfs` reuses a complete builder root and reports it.
+//! `dbuild rootfs` reuses a complete builder root and reports it, and the
+//! mirror it would use.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use dbuild_worker::rootfs::RootfsSpec;
@@ -28,6 +29,13 @@ fn rootfs_creates_or_reuses_the_builder_root() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    // Without --mirror, the host's apt mirror for the suite (or the public one), said on stderr.
+    let (mirror, _) = dbuild_worker::rootfs::default_mirror("bookworm");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("dbuild rootfs: mirror {mirror} (")),
+        "{stderr}"
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(

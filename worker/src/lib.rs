@@ -17,9 +17,11 @@
 //! | [`rpmbuild`] | running a command with a streamed log, wall-time and silent-time limits |
 //! | [`publish`] | atomic publication of RPMs/SRPMs with sha256 |
 //! | [`rootfs`] | creating the base builder root (debootstrap) |
+//! | [`apt_sources`] | the host's apt sources: the default Debian mirror |
 //! | [`client`] | the scheduler protocol: register, lease, heartbeat, report |
 
 pub mod ahead;
+pub mod apt_sources;
 pub mod chroot;
 pub mod client;
 pub mod install;

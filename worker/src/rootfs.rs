@@ -153,6 +153,19 @@ const LAYOUT_VERSION: &str = "dbuild-rootfs-2";
 pub const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
 pub const DEFAULT_SUITE: &str = "bookworm";
 
+/// The mirror for debootstrap when none is given: the one the host's apt
+/// uses for `suite` (see [`crate::apt_sources`]), else [`DEFAULT_MIRROR`].
+/// Also says where it came from, for the user.
+pub fn default_mirror(suite: &str) -> (String, String) {
+    match crate::apt_sources::host_mirror(suite) {
+        Some(m) => (m.url, format!("from {}", m.file.display())),
+        None => (
+            DEFAULT_MIRROR.to_string(),
+            format!("no {suite} entry in the host's apt sources"),
+        ),
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum RootfsError {
     #[error("{step} for root {root}: {detail}")]

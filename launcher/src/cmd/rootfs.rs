@@ -11,9 +11,11 @@ pub struct Args {
     /// Where the root goes (reused when a complete root is already there).
     #[arg(long, default_value = "/var/lib/dbuild/rootfs")]
     pub dest: PathBuf,
-    /// Debian mirror for debootstrap.
-    #[arg(long, default_value = rootfs::DEFAULT_MIRROR)]
-    pub mirror: String,
+    /// Debian mirror for debootstrap [default: the one the host's apt sources
+    /// use for the suite (/etc/apt/sources.list, sources.list.d/*.list and
+    /// *.sources), else http://deb.debian.org/debian].
+    #[arg(long)]
+    pub mirror: Option<String>,
     /// Debian suite.
     #[arg(long, default_value = rootfs::DEFAULT_SUITE)]
     pub suite: String,
@@ -29,9 +31,14 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mirror = args.mirror.unwrap_or_else(|| {
+        let (url, why) = rootfs::default_mirror(&args.suite);
+        eprintln!("dbuild rootfs: mirror {url} ({why})");
+        url
+    });
     let mut spec = RootfsSpec {
         suite: args.suite,
-        mirror: args.mirror,
+        mirror,
         from_rpms: args.from_rpms,
         ..RootfsSpec::default()
     };

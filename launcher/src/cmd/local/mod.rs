@@ -266,6 +266,7 @@ async fn base_root(plan: &Plan) -> anyhow::Result<PathBuf> {
         return Ok(root.clone());
     }
     let mut spec = dbuild_worker::rootfs::RootfsSpec::default();
+    spec.mirror = dbuild_worker::rootfs::default_mirror(&spec.suite).0;
     spec.packages
         .extend(plan.base_packages.iter().filter(|p| !p.is_empty()).cloned());
     // One root per content: changing --base-packages makes a new one.
