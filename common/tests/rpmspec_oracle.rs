@@ -225,23 +225,13 @@ fn differences(ours: &Answer, rpm: &Answer) -> Vec<Difference> {
                 format!("{name}: ours {}, rpm {}", mine.arch, theirs.arch),
             ));
         }
-        if mine.requires != theirs.requires {
-            diffs.push((
-                "Requires",
-                format!(
-                    "{name}: {}",
-                    set_difference(&mine.requires, &theirs.requires)
-                ),
-            ));
-        }
-        if mine.provides != theirs.provides {
-            diffs.push((
-                "Provides",
-                format!(
-                    "{name}: {}",
-                    set_difference(&mine.provides, &theirs.provides)
-                ),
-            ));
+        for (field, ours, rpm) in [
+            ("Requires", &mine.requires, &theirs.requires),
+            ("Provides", &mine.provides, &theirs.provides),
+        ] {
+            if ours != rpm {
+                diffs.push((field, format!("{name}: {}", set_difference(ours, rpm))));
+            }
         }
     }
     diffs

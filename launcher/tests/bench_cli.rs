@@ -51,19 +51,21 @@ fn number_after(stdout: &str, label: &str) -> f64 {
     value
 }
 
+/// `dbuild bench` that must succeed: its stdout.
+fn bench_ok(args: &[&str]) -> String {
+    let out = bench(args);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    stdout
+}
+
 #[test]
 fn prints_counts_times_and_ratios_and_exits_0() {
     let tmp = tempfile::tempdir().unwrap();
     write_tree(tmp.path());
     let specs = tmp.path().to_str().unwrap();
-    let out = bench(&["--specs", specs, "--define", "dist .ph5", "--rounds", "2"]);
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = bench_ok(&["--specs", specs, "--define", "dist .ph5", "--rounds", "2"]);
     assert_eq!(stdout.lines().count(), 4, "{stdout}");
     assert_eq!(number_after(&stdout, "specs:"), 3.0);
     assert!(stdout.contains("(median of 2)"), "{stdout}");
@@ -75,14 +77,7 @@ fn prints_counts_times_and_ratios_and_exits_0() {
     assert!(!stdout.contains("rpmspec"), "{stdout}");
 
     // With --rpmspec: rpm's own parser over the same specs, and the ratio.
-    let out = bench(&["--specs", specs, "--rounds", "1", "--rpmspec"]);
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = bench_ok(&["--specs", specs, "--rounds", "1", "--rpmspec"]);
     assert_eq!(stdout.lines().count(), 6, "{stdout}");
     number_after(&stdout, "rpmspec -q --srpm over the same specs:");
     assert!(

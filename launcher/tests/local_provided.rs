@@ -24,14 +24,20 @@ fn dbuild_local(specs: &Path, state: &Path, root: &Path, extra: &[&str]) -> (i32
     (run.code, run.stderr)
 }
 
-#[test]
-fn unresolved_buildrequires_stop_the_run_before_anything_is_built() {
+/// The cached builder root and a fresh directory under /var/tmp with its `SPECS`.
+fn fixture(prefix: &str) -> (std::path::PathBuf, tempfile::TempDir, std::path::PathBuf) {
     let root = support::builder_root(&[]);
     let tmp = tempfile::Builder::new()
-        .prefix("dbuild-provided-")
+        .prefix(prefix)
         .tempdir_in("/var/tmp")
         .unwrap();
     let specs = tmp.path().join("SPECS");
+    (root, tmp, specs)
+}
+
+#[test]
+fn unresolved_buildrequires_stop_the_run_before_anything_is_built() {
+    let (root, tmp, specs) = fixture("dbuild-provided-");
     // gcc and make come from the base root (dbuild-base-provides), lib from the tree.
     spec(&specs, "lib", "");
     spec(
@@ -113,12 +119,7 @@ fn unresolved_buildrequires_stop_the_run_before_anything_is_built() {
 
 #[test]
 fn a_buildrequires_cycle_stops_the_run_before_anything_is_built() {
-    let root = support::builder_root(&[]);
-    let tmp = tempfile::Builder::new()
-        .prefix("dbuild-cycle-")
-        .tempdir_in("/var/tmp")
-        .unwrap();
-    let specs = tmp.path().join("SPECS");
+    let (root, tmp, specs) = fixture("dbuild-cycle-");
     spec(&specs, "chicken", "BuildRequires: egg\n");
     spec(&specs, "egg", "BuildRequires: chicken >= 1\n");
     spec(&specs, "free", "");
