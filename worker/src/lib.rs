@@ -18,6 +18,7 @@
 //! | [`publish`] | atomic publication of RPMs/SRPMs with sha256 |
 //! | [`rootfs`] | creating the base builder root (debootstrap) |
 //! | [`client`] | the scheduler protocol: register, lease, heartbeat, report |
+//! | [`startup`] | the scheduler's URL checked, the scheduler waited for at start-up |
 
 pub mod ahead;
 pub mod chroot;
@@ -32,6 +33,7 @@ pub mod rootfs;
 pub mod rpmbuild;
 pub mod sandbox;
 pub mod sources;
+pub mod startup;
 
 /// Where the build tree lives inside every chroot (rpm's `%_topdir`).
 pub const TOPDIR_IN_CHROOT: &str = "/usr/src/dbuild";

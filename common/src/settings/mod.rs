@@ -217,10 +217,14 @@ pub struct Sources {
     pub env: Vec<(String, String)>,
 }
 
-/// The settings of `S`: defaults, `sources`, then the flags of `matches`
-/// (parsed by clap from `S`'s arguments), each layer winning over the ones
-/// before.
-pub fn load<S: Layered>(matches: &clap::ArgMatches, sources: Sources) -> Result<S, SettingsError> {
+/// The settings of `S`: defaults, `sources`, then the flags: those of
+/// `given` (what clap parsed) that `matches` says were on the command line.
+/// Each layer wins over the ones before.
+pub fn load<S: Layered>(
+    given: &S,
+    matches: &clap::ArgMatches,
+    sources: Sources,
+) -> Result<S, SettingsError> {
     let options = option_keys::<S>();
     let mut layers = vec![Layer::of("the defaults", &S::default(), |_| true)?];
     layers.extend(sources.below_file);
@@ -228,15 +232,11 @@ pub fn load<S: Layered>(matches: &clap::ArgMatches, sources: Sources) -> Result<
         layers.push(file_layer(file, &options)?);
     }
     layers.extend(env::layers(sources.env, &options));
-    let given = S::from_arg_matches(matches).map_err(|e| SettingsError::Layer {
-        origin: "the command line".into(),
-        message: e.to_string(),
-    })?;
     let on_command_line = |key: &str| {
         options.iter().any(|o| o.key == key)
             && matches.value_source(key) == Some(ValueSource::CommandLine)
     };
-    layers.push(Layer::of("the command line", &given, on_command_line)?);
+    layers.push(Layer::of("the command line", given, on_command_line)?);
     stack(layers)
 }
 
@@ -249,9 +249,16 @@ fn stack<S: Layered>(layers: Vec<Layer>) -> Result<S, SettingsError> {
         message: "no layer".into(),
     });
     for layer in layers {
-        let err = |e: ConfigError| SettingsError::Layer {
-            origin: layer.origin.clone(),
-            message: e.to_string(),
+        let err = |e: ConfigError| {
+            let message = e.to_string();
+            // config names the origin of a wrongly typed value too.
+            let message = message
+                .strip_suffix(&format!(" in {}", layer.origin))
+                .unwrap_or(&message);
+            SettingsError::Layer {
+                origin: layer.origin.clone(),
+                message: message.to_string(),
+            }
         };
         builder = builder.add_source(layer.clone());
         let config = builder.build_cloned().map_err(err)?;

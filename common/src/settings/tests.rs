@@ -3,11 +3,12 @@
 use super::*;
 use std::time::Duration;
 
-/// clap's matches of `args` for settings type `S`.
-fn matches<S: clap::Args>(args: &[&str]) -> clap::ArgMatches {
-    S::augment_args(clap::Command::new("test"))
+/// `S` with `args` as its command line and `sources` below them.
+fn load_with<S: Layered>(args: &[&str], sources: Sources) -> Result<S, SettingsError> {
+    let matches = S::augment_args(clap::Command::new("test"))
         .try_get_matches_from(std::iter::once("test").chain(args.iter().copied()))
-        .unwrap()
+        .unwrap();
+    load(&S::from_arg_matches(&matches).unwrap(), &matches, sources)
 }
 
 fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -37,7 +38,7 @@ fn try_scheduler(
         env: vars(env),
         ..Sources::default()
     };
-    load(&matches::<SchedulerSettings>(args), sources)
+    load_with(args, sources)
 }
 
 #[test]
@@ -54,10 +55,7 @@ fn defaults_are_clap_defaults() {
     assert_eq!(w.connect_timeout, Span::from_secs(300));
     assert_eq!((w.build.slots, w.build.chroot_mode), (1, ChrootMode::Auto));
     assert_eq!(w.build.build_timeout, Span::from_secs(4 * 3600));
-    assert_eq!(
-        w,
-        load(&matches::<WorkerSettings>(&[]), Sources::default()).unwrap()
-    );
+    assert_eq!(w, load_with(&[], Sources::default()).unwrap());
 }
 
 #[test]
@@ -113,12 +111,11 @@ fn lists_come_comma_separated_from_the_environment() {
     assert_eq!(s.policy.assume_provided, ["a", "b"]);
     // The flag wins over the (empty) variable.
     assert_eq!(s.spec.macro_files, [PathBuf::from("/m")]);
-    let matches = matches::<WorkerSettings>(&[]);
     let sources = Sources {
         env: vars(&[("DBUILD_SOURCES", "/x,/y"), ("DBUILD_NO_PREFETCH", "1")]),
         ..Sources::default()
     };
-    let w: WorkerSettings = load(&matches, sources).unwrap();
+    let w: WorkerSettings = load_with(&[], sources).unwrap();
     assert_eq!(w.build.sources, [PathBuf::from("/x"), PathBuf::from("/y")]);
     assert!(w.build.no_prefetch);
 }
@@ -182,10 +179,7 @@ fn written_settings_read_back_the_same() {
         file: Some(file),
         ..Sources::default()
     };
-    assert_eq!(
-        load::<WorkerSettings>(&matches::<WorkerSettings>(&[]), sources).unwrap(),
-        w
-    );
+    assert_eq!(load_with::<WorkerSettings>(&[], sources).unwrap(), w);
 
     let mut s = SchedulerSettings {
         build_dir: Some("/share/b1".into()),
