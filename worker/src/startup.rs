@@ -71,6 +71,7 @@ pub async fn wait_for_scheduler(url: &Url, timeout: Duration) -> Result<(), Unre
             Err(e) => causes(&e),
         };
         let waited = started.elapsed();
+        tracing::debug!(url = %url, error = %last, "the scheduler does not answer yet");
         if waited >= timeout {
             return Err(unreachable(last));
         }
