@@ -86,11 +86,7 @@ fn main() -> ExitCode {
 }
 
 fn start(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
-    let sources = settings::Sources {
-        file: cli.file.config,
-        env: std::env::vars().collect(),
-        ..settings::Sources::default()
-    };
+    let sources = settings::Sources::of_process(cli.file.config);
     let s: SchedulerSettings = settings::load(&cli.settings, matches, sources)?;
     if s.token.is_some() && s.token_file.is_some() {
         return Err(SettingsError::invalid(

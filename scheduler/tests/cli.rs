@@ -6,7 +6,7 @@
 mod common;
 
 use common::{write_plan, Sched, TOKEN};
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -99,31 +99,8 @@ fn bad_settings_from_any_layer_are_usage_errors_naming_where_they_came_from() {
 }
 
 /// Starts the scheduler with `cmd` and waits for its address.
-fn start(mut cmd: Command, dir: &Path) -> Sched {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
-    let url = line.trim().strip_prefix("dbuild-scheduler listening on ");
-    // Dropped (killed) if it did not start.
-    let sched = Sched {
-        child,
-        url: url.unwrap_or_default().to_string(),
-        dir: dir.to_path_buf(),
-        http: reqwest::Client::new(),
-    };
-    assert!(url.is_some(), "unexpected first line {line:?}");
-    sched
+fn start(cmd: Command, dir: &Path) -> Sched {
+    Sched::try_spawn(cmd, dir).unwrap_or_else(|e| panic!("the scheduler did not start: {e}"))
 }
 
 async fn packages(s: &Sched) -> u64 {

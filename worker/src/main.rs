@@ -148,11 +148,7 @@ fn main() -> ExitCode {
 }
 
 fn start(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
-    let sources = settings::Sources {
-        file: cli.file.config,
-        env: std::env::vars().collect(),
-        ..settings::Sources::default()
-    };
+    let sources = settings::Sources::of_process(cli.file.config);
     let s: WorkerSettings = settings::load(&cli.settings, matches, sources)?;
     let url = startup::scheduler_url(required(&s.scheduler, "scheduler")?)?;
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -217,6 +217,17 @@ pub struct Sources {
     pub env: Vec<(String, String)>,
 }
 
+impl Sources {
+    /// This process's: the `--config` file `file` and its environment.
+    pub fn of_process(file: Option<PathBuf>) -> Sources {
+        Sources {
+            below_file: Vec::new(),
+            file,
+            env: std::env::vars().collect(),
+        }
+    }
+}
+
 /// The settings of `S`: defaults, `sources`, then the flags: those of
 /// `given` (what clap parsed) that `matches` says were on the command line.
 /// Each layer wins over the ones before.
