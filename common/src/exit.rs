@@ -31,28 +31,27 @@ impl UsageError {
     }
 }
 
-/// Parses the command line; on a bad one prints the error in our style and
-/// gives status 2 (`--help` and `--version` print and give 0).
-pub fn parse_args<P: clap::Parser>(binary: &str) -> Result<(P, clap::ArgMatches), ExitCode> {
-    parse_args_from(binary, std::env::args_os())
-}
-
-/// [`parse_args`] over given arguments (the first is the program name).
-pub fn parse_args_from<P: clap::Parser>(
+/// A binary's `main`: parses the command line of `P` and runs `body` with
+/// it. A bad command line is printed in our style with status 2 (`--help`
+/// and `--version` print and give 0); an error of `body` as [`finish`] says.
+pub fn run<P: clap::Parser>(
     binary: &str,
-    args: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
-) -> Result<(P, clap::ArgMatches), ExitCode> {
+    body: impl FnOnce(P, &clap::ArgMatches) -> anyhow::Result<ExitCode>,
+) -> ExitCode {
     let parsed = P::command()
-        .try_get_matches_from(args)
+        .try_get_matches()
         .and_then(|m| P::from_arg_matches(&m).map(|p| (p, m)));
-    parsed.map_err(|e| {
-        if !e.use_stderr() {
+    match parsed {
+        Ok((args, matches)) => finish(binary, body(args, &matches)),
+        Err(e) if !e.use_stderr() => {
             let _ = e.print();
-            return ExitCode::SUCCESS;
+            ExitCode::SUCCESS
         }
-        eprintln!("{binary}: error: {}", clap_message(&e));
-        ExitCode::from(USAGE)
-    })
+        Err(e) => {
+            eprintln!("{binary}: error: {}", clap_message(&e));
+            ExitCode::from(USAGE)
+        }
+    }
 }
 
 /// clap's message without its `error:` prefix and usage block, tips kept.

@@ -53,11 +53,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let (cli, matches) = match exit::parse_args::<Cli>(BIN) {
-        Ok(parsed) => parsed,
-        Err(code) => return code,
-    };
-    let result = match cli.command {
+    exit::run(BIN, |cli: Cli, matches| match cli.command {
         Command::SpecDump(args) => cmd::spec_dump::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Rootfs(args) => cmd::rootfs::run(args),
@@ -67,6 +63,5 @@ fn main() -> ExitCode {
         },
         Command::Graph(args) => cmd::graph::run(args),
         Command::Simulate(args) => cmd::simulate::run(args),
-    };
-    exit::finish(BIN, result)
+    })
 }

@@ -78,11 +78,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let (cli, matches) = match exit::parse_args::<Cli>(BIN) {
-        Ok(parsed) => parsed,
-        Err(code) => return code,
-    };
-    exit::finish(BIN, start(cli, &matches))
+    exit::run(BIN, start)
 }
 
 fn start(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
