@@ -7,9 +7,11 @@
 pub mod corpus;
 pub mod dispatch;
 pub mod evr;
+pub mod exit;
 pub mod graph;
 pub mod plan;
 pub mod provided;
+pub mod settings;
 pub mod simulate;
 pub mod spec;
 pub mod weights;

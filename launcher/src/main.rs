@@ -4,6 +4,7 @@
 mod cmd;
 
 use clap::{Parser, Subcommand};
+use dbuild_common::exit;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -42,6 +43,8 @@ enum Command {
     Rootfs(cmd::rootfs::Args),
 }
 
+const BIN: &str = "dbuild";
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -50,38 +53,15 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    // clap exits with status 2 on usage errors.
-    let cli = Cli::parse();
-    let result = match cli.command {
+    exit::run(BIN, |cli: Cli, matches| match cli.command {
         Command::SpecDump(args) => cmd::spec_dump::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Rootfs(args) => cmd::rootfs::run(args),
-        Command::Local(args) => cmd::local::run(*args),
+        Command::Local(args) => match matches.subcommand_matches("local") {
+            Some(local) => cmd::local::run(*args, local),
+            None => Err(anyhow::anyhow!("no matches for `dbuild local`")),
+        },
         Command::Graph(args) => cmd::graph::run(args),
         Command::Simulate(args) => cmd::simulate::run(args),
-    };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("dbuild: error: {}", error_chain(&e));
-            ExitCode::from(1)
-        }
-    }
-}
-
-/// The error and its causes, skipping causes whose text the message already
-/// shows (many error types, e.g. `SpecError::Io`, print their source
-/// themselves, so `{:#}` would repeat it).
-fn error_chain(e: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in e.chain() {
-        let part = cause.to_string();
-        if !text.contains(&part) {
-            if !text.is_empty() {
-                text.push_str(": ");
-            }
-            text.push_str(&part);
-        }
-    }
-    text
+    })
 }

@@ -51,7 +51,7 @@ fn unresolved_buildrequires_stop_the_run_before_anything_is_built() {
     let (code, stderr) = dbuild_local(&specs, &state, &root, &[]);
     assert_eq!(code, 2, "{stderr}");
     assert!(
-        stderr.contains("dbuild local: 1 BuildRequires is not provided by any spec, the base root or --assume-provided:\n  python3-not-packaged (wanted by needy, other)"),
+        stderr.contains("dbuild: error: 1 BuildRequires is not provided by any spec, the base root or --assume-provided:\n  python3-not-packaged (wanted by needy, other)"),
         "{stderr}"
     );
     assert!(

@@ -14,140 +14,34 @@ mod state;
 use anyhow::Context;
 use app::now_ms;
 use clap::Parser;
+use dbuild_common::exit::{self, UsageError};
+use dbuild_common::settings::{self, required, ConfigFile, SchedulerSettings, SettingsError};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
-use std::time::Duration;
+use std::process::ExitCode;
+
+const BIN: &str = "dbuild-scheduler";
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "dbuild-scheduler",
-    version,
-    about = "Serve a dbuild build to workers"
-)]
-struct Args {
-    /// The build directory on the share (holds SPECS/, stage/, state/).
-    #[arg(long, env = "DBUILD_BUILD_DIR")]
-    build_dir: PathBuf,
-    /// The spec tree [default: <build-dir>/SPECS].
-    #[arg(long)]
-    specs: Option<PathBuf>,
-    /// Use this JSON plan (dbuild_common::plan::Plan) instead of parsing the specs.
-    #[arg(long)]
-    plan: Option<PathBuf>,
-    /// Macro definition 'NAME VALUE' (repeatable), as rpmbuild --define.
-    #[arg(long = "define", value_name = "'NAME VALUE'")]
-    defines: Vec<String>,
-    /// rpm macro file to load when parsing (repeatable).
-    #[arg(long = "macros-file", alias = "macro-file")]
-    macro_files: Vec<PathBuf>,
-    /// Target architecture.
-    #[arg(long, default_value = "x86_64")]
-    arch: String,
-    /// Static weights file (Photon packageWeights.json: {"name": weight}).
-    #[arg(long)]
-    weights: Option<PathBuf>,
-    /// Address to listen on (port 0 picks a free port; the address is printed).
-    #[arg(long, default_value = "127.0.0.1:8080", env = "DBUILD_LISTEN")]
-    listen: String,
-    /// File holding the build's bearer token [default: <build-dir>/state/token, created if absent].
-    #[arg(long, env = "DBUILD_TOKEN_FILE", conflicts_with = "token")]
-    token_file: Option<PathBuf>,
-    /// The build's bearer token.
-    #[arg(long, env = "DBUILD_TOKEN", hide_env_values = true)]
-    token: Option<String>,
-    /// A lease expires this long after its last heartbeat (e.g. 90s, 1500ms, 2m).
-    #[arg(long, default_value = "90s", value_parser = parse_duration)]
-    lease_ttl: Duration,
-    /// A lease is revoked this long after it was granted, even with heartbeats (a hung build).
-    #[arg(long, default_value = "24h", value_parser = parse_duration)]
-    max_build_time: Duration,
-    /// Longest long poll of a lease request.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    max_wait: Duration,
-    /// Attempts per package before it fails for good.
-    #[arg(long, default_value_t = 3)]
-    max_attempts: u32,
-    /// Lost leases (expired, or the worker restarted) after which a package fails for good.
-    #[arg(long, default_value_t = 5)]
-    max_lease_losses: u32,
-    /// Retry packages recorded as failed for good in an earlier run.
-    #[arg(long)]
-    retry_failed: bool,
-    /// Retry a package whose own build failed (rpmbuild exited non-zero, a
-    /// bad source, a time limit), as transient failures are, up to
-    /// --max-attempts: for flaky test suites. By default such a failure is final.
-    #[arg(long, env = "DBUILD_RETRY_PACKAGE_FAILURES")]
-    retry_package_failures: bool,
-    /// If the build recorded in the state file had finished, start a new one:
-    /// unchanged packages are up-to-date, failed ones are tried again (an
-    /// interrupted build is resumed either way). `dbuild local` uses this.
-    #[arg(long)]
-    restart_finished: bool,
-    /// History events kept per package (the oldest are forgotten at start-up).
-    #[arg(long, default_value_t = 200)]
-    keep_history: u32,
-    /// When a state commit counts as done, and so when a lease or report is
-    /// answered: `full` (on disk) or `normal` (handed to the OS; a host crash
-    /// may lose the last ones, which are then built again).
-    #[arg(long, value_enum, default_value_t = db::StateSync::Full, env = "DBUILD_STATE_SYNC")]
-    state_sync: db::StateSync,
-    /// Keep state in memory only (benchmark baseline; nothing survives a restart, no lock).
-    #[arg(long)]
-    memory_state: bool,
-    /// HTTP worker threads.
-    #[arg(long, default_value_t = 2)]
-    http_workers: usize,
-    /// Capabilities the build root provides (comma separated, repeatable): no
-    /// edge, never unresolved; also sent to workers in every lease.
-    #[arg(long, value_name = "NAME,...")]
-    assume_provided: Vec<String>,
-    /// File of names as for --assume-provided: one per line, `#` comments.
-    #[arg(long, value_name = "FILE")]
-    assume_provided_file: Option<PathBuf>,
-    /// Capabilities of the base builder root's rpm database, one per line:
-    /// they satisfy what no spec provides (`dbuild local` writes it).
-    #[arg(long, value_name = "FILE")]
-    base_provides_file: Option<PathBuf>,
-    /// Refuse to start when a BuildRequires is provided by no spec, the base
-    /// root or --assume-provided (without it such dependencies are warnings).
-    #[arg(long)]
-    fail_on_unresolved: bool,
-    /// Run `%check`: defines `with_check 1` for parsing, hashing and rpmbuild,
-    /// and tells workers to run `%check`.
-    #[arg(long)]
-    check: bool,
+#[command(name = BIN, version, about = "Serve a dbuild build to workers")]
+struct Cli {
+    #[command(flatten)]
+    file: ConfigFile,
+    #[command(flatten)]
+    settings: SchedulerSettings,
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60.0)
-    } else if let Some(n) = s.strip_suffix('h') {
-        (n, 3600.0)
-    } else {
-        (s, 1.0)
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("bad duration {s:?}: use e.g. 90s, 1500ms, 2m"))?;
-    Duration::try_from_secs_f64(v * mult).map_err(|e| format!("bad duration {s:?}: {e}"))
-}
-
-fn load_token(args: &Args, state_dir: &std::path::Path) -> anyhow::Result<String> {
-    if let Some(t) = &args.token {
-        anyhow::ensure!(!t.trim().is_empty(), "--token is empty");
+fn load_token(s: &SchedulerSettings, state_dir: &std::path::Path) -> anyhow::Result<String> {
+    if let Some(t) = &s.token {
+        if t.trim().is_empty() {
+            return Err(SettingsError::invalid("token", t, "empty").into());
+        }
         return Ok(t.trim().to_string());
     }
-    let path = args
+    let path = s
         .token_file
         .clone()
         .unwrap_or_else(|| state_dir.join("token"));
-    if args.token_file.is_none() && !path.exists() {
+    if s.token_file.is_none() && !path.exists() {
         let token =
             uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string();
         let mut f = std::fs::OpenOptions::new()
@@ -167,13 +61,15 @@ fn load_token(args: &Args, state_dir: &std::path::Path) -> anyhow::Result<String
         return Ok(token);
     }
     let t = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading token file {}", path.display()))?;
+        .map_err(|e| SettingsError::invalid("token_file", path.display(), e))?;
     let t = t.trim().to_string();
-    anyhow::ensure!(!t.is_empty(), "token file {} is empty", path.display());
+    if t.is_empty() {
+        return Err(SettingsError::invalid("token_file", path.display(), "empty file").into());
+    }
     Ok(t)
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -182,71 +78,84 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let args = Args::parse();
+    exit::run(BIN, start)
+}
+
+fn start(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
+    let sources = settings::Sources::of_process(cli.file.config);
+    let s: SchedulerSettings = settings::load(&cli.settings, matches, sources)?;
+    if s.token.is_some() && s.token_file.is_some() {
+        return Err(SettingsError::invalid(
+            "token",
+            "(hidden)",
+            "give the token or a token file (--token-file), not both",
+        )
+        .into());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
-    rt.block_on(run(args))
+    rt.block_on(run(s))?;
+    Ok(ExitCode::SUCCESS)
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
-    let build_dir = args.build_dir.clone();
-    anyhow::ensure!(
-        build_dir.is_dir(),
-        "build directory {} does not exist",
-        build_dir.display()
-    );
+async fn run(s: SchedulerSettings) -> anyhow::Result<()> {
+    let build_dir = required(&s.build_dir, "build_dir")?.clone();
+    if !build_dir.is_dir() {
+        return Err(
+            SettingsError::invalid("build_dir", build_dir.display(), "no such directory").into(),
+        );
+    }
     let state_dir = build_dir.join("state");
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("creating {}", state_dir.display()))?;
-    let loc = if args.memory_state {
+    let loc = if s.memory_state {
         db::Location::Memory
     } else {
-        db::Location::File(db::state_file(&build_dir), args.state_sync)
+        db::Location::File(db::state_file(&build_dir), s.state_sync)
     };
     // Lock first: a second scheduler must stop before doing anything else.
     let mut conn = db::open(&loc).await?;
-    let token = load_token(&args, &state_dir)?;
+    let token = load_token(&s, &state_dir)?;
 
-    let specs = args
-        .specs
-        .clone()
-        .unwrap_or_else(|| build_dir.join("SPECS"));
+    let specs = s.specs.clone().unwrap_or_else(|| build_dir.join("SPECS"));
     let provided = plan_source::read_provided(
-        &args.assume_provided,
-        args.assume_provided_file.as_deref(),
-        args.base_provides_file.as_deref(),
+        &s.policy.assume_provided,
+        s.policy.assume_provided_file.as_deref(),
+        s.base_provides_file.as_deref(),
     )?;
-    let mut defines = args.defines.clone();
-    if args.check {
-        // Last, so it wins over a `--define 'with_check 0'`; part of the input hash.
-        defines.push("with_check 1".into());
-    }
     let lease_assume_provided: Vec<String> = provided.assumed.iter().cloned().collect();
     tracing::info!(
         assumed = provided.assumed.len(),
         base = provided.base.len(),
-        check = args.check,
-        fail_on_unresolved = args.fail_on_unresolved,
+        check = s.spec.check,
+        fail_on_unresolved = s.fail_on_unresolved,
         "provided capabilities"
     );
     let source = plan_source::Source {
         specs: specs.clone(),
-        plan_file: args.plan.clone(),
-        defines,
-        macro_files: args.macro_files.clone(),
-        arch: args.arch.clone(),
-        weights: args.weights.clone(),
+        plan_file: s.plan.clone(),
+        // Part of every input hash: with_check included.
+        defines: s.spec.effective_defines(),
+        macro_files: s.spec.macro_files.clone(),
+        arch: s.spec.arch.clone(),
+        weights: s.policy.weights.clone(),
         provided,
-        fail_on_unresolved: args.fail_on_unresolved,
+        fail_on_unresolved: s.fail_on_unresolved,
     };
     let started = std::time::Instant::now();
-    let (plan, hash_extra) = plan_source::load(&source)?;
+    let (plan, hash_extra) = plan_source::load(&source).map_err(|e| match e {
+        // The user must provide them or say they are there: a usage error.
+        unresolved @ plan_source::PlanSourceError::Unresolved { .. } => {
+            anyhow::Error::new(UsageError::new(unresolved))
+        }
+        other => other.into(),
+    })?;
     plan.validate()
         .context("the build plan cannot be scheduled")?;
     let hashes = plan.input_hashes(&specs, &hash_extra)?;
-    let macro_files = macros_dir::stage(&build_dir, &args.macro_files)?;
+    let macro_files = macros_dir::stage(&build_dir, &s.spec.macro_files)?;
     tracing::info!(
         packages = plan.packages.len(),
         secs = started.elapsed().as_secs_f64(),
@@ -259,23 +168,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let cfg = state::Config {
         specs_rel,
-        lease_ttl_ms: u64::try_from(args.lease_ttl.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1),
-        max_attempts: args.max_attempts.max(1),
-        max_lease_losses: args.max_lease_losses.max(1),
-        max_build_ms: u64::try_from(args.max_build_time.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1),
-        retry_failed: args.retry_failed,
-        retry_package_failures: args.retry_package_failures,
-        restart_finished: args.restart_finished,
-        check: args.check,
+        lease_ttl_ms: millis(s.policy.lease_ttl),
+        max_attempts: s.policy.max_attempts.max(1),
+        max_lease_losses: s.policy.max_lease_losses.max(1),
+        max_build_ms: millis(s.policy.max_build_time),
+        retry_failed: s.retry_failed,
+        retry_package_failures: s.policy.retry_package_failures,
+        restart_finished: s.restart_finished,
+        check: s.spec.check,
         macro_files,
         assume_provided: lease_assume_provided,
     };
     let keep = db::Keep {
-        events_per_package: args.keep_history.max(1),
+        events_per_package: s.keep_history.max(1),
         closed_leases: 100_000,
     };
     let pruned = db::prune(&mut conn, keep).await?;
@@ -296,16 +201,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .wait()
         .await
         .context("recording the initial state")?;
-    let s = build.summary(now_ms());
-    tracing::info!(packages = s.packages, counts = ?s.counts, "state restored");
+    let restored = build.summary(now_ms());
+    tracing::info!(packages = restored.packages, counts = ?restored.counts, "state restored");
 
     let metrics = metrics::Metrics::new()?;
-    let app =
-        actix_web::web::Data::new(app::App::new(build, writer, metrics, token, args.max_wait));
+    let app = actix_web::web::Data::new(app::App::new(
+        build,
+        writer,
+        metrics,
+        token,
+        s.max_wait.get(),
+    ));
     tokio::spawn(app::reaper(app.clone()));
 
-    let listener = std::net::TcpListener::bind(&args.listen)
-        .with_context(|| format!("listening on {}", args.listen))?;
+    let listener = std::net::TcpListener::bind(&s.listen)
+        .with_context(|| format!("listening on {}", s.listen))?;
     let addr = listener.local_addr()?;
     let data = app.clone();
     let server = actix_web::HttpServer::new(move || {
@@ -313,7 +223,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .app_data(data.clone())
             .configure(api::configure)
     })
-    .workers(args.http_workers.max(1))
+    .workers(s.http_workers.max(1))
     .listen(listener)?
     .run();
     tracing::info!(addr = %addr, build_dir = %build_dir.display(), "scheduler listening");
@@ -324,4 +234,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     server.await?;
     Ok(())
+}
+
+/// A duration in whole milliseconds, at least 1.
+fn millis(span: settings::Span) -> u64 {
+    u64::try_from(span.get().as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }

@@ -14,15 +14,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use thiserror::Error;
 use tokio::sync::Notify;
 
-/// How chroots are made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ChrootMode {
-    /// overlayfs over the read-only base (fast); falls back to `copy` when overlay cannot be mounted.
-    Auto,
-    Overlay,
-    /// `cp -a` of the base (slow, works on any filesystem).
-    Copy,
-}
+/// How chroots are made (`--chroot-mode`).
+pub use dbuild_common::settings::ChrootMode;
 
 #[derive(Debug, Error)]
 pub enum ChrootError {

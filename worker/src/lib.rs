@@ -19,6 +19,7 @@
 //! | [`rootfs`] | creating the base builder root (debootstrap) |
 //! | [`apt_sources`] | the host's apt sources: the default Debian mirror |
 //! | [`client`] | the scheduler protocol: register, lease, heartbeat, report |
+//! | [`startup`] | the scheduler's URL checked, the scheduler waited for at start-up |
 
 pub mod ahead;
 pub mod apt_sources;
@@ -34,6 +35,7 @@ pub mod rootfs;
 pub mod rpmbuild;
 pub mod sandbox;
 pub mod sources;
+pub mod startup;
 
 /// Where the build tree lives inside every chroot (rpm's `%_topdir`).
 pub const TOPDIR_IN_CHROOT: &str = "/usr/src/dbuild";

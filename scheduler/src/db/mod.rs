@@ -50,19 +50,9 @@ fn is_locked(e: &sqlx::Error) -> bool {
     }
 }
 
-/// When a commit of the state file counts as done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum StateSync {
-    /// After it reached the disk (`synchronous=FULL`: one fsync of the WAL per
-    /// commit): an acknowledged lease or report survives a crash of the host.
-    Full,
-    /// After it reached the operating system (`synchronous=NORMAL`: fsync only
-    /// at checkpoints): it survives a crash of the scheduler, while a crash of
-    /// the host may lose the last commits, never consistency. What was lost
-    /// is built again. `dbuild local`'s default: there the host's crash ends
-    /// the workers too.
-    Normal,
-}
+/// When a commit of the state file counts as done (`--state-sync`): FULL
+/// syncs the WAL once per commit, NORMAL only at checkpoints.
+pub use dbuild_common::settings::StateSync;
 
 /// Where the state lives.
 #[derive(Debug, Clone)]

@@ -66,12 +66,18 @@ impl Sched {
     }
 
     pub fn try_start(dir: &Path, extra: &[&str]) -> Result<Sched, String> {
+        Self::try_spawn(Self::command(dir, extra), dir)
+    }
+
+    /// Starts `cmd` (a scheduler serving `dir`; its log in `dir/scheduler.log`)
+    /// and waits for the address it prints.
+    pub fn try_spawn(mut cmd: Command, dir: &Path) -> Result<Sched, String> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(dir.join("scheduler.log"))
             .unwrap();
-        let mut child = Self::command(dir, extra)
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()

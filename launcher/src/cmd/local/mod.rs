@@ -12,235 +12,103 @@ mod staging;
 
 use anyhow::{bail, Context};
 use dbuild_common::dispatch::PkgState;
+use dbuild_common::exit::{self, UsageError};
+use dbuild_common::settings::{
+    required, ConfigFile, SchedulerSettings, SettingsError, Span, WorkerSettings,
+};
 use dbuild_common::spec::ParseOptions;
 use dbuild_common::wire::{PackageInfo, Summary};
-use processes::{last_line, locate, scheduler_url, Managed};
+use processes::{child_command, last_line, scheduler_url, Managed};
 use progress::Progress;
-use settings::{Settings, StateSync};
+use settings::LocalSettings;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use tokio::process::Command;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// TOML file with any of the options below (keys like `workers`, `state_dir`, `defines`).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub file: ConfigFile,
     /// Photon's distributed_build_options.json (pods, nfs-server-path, command).
     #[arg(long, value_name = "FILE")]
     pub photon_options: Option<PathBuf>,
-    /// The SPECS tree to build.
-    #[arg(long, value_name = "DIR")]
-    pub specs: Option<PathBuf>,
-    /// Number of worker processes [default: 2].
-    #[arg(long)]
-    pub workers: Option<u32>,
-    /// Builds each worker runs at once [default: 1].
-    #[arg(long)]
-    pub slots: Option<u32>,
-    /// The shared volume [default: ./dbuild-state].
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-    /// Build id: the build directory is <state-dir>/<build-id> [default: local].
-    #[arg(long)]
-    pub build_id: Option<String>,
-    /// Base builder root for the chroots [default: created once under <state-dir>/rootfs-<key>].
-    #[arg(long, value_name = "DIR")]
-    pub base_root: Option<PathBuf>,
-    /// Macro for parsing and rpmbuild: --define 'dist .ph5' (repeatable).
-    #[arg(long = "define", short = 'D', value_name = "'NAME VALUE'")]
-    pub defines: Vec<String>,
-    /// Target architecture [default: x86_64].
-    #[arg(long)]
-    pub arch: Option<String>,
-    /// rpm macro file for the parser (repeatable).
-    #[arg(long = "macros-file", value_name = "FILE")]
-    pub macro_files: Vec<PathBuf>,
-    /// Only what these packages need: a Photon packages_*.json file or NAME,NAME,...
-    #[arg(long)]
-    pub packages: Option<String>,
-    /// The build's bearer token [default: generated once into <state-dir>/token].
-    #[arg(long)]
-    pub token: Option<String>,
-    /// Package weights (Photon's packageWeights.json) for priorities before durations are known.
-    #[arg(long, value_name = "FILE")]
-    pub weights: Option<PathBuf>,
-    /// Capabilities the build root provides besides its rpm database
-    /// (comma separated, repeatable); workers get a package providing them.
-    #[arg(long = "assume-provided", value_name = "NAME,...")]
-    pub assume_provided: Vec<String>,
-    /// File of names as for --assume-provided: one per line, `#` comments.
-    #[arg(long, value_name = "FILE")]
-    pub assume_provided_file: Option<PathBuf>,
-    /// Run `%check` (defines `with_check 1`; switching rebuilds everything).
-    #[arg(long)]
-    pub check: bool,
-    /// Retry a package whose own build failed (rpmbuild exited non-zero, a
-    /// bad source, a time limit) up to three attempts, as transient failures
-    /// are: for flaky test suites. By default such a failure is final.
-    #[arg(long)]
-    pub retry_package_failures: bool,
-    /// Directory the workers look for sources in (repeatable).
-    #[arg(long = "sources", value_name = "DIR")]
-    pub sources: Vec<PathBuf>,
-    /// Debian packages to add to the base builder root dbuild makes (comma separated,
-    /// repeatable; e.g. python3-dev,python3-pip for Python specs). Ignored with --base-root.
-    #[arg(long = "base-packages", value_name = "NAME,...", value_delimiter = ',')]
-    pub base_packages: Vec<String>,
-    /// When the scheduler's state commits count as done: `normal` (handed to
-    /// the OS: a crash of this machine may lose the last few, which are then
-    /// built again; it ends the workers too) or `full` (on disk) [default: normal].
-    #[arg(long, value_enum)]
-    pub state_sync: Option<StateSync>,
-    /// Plain log lines even on a terminal.
-    #[arg(long)]
-    pub plain: bool,
+    #[command(flatten)]
+    pub settings: LocalSettings,
 }
 
-/// Options after every layer was applied.
+/// The run after every layer was applied and checked.
 struct Plan {
+    /// The settings, every path in them absolute.
+    local: LocalSettings,
     specs: PathBuf,
-    workers: u32,
-    slots: u32,
-    state_dir: PathBuf,
     build_dir: PathBuf,
-    base_root: Option<PathBuf>,
+    /// The `--define`s for parsing (`with_check 1` included in check mode).
     defines: Vec<(String, String)>,
-    arch: String,
-    macro_files: Vec<PathBuf>,
-    packages: Option<String>,
-    token: Option<String>,
-    weights: Option<PathBuf>,
-    /// The user's assumed-provided names (entries may be comma lists).
-    assume_provided: Vec<String>,
-    /// Absolute.
-    assume_provided_file: Option<PathBuf>,
-    check: bool,
-    retry_package_failures: bool,
-    /// Absolute.
-    sources: Vec<PathBuf>,
-    base_packages: Vec<String>,
-    state_sync: StateSync,
-}
-
-impl Plan {
-    /// `--define`s for parsing, with `with_check 1` last in check mode (as
-    /// the scheduler adds it).
-    fn parse_defines(&self) -> Vec<(String, String)> {
-        let mut defines = self.defines.clone();
-        if self.check {
-            defines.push(("with_check".into(), "1".into()));
-        }
-        defines
-    }
-}
-
-fn flags(args: &Args) -> Settings {
-    let non_empty = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
-    Settings {
-        specs: args.specs.clone(),
-        workers: args.workers,
-        slots: args.slots,
-        state_dir: args.state_dir.clone(),
-        build_id: args.build_id.clone(),
-        base_root: args.base_root.clone(),
-        defines: non_empty(&args.defines),
-        arch: args.arch.clone(),
-        macro_files: (!args.macro_files.is_empty()).then(|| args.macro_files.clone()),
-        packages: args.packages.clone(),
-        token: args.token.clone(),
-        weights: args.weights.clone(),
-        assume_provided: non_empty(&args.assume_provided),
-        assume_provided_file: args.assume_provided_file.clone(),
-        check: args.check.then_some(true),
-        retry_package_failures: args.retry_package_failures.then_some(true),
-        sources: (!args.sources.is_empty()).then(|| args.sources.clone()),
-        base_packages: (!args.base_packages.is_empty()).then(|| args.base_packages.clone()),
-        state_sync: args.state_sync,
-    }
 }
 
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))
 }
 
-fn resolve(args: &Args) -> anyhow::Result<Plan> {
-    let mut s = Settings::default();
-    if let Some(p) = &args.photon_options {
-        s = s.overlay(Settings::from_photon_options(p)?);
+fn absolute_all(paths: &mut [PathBuf]) -> anyhow::Result<()> {
+    for path in paths {
+        *path = absolute(path)?;
     }
-    if let Some(c) = &args.config {
-        s = s.overlay(Settings::from_toml(c)?);
-    }
-    s = s
-        .overlay(Settings::from_env(std::env::vars())?)
-        .overlay(flags(args));
-    let specs = s
-        .specs
-        .context("no SPECS tree: give --specs DIR (or `specs` in --config)")?;
-    let state_dir = s.state_dir.unwrap_or_else(|| PathBuf::from("dbuild-state"));
-    let state_dir = absolute(&state_dir)?;
-    let build_id = s.build_id.unwrap_or_else(|| "local".into());
+    Ok(())
+}
+
+/// Checks the settings and makes their paths absolute: the settings files
+/// of the scheduler and the workers name them, and those read them anywhere.
+fn resolve(mut local: LocalSettings) -> anyhow::Result<Plan> {
+    let specs = required(&local.specs, "specs")?.clone();
+    let build_id = &local.build_id;
     if build_id.is_empty() || build_id.contains('/') || build_id.starts_with('.') {
-        bail!("build id {build_id:?} must be a plain directory name");
+        return Err(
+            SettingsError::invalid("build_id", build_id, "must be a plain directory name").into(),
+        );
     }
-    let defines = s
-        .defines
-        .unwrap_or_default()
+    if local.workers == 0 {
+        return Err(SettingsError::invalid("workers", 0, "must be at least 1").into());
+    }
+    let defines = local
+        .spec
+        .effective_defines()
         .iter()
-        .map(|d| ParseOptions::parse_define(d))
+        .map(|d| ParseOptions::parse_define(d).map_err(|e| SettingsError::invalid("define", d, e)))
         .collect::<Result<Vec<_>, _>>()?;
-    let workers = s.workers.unwrap_or(2);
-    if workers == 0 {
-        bail!("--workers must be at least 1");
+    local.state_dir = absolute(&local.state_dir)?;
+    absolute_all(&mut local.spec.macro_files)?;
+    absolute_all(&mut local.worker.sources)?;
+    absolute_all(&mut local.worker.prebuilt_repo)?;
+    let policy = &mut local.policy;
+    for file in [&mut policy.weights, &mut policy.assume_provided_file]
+        .into_iter()
+        .flatten()
+    {
+        *file = absolute(file)?;
     }
     Ok(Plan {
+        build_dir: local.state_dir.join(&local.build_id),
         specs,
-        workers,
-        slots: s.slots.unwrap_or(1).max(1),
-        build_dir: state_dir.join(&build_id),
-        state_dir,
-        base_root: s.base_root,
         defines,
-        arch: s.arch.unwrap_or_else(|| "x86_64".into()),
-        macro_files: s.macro_files.unwrap_or_default(),
-        packages: s.packages,
-        token: s.token,
-        weights: s.weights,
-        assume_provided: s.assume_provided.unwrap_or_default(),
-        assume_provided_file: s
-            .assume_provided_file
-            .as_deref()
-            .map(absolute)
-            .transpose()?,
-        check: s.check.unwrap_or(false),
-        retry_package_failures: s.retry_package_failures.unwrap_or(false),
-        sources: s
-            .sources
-            .unwrap_or_default()
-            .iter()
-            .map(|d| absolute(d))
-            .collect::<anyhow::Result<_>>()?,
-        base_packages: s
-            .base_packages
-            .unwrap_or_default()
-            .iter()
-            .flat_map(|p| p.split(','))
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty())
-            .collect(),
-        state_sync: s.state_sync.unwrap_or(StateSync::Normal),
+        local,
     })
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let plan = resolve(&args)?;
+pub fn run(args: Args, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
+    let local = settings::load(
+        &args.settings,
+        matches,
+        args.file.config,
+        args.photon_options.as_deref(),
+        std::env::vars().collect(),
+    )?;
+    let plan = resolve(local)?;
     if !nix::unistd::geteuid().is_root() {
         bail!("dbuild local needs root: workers build in chroots with their own mounts");
     }
-    let tty = !args.plain && std::io::stderr().is_terminal();
+    let tty = !plan.local.plain && std::io::stderr().is_terminal();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -250,8 +118,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 fn token_file(plan: &Plan) -> anyhow::Result<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let path = plan.state_dir.join("token");
-    let token = match (&plan.token, std::fs::read_to_string(&path)) {
+    let path = plan.local.state_dir.join("token");
+    let token = match (&plan.local.token, std::fs::read_to_string(&path)) {
         (Some(t), _) => t.clone(),
         (None, Ok(existing)) if !existing.trim().is_empty() => return Ok(path),
         (None, _) => uuid::Uuid::new_v4().simple().to_string(),
@@ -262,15 +130,20 @@ fn token_file(plan: &Plan) -> anyhow::Result<PathBuf> {
 }
 
 async fn base_root(plan: &Plan) -> anyhow::Result<PathBuf> {
-    if let Some(root) = &plan.base_root {
+    if let Some(root) = &plan.local.base_root {
         return Ok(root.clone());
     }
     let mut spec = dbuild_worker::rootfs::RootfsSpec::default();
     spec.mirror = dbuild_worker::rootfs::default_mirror(&spec.suite).0;
-    spec.packages
-        .extend(plan.base_packages.iter().filter(|p| !p.is_empty()).cloned());
+    let packages = plan.local.base_packages.iter().flat_map(|p| p.split(','));
+    spec.packages.extend(
+        packages
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(String::from),
+    );
     // One root per content: changing --base-packages makes a new one.
-    let dest = plan.state_dir.join(format!("rootfs-{}", spec.key()));
+    let dest = plan.local.state_dir.join(format!("rootfs-{}", spec.key()));
     if !dest.join(dbuild_worker::rootfs::MARKER).exists() {
         eprintln!(
             "dbuild local: creating the base builder root {} (debootstrap; minutes, once) ...",
@@ -302,51 +175,19 @@ async fn start(
     root: &Path,
     base_provides: &Path,
 ) -> anyhow::Result<Services> {
-    let logs = plan.state_dir.join("logs");
+    let logs = plan.local.state_dir.join("logs");
     std::fs::create_dir_all(&logs)?;
-    let mut cmd = Command::new(locate("dbuild-scheduler"));
-    cmd.arg("--build-dir")
-        .arg(&plan.build_dir)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--restart-finished",
-            "--arch",
-            &plan.arch,
-        ])
-        .arg("--token-file")
-        .arg(token);
-    cmd.args(["--state-sync", plan.state_sync.as_arg()]);
-    // The launcher checked already; the scheduler checks again on the staged tree.
-    cmd.arg("--fail-on-unresolved")
-        .arg("--base-provides-file")
-        .arg(base_provides);
-    for names in &plan.assume_provided {
-        cmd.arg("--assume-provided").arg(names);
-    }
-    if let Some(f) = &plan.assume_provided_file {
-        cmd.arg("--assume-provided-file").arg(f);
-    }
-    if plan.check {
-        cmd.arg("--check");
-    }
-    if plan.retry_package_failures {
-        cmd.arg("--retry-package-failures");
-    }
-    for (name, value) in &plan.defines {
-        cmd.arg("--define").arg(format!("{name} {value}"));
-    }
-    for f in &plan.macro_files {
-        cmd.arg("--macros-file").arg(f);
-    }
-    if let Some(w) = &plan.weights {
-        cmd.arg("--weights").arg(w);
-    }
+    let settings = scheduler_settings(plan, token, base_provides);
+    let cmd = child_command(
+        "dbuild-scheduler",
+        &settings,
+        &settings_file(plan, "scheduler")?,
+    )?;
     let mut scheduler = Managed::spawn("scheduler", cmd, &logs.join("scheduler.log"), true)?;
     let url = scheduler_url(&mut scheduler, Duration::from_secs(120)).await?;
     tracing::info!(url = %url, "scheduler up");
     let mut workers = Vec::new();
-    for i in 1..=plan.workers {
+    for i in 1..=plan.local.workers {
         workers.push(spawn_worker(plan, &url, token, root, i)?);
     }
     Ok(Services {
@@ -354,6 +195,57 @@ async fn start(
         workers,
         url,
     })
+}
+
+/// `<state-dir>/settings/NAME.toml`, where a child's settings are written.
+fn settings_file(plan: &Plan, name: &str) -> anyhow::Result<PathBuf> {
+    let dir = plan.local.state_dir.join("settings");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir.join(format!("{name}.toml")))
+}
+
+/// What the scheduler is given: `dbuild local`'s spec and policy groups as
+/// they are, and the run's own choices.
+fn scheduler_settings(plan: &Plan, token: &Path, base_provides: &Path) -> SchedulerSettings {
+    let local = &plan.local;
+    SchedulerSettings {
+        build_dir: Some(plan.build_dir.clone()),
+        listen: "127.0.0.1:0".into(),
+        token_file: Some(token.to_path_buf()),
+        restart_finished: true,
+        state_sync: local.state_sync,
+        // The launcher checked already; the scheduler checks again on the staged tree.
+        fail_on_unresolved: true,
+        base_provides_file: Some(base_provides.to_path_buf()),
+        spec: local.spec.clone(),
+        policy: local.policy.clone(),
+        ..SchedulerSettings::default()
+    }
+}
+
+/// What worker `name` is given: `dbuild local`'s worker group as it is, and
+/// the run's own choices.
+fn worker_settings(
+    plan: &Plan,
+    url: &str,
+    token: &Path,
+    root: &Path,
+    name: &str,
+) -> WorkerSettings {
+    let local = &plan.local;
+    WorkerSettings {
+        scheduler: Some(url.to_string()),
+        worker_name: Some(name.to_string()),
+        arch: local.spec.arch.clone(),
+        token_file: Some(token.to_path_buf()),
+        share: Some(plan.build_dir.clone()),
+        base_root: root.to_path_buf(),
+        work_dir: local.state_dir.join("work").join(name),
+        // On Ctrl-C a running build gets this long to finish before it is handed back.
+        grace: Span(WORKER_GRACE),
+        build: local.worker.clone(),
+        ..WorkerSettings::default()
+    }
 }
 
 fn spawn_worker(
@@ -364,28 +256,14 @@ fn spawn_worker(
     i: u32,
 ) -> anyhow::Result<Managed> {
     let name = format!("local-{i}");
-    let mut cmd = Command::new(locate("dbuild-worker"));
-    cmd.args(["--scheduler", url, "--name", &name, "--arch", &plan.arch])
-        .arg("--token-file")
-        .arg(token)
-        .arg("--share")
-        .arg(&plan.build_dir)
-        .arg("--base-root")
-        .arg(root)
-        .arg("--work-dir")
-        .arg(plan.state_dir.join("work").join(&name))
-        .args(["--slots", &plan.slots.to_string()])
-        // On Ctrl-C a running build gets this long to finish before it is handed back.
-        .args(["--grace", &WORKER_GRACE.as_secs().to_string()]);
-    for dir in &plan.sources {
-        cmd.arg("--sources").arg(dir);
-    }
-    Managed::spawn(
-        &name,
-        cmd,
-        &plan.state_dir.join("logs").join(format!("{name}.log")),
-        false,
-    )
+    let settings = worker_settings(plan, url, token, root, &name);
+    let cmd = child_command("dbuild-worker", &settings, &settings_file(plan, &name)?)?;
+    let log = plan
+        .local
+        .state_dir
+        .join("logs")
+        .join(format!("{name}.log"));
+    Managed::spawn(&name, cmd, &log, false)
 }
 
 async fn get<T: serde::de::DeserializeOwned>(
@@ -427,10 +305,7 @@ async fn run_build(plan: Plan, tty: bool) -> anyhow::Result<ExitCode> {
     let root = base_root(&plan).await?;
     let base_provides = match provided::check(&plan, staged, &root).await? {
         Ok(file) => file,
-        Err(unresolved) => {
-            eprintln!("dbuild local: {unresolved}");
-            return Ok(ExitCode::from(2));
-        }
+        Err(unresolved) => return Err(UsageError::new(unresolved).into()),
     };
     let mut services = start(&plan, &token, &root, &base_provides).await?;
     let http = reqwest::Client::builder()
@@ -449,7 +324,7 @@ async fn run_build(plan: Plan, tty: bool) -> anyhow::Result<ExitCode> {
             _ = &mut ctrl_c => {
                 eprintln!("\ndbuild local: interrupted; stopping workers and scheduler (run again to resume)");
                 stop_all(&mut services).await;
-                return Ok(ExitCode::from(130));
+                return Ok(ExitCode::from(exit::INTERRUPTED));
             }
             _ = ticker.tick() => {}
         }
@@ -522,7 +397,7 @@ async fn run_build(plan: Plan, tty: bool) -> anyhow::Result<ExitCode> {
     Ok(if ok && all_done {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        ExitCode::from(exit::FAILED)
     })
 }
 
@@ -531,4 +406,75 @@ async fn stop_all(services: &mut Services) {
         w.stop(WORKER_GRACE + Duration::from_secs(20)).await;
     }
     services.scheduler.stop(Duration::from_secs(10)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use clap::{Args as _, FromArgMatches};
+    use dbuild_common::settings::{self as common_settings, Layered, StateSync};
+
+    fn plan(args: &[&str]) -> Plan {
+        let matches = Args::augment_args(clap::Command::new("local"))
+            .try_get_matches_from(std::iter::once("local").chain(args.iter().copied()))
+            .unwrap();
+        let args = Args::from_arg_matches(&matches).unwrap();
+        let local = settings::load(&args.settings, &matches, None, None, Vec::new()).unwrap();
+        resolve(local).unwrap()
+    }
+
+    /// `settings` written as the launcher writes them, read back by the child's loader.
+    fn read_back<S: Layered>(settings: &S) -> S {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("child.toml");
+        std::fs::write(&file, common_settings::to_toml(settings).unwrap()).unwrap();
+        let matches = S::augment_args(clap::Command::new("child"))
+            .try_get_matches_from(["child"])
+            .unwrap();
+        let sources = common_settings::Sources {
+            file: Some(file),
+            ..common_settings::Sources::default()
+        };
+        common_settings::load(&S::from_arg_matches(&matches).unwrap(), &matches, sources).unwrap()
+    }
+
+    #[test]
+    fn the_groups_reach_the_children_whole() {
+        let plan = plan(&[
+            "--specs",
+            "SPECS",
+            "--check",
+            "-D",
+            "dist .ph5",
+            "--max-attempts",
+            "7",
+            "--lease-ttl",
+            "2m",
+            "--no-prefetch",
+            "--sources",
+            "src",
+            "--slots",
+            "3",
+        ]);
+        let token = Path::new("/state/token");
+        let s = scheduler_settings(&plan, token, Path::new("/state/base-provides"));
+        assert_eq!((s.spec.check, s.policy.max_attempts), (true, 7));
+        assert_eq!(s.policy.lease_ttl, Span::from_secs(120));
+        assert_eq!(s.spec.defines, ["dist .ph5"]);
+        assert_eq!(s.state_sync, StateSync::Normal);
+        assert_eq!(read_back(&s), s);
+        let w = worker_settings(
+            &plan,
+            "http://127.0.0.1:1",
+            token,
+            Path::new("/root"),
+            "local-1",
+        );
+        assert!(w.build.no_prefetch);
+        assert_eq!(w.build.slots, 3);
+        // Relative paths are made absolute: the child reads them from a file elsewhere.
+        assert!(w.build.sources[0].is_absolute() && w.build.sources[0].ends_with("src"));
+        assert_eq!(read_back(&w), w);
+    }
 }

@@ -2,6 +2,7 @@
 //! stopping them (SIGTERM, then SIGKILL after a grace period).
 
 use anyhow::{bail, Context};
+use dbuild_common::settings::{self, Layered};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
@@ -11,12 +12,31 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// A sibling binary of `dbuild` (same directory), else one on PATH.
-pub fn locate(binary: &str) -> PathBuf {
+fn locate(binary: &str) -> PathBuf {
     std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|d| d.join(binary)))
         .filter(|p| p.is_file())
         .unwrap_or_else(|| PathBuf::from(binary))
+}
+
+/// `binary --config FILE` with its whole `settings` written to FILE, so
+/// that an option added to the child's settings type reaches it without a
+/// change here. The child's `DBUILD_<KEY>` variables are taken out of its
+/// environment, where they would win over the file.
+pub fn child_command<S: Layered>(
+    binary: &str,
+    settings: &S,
+    file: &Path,
+) -> anyhow::Result<Command> {
+    let text = settings::to_toml(settings).with_context(|| format!("the settings of {binary}"))?;
+    std::fs::write(file, text).with_context(|| format!("writing {}", file.display()))?;
+    let mut command = Command::new(locate(binary));
+    command.arg("--config").arg(file);
+    for option in settings::option_keys::<S>() {
+        command.env_remove(settings::env_name(&option.key));
+    }
+    Ok(command)
 }
 
 fn log_file(path: &Path) -> anyhow::Result<std::fs::File> {

@@ -33,23 +33,27 @@ pub(super) async fn check(
     let base = dbuild_worker::rootfs::rpmdb_provides(root)
         .await
         .with_context(|| format!("reading what the builder root {} provides", root.display()))?;
-    let file = plan.state_dir.join(BASE_PROVIDES_FILE);
+    let file = plan.local.state_dir.join(BASE_PROVIDES_FILE);
     write_names(&file, &base)?;
-    let assume_text = match &plan.assume_provided_file {
+    let assume_text = match &plan.local.policy.assume_provided_file {
         Some(f) => Some(
             std::fs::read_to_string(f)
                 .with_context(|| format!("reading the assume-provided file {}", f.display()))?,
         ),
         None => None,
     };
-    let provided = Provided::new(&plan.assume_provided, assume_text.as_deref(), base);
+    let provided = Provided::new(
+        &plan.local.policy.assume_provided,
+        assume_text.as_deref(),
+        base,
+    );
     tracing::info!(
         base = provided.base.len(),
         assumed = provided.assumed.len(),
         specs = specs.len(),
         "checking BuildRequires"
     );
-    let graph = BuildGraph::build(specs, &provided.graph_options(&plan.arch));
+    let graph = BuildGraph::build(specs, &provided.graph_options(&plan.local.spec.arch));
     let runtime: Vec<String> = graph
         .unresolved
         .iter()

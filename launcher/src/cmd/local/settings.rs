@@ -1,173 +1,125 @@
-//! Where `dbuild local`'s options come from: built-in defaults, Photon's
-//! `distributed_build_options.json`, a TOML file (`--config`), `DBUILD_*`
-//! environment variables and flags, each overriding the one before.
+//! `dbuild local`'s settings: its own options and the groups it hands to the
+//! scheduler and the workers it starts, layered by `common::settings`
+//! (defaults < Photon's `distributed_build_options.json` < `--config` TOML <
+//! `DBUILD_*` variables < flags).
 
-use serde::Deserialize;
+use dbuild_common::settings::{
+    self, clap_defaults, read, Layer, Layered, PolicyOptions, SettingsError, SpecOptions,
+    StateSync, WorkerOptions,
+};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Every option of `dbuild local` (all optional: layers fill them in).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
+/// Every option of `dbuild local`.
+#[derive(Debug, Clone, PartialEq, clap::Args, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LocalSettings {
+    /// The SPECS tree to build. Required.
+    #[arg(long, value_name = "DIR")]
     pub specs: Option<PathBuf>,
-    pub workers: Option<u32>,
-    pub slots: Option<u32>,
-    pub state_dir: Option<PathBuf>,
-    pub build_id: Option<String>,
+    /// Number of worker processes.
+    #[arg(long, default_value_t = 2)]
+    pub workers: u32,
+    /// The shared volume.
+    #[arg(long, value_name = "DIR", default_value = "dbuild-state")]
+    pub state_dir: PathBuf,
+    /// Build id: the build directory is <state-dir>/<build-id>.
+    #[arg(long, default_value = "local")]
+    pub build_id: String,
+    /// Base builder root for the chroots [default: created once under <state-dir>/rootfs-<key>].
+    #[arg(long, value_name = "DIR")]
     pub base_root: Option<PathBuf>,
-    /// `NAME VALUE` strings, as for `--define`.
-    pub defines: Option<Vec<String>>,
-    pub arch: Option<String>,
-    pub macro_files: Option<Vec<PathBuf>>,
+    /// Only what these packages need: a Photon packages_*.json file or NAME,NAME,...
+    #[arg(long)]
     pub packages: Option<String>,
+    /// The build's bearer token [default: generated once into <state-dir>/token].
+    #[arg(long)]
     pub token: Option<String>,
-    pub weights: Option<PathBuf>,
-    /// Capabilities the build root provides (`NAME` or `NAME,NAME` entries).
-    pub assume_provided: Option<Vec<String>>,
-    /// File of such names, one per line (`#` comments).
-    pub assume_provided_file: Option<PathBuf>,
-    /// Run `%check`.
-    pub check: Option<bool>,
-    /// Retry packages whose own build failed (flaky tests).
-    pub retry_package_failures: Option<bool>,
-    /// Directories the workers look for sources in.
-    pub sources: Option<Vec<PathBuf>>,
-    /// Debian packages added to the base builder root dbuild makes.
-    pub base_packages: Option<Vec<String>>,
-    /// The scheduler's `--state-sync`.
-    pub state_sync: Option<StateSync>,
+    /// Debian packages to add to the base builder root dbuild makes (comma separated,
+    /// repeatable; e.g. python3-dev,python3-pip for Python specs). Ignored with --base-root.
+    #[arg(long = "base-packages", value_name = "NAME,...", value_delimiter = ',')]
+    pub base_packages: Vec<String>,
+    /// When the scheduler's state commits count as done: `normal` (handed to
+    /// the OS: a crash of this machine may lose the last few, which are then
+    /// built again; it ends the workers too) or `full` (on disk).
+    #[arg(long, value_enum, default_value_t = StateSync::Normal)]
+    pub state_sync: StateSync,
+    /// Plain log lines even on a terminal.
+    #[arg(long)]
+    pub plain: bool,
+    #[command(flatten)]
+    #[serde(flatten, skip_deserializing)]
+    pub spec: SpecOptions,
+    #[command(flatten)]
+    #[serde(flatten, skip_deserializing)]
+    pub policy: PolicyOptions,
+    #[command(flatten)]
+    #[serde(flatten, skip_deserializing)]
+    pub worker: WorkerOptions,
 }
 
-/// When the scheduler's state commits count as done (its `--state-sync`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum StateSync {
-    /// On disk.
-    Full,
-    /// Handed to the OS.
-    Normal,
-}
-
-impl StateSync {
-    /// The scheduler's value for it.
-    pub fn as_arg(self) -> &'static str {
-        match self {
-            StateSync::Full => "full",
-            StateSync::Normal => "normal",
-        }
+impl Default for LocalSettings {
+    fn default() -> Self {
+        clap_defaults()
     }
 }
 
-/// Options that are lists; a `DBUILD_*` variable gives them comma separated.
-const LIST_KEYS: [&str; 5] = [
-    "defines",
-    "macro_files",
-    "assume_provided",
-    "sources",
-    "base_packages",
-];
-
-#[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
-    #[error("{file}: {message}")]
-    File { file: PathBuf, message: String },
-    #[error("environment: {0}")]
-    Environment(String),
+impl Layered for LocalSettings {
+    fn from_layers(layers: &config::Config) -> Result<Self, config::ConfigError> {
+        Ok(LocalSettings {
+            spec: read(layers)?,
+            policy: read(layers)?,
+            worker: read(layers)?,
+            ..read(layers)?
+        })
+    }
 }
 
-impl Settings {
-    /// `other`'s options win where it has them.
-    pub fn overlay(self, other: Settings) -> Settings {
-        Settings {
-            specs: other.specs.or(self.specs),
-            workers: other.workers.or(self.workers),
-            slots: other.slots.or(self.slots),
-            state_dir: other.state_dir.or(self.state_dir),
-            build_id: other.build_id.or(self.build_id),
-            base_root: other.base_root.or(self.base_root),
-            defines: other.defines.or(self.defines),
-            arch: other.arch.or(self.arch),
-            macro_files: other.macro_files.or(self.macro_files),
-            packages: other.packages.or(self.packages),
-            token: other.token.or(self.token),
-            weights: other.weights.or(self.weights),
-            assume_provided: other.assume_provided.or(self.assume_provided),
-            assume_provided_file: other.assume_provided_file.or(self.assume_provided_file),
-            check: other.check.or(self.check),
-            retry_package_failures: other.retry_package_failures.or(self.retry_package_failures),
-            sources: other.sources.or(self.sources),
-            base_packages: other.base_packages.or(self.base_packages),
-            state_sync: other.state_sync.or(self.state_sync),
-        }
-    }
+/// The settings from every layer: `flags` (what clap parsed, `matches`
+/// telling which were given), the `config` file, Photon's `photon` options
+/// and the environment `env`.
+pub fn load(
+    flags: &LocalSettings,
+    matches: &clap::ArgMatches,
+    config: Option<PathBuf>,
+    photon: Option<&Path>,
+    env: Vec<(String, String)>,
+) -> Result<LocalSettings, SettingsError> {
+    let below_file = match photon {
+        Some(file) => vec![PhotonOptions::read(file)?.layer(file)],
+        None => Vec::new(),
+    };
+    let sources = settings::Sources {
+        below_file,
+        file: config,
+        env,
+    };
+    settings::load(flags, matches, sources)
+}
 
-    /// A TOML file; unknown keys are an error naming them.
-    pub fn from_toml(path: &Path) -> Result<Settings, SettingsError> {
-        let err = |message: String| SettingsError::File {
-            file: path.to_path_buf(),
-            message,
-        };
-        config::Config::builder()
-            .add_source(config::File::from(path).format(config::FileFormat::Toml))
-            .build()
-            .map_err(|e| err(e.to_string()))?
-            .try_deserialize()
-            .map_err(|e| err(e.to_string()))
-    }
+/// What Photon's `distributed_build_options.json` says, in our options.
+#[derive(Debug, Default, PartialEq)]
+pub struct PhotonOptions {
+    pub workers: Option<u32>,
+    pub state_dir: Option<PathBuf>,
+    pub packages: Option<String>,
+}
 
-    /// `DBUILD_<OPTION>` variables (e.g. `DBUILD_WORKERS=4`,
-    /// `DBUILD_DEFINES="dist .ph5,with_check 0"`). Other `DBUILD_*`
-    /// variables belong to other programs and are left alone.
-    pub fn from_env(
-        vars: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Settings, SettingsError> {
-        const KEYS: [&str; 19] = [
-            "specs",
-            "workers",
-            "slots",
-            "state_dir",
-            "build_id",
-            "base_root",
-            "defines",
-            "arch",
-            "macro_files",
-            "packages",
-            "token",
-            "weights",
-            "assume_provided",
-            "assume_provided_file",
-            "check",
-            "sources",
-            "base_packages",
-            "state_sync",
-            "retry_package_failures",
-        ];
-        let mut builder = config::Config::builder();
-        for (name, value) in vars {
-            let Some(key) = name.strip_prefix("DBUILD_").map(str::to_ascii_lowercase) else {
-                continue;
-            };
-            if !KEYS.contains(&key.as_str()) {
-                continue;
-            }
-            builder = if LIST_KEYS.contains(&key.as_str()) {
-                let list: Vec<String> = value
-                    .split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect();
-                builder.set_override(key, list)
-            } else {
-                builder.set_override(key, value)
-            }
-            .map_err(|e| SettingsError::Environment(e.to_string()))?;
+impl PhotonOptions {
+    /// The layer of these options; `file` names it in messages.
+    fn layer(&self, file: &Path) -> Layer {
+        let mut layer = Layer::new(file.display().to_string());
+        if let Some(workers) = self.workers {
+            layer.set("workers", workers);
         }
-        builder
-            .build()
-            .map_err(|e| SettingsError::Environment(e.to_string()))?
-            .try_deserialize()
-            .map_err(|e| SettingsError::Environment(e.to_string()))
+        if let Some(dir) = &self.state_dir {
+            layer.set("state_dir", dir.display().to_string());
+        }
+        if let Some(packages) = &self.packages {
+            layer.set("packages", packages.as_str());
+        }
+        layer
     }
 
     /// Photon's `distributed_build_options.json` (`make distributed-build`):
@@ -176,7 +128,7 @@ impl Settings {
     /// `make packages-NAME` the list in `packages_NAME.json` beside the file).
     /// `nfs-server-ip` only makes sense in a cluster and must be empty here.
     /// Any other key is an error that names it.
-    pub fn from_photon_options(path: &Path) -> Result<Settings, SettingsError> {
+    pub fn read(path: &Path) -> Result<PhotonOptions, SettingsError> {
         let err = |message: String| SettingsError::File {
             file: path.to_path_buf(),
             message,
@@ -193,7 +145,7 @@ impl Settings {
         if !unknown.is_empty() {
             return Err(err(format!("unknown key(s): {}", unknown.join(", "))));
         }
-        let mut settings = Settings::default();
+        let mut settings = PhotonOptions::default();
         if let Some(pods) = map.get("pods") {
             let n = pods
                 .as_u64()
@@ -251,32 +203,61 @@ impl Settings {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use clap::{Args, FromArgMatches};
+
+    /// `dbuild local ARGS` with these layers below the flags.
+    fn load_local(
+        args: &[&str],
+        config: Option<PathBuf>,
+        photon: Option<&Path>,
+        env: &[(&str, &str)],
+    ) -> Result<LocalSettings, SettingsError> {
+        let matches = LocalSettings::augment_args(clap::Command::new("local"))
+            .try_get_matches_from(std::iter::once("local").chain(args.iter().copied()))
+            .unwrap();
+        let flags = LocalSettings::from_arg_matches(&matches).unwrap();
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        load(&flags, &matches, config, photon, env)
+    }
 
     #[test]
-    fn layers_override_in_order_and_env_ignores_foreign_variables() {
+    fn each_layer_wins_over_the_one_before() {
         let dir = tempfile::tempdir().unwrap();
+        let photon = dir.path().join("distributed_build_options.json");
+        std::fs::write(&photon, r#"{"pods": 3, "nfs-server-path": "/srv/photon"}"#).unwrap();
         let toml = dir.path().join("dbuild.toml");
         std::fs::write(
             &toml,
-            "workers = 3\narch = \"aarch64\"\ndefines = [\"dist .ph5\"]\n",
+            "workers = 4\narch = \"aarch64\"\ndefines = [\"dist .ph5\"]\n",
         )
         .unwrap();
-        let file = Settings::from_toml(&toml).unwrap();
-        let env = Settings::from_env([
-            ("DBUILD_WORKERS".into(), "5".into()),
-            ("DBUILD_LOG".into(), "debug".into()),
-            ("DBUILD_STATE_SYNC".into(), "full".into()),
-        ])
-        .unwrap();
-        let flags = Settings {
-            arch: Some("x86_64".into()),
-            ..Settings::default()
-        };
-        let merged = file.overlay(env).overlay(flags);
-        assert_eq!(merged.workers, Some(5));
-        assert_eq!(merged.state_sync, Some(StateSync::Full));
-        assert_eq!(merged.arch.as_deref(), Some("x86_64"));
-        assert_eq!(merged.defines, Some(vec!["dist .ph5".to_string()]));
+        let env = [
+            ("DBUILD_WORKERS", "5"),
+            ("DBUILD_LOG", "debug"),
+            ("DBUILD_STATE_SYNC", "full"),
+        ];
+        let s = load_local(&[], None, None, &[]).unwrap();
+        assert_eq!(
+            (s.workers, s.state_dir.clone()),
+            (2, PathBuf::from("dbuild-state"))
+        );
+        let s = load_local(&[], None, Some(&photon), &[]).unwrap();
+        assert_eq!(
+            (s.workers, s.state_dir.clone()),
+            (3, PathBuf::from("/srv/photon"))
+        );
+        let s = load_local(&[], Some(toml.clone()), Some(&photon), &[]).unwrap();
+        assert_eq!((s.workers, s.spec.arch.as_str()), (4, "aarch64"));
+        let s = load_local(&[], Some(toml.clone()), Some(&photon), &env).unwrap();
+        assert_eq!((s.workers, s.state_sync), (5, StateSync::Full));
+        let flags = ["--workers", "6", "--arch", "x86_64"];
+        let s = load_local(&flags, Some(toml), Some(&photon), &env).unwrap();
+        assert_eq!((s.workers, s.spec.arch.as_str()), (6, "x86_64"));
+        assert_eq!(s.spec.defines, ["dist .ph5"]);
+        assert_eq!(s.state_dir, PathBuf::from("/srv/photon"));
     }
 
     #[test]
@@ -289,49 +270,39 @@ mod tests {
              retry_package_failures = true\n",
         )
         .unwrap();
-        let file = Settings::from_toml(&toml).unwrap();
+        let file = load_local(&[], Some(toml.clone()), None, &[]).unwrap();
+        assert_eq!(file.policy.assume_provided, ["python3-foo", "bar"]);
         assert_eq!(
-            file.assume_provided,
-            Some(vec!["python3-foo".to_string(), "bar".to_string()])
-        );
-        assert_eq!(file.assume_provided_file, Some(PathBuf::from("names.txt")));
-        assert_eq!(
-            (file.check, file.sources.clone()),
-            (Some(true), Some(vec![PathBuf::from("/srv/src")]))
-        );
-        let env = Settings::from_env([
-            ("DBUILD_ASSUME_PROVIDED".into(), "a, b".into()),
-            ("DBUILD_CHECK".into(), "false".into()),
-            ("DBUILD_SOURCES".into(), "/x,/y".into()),
-            ("DBUILD_RETRY_PACKAGE_FAILURES".into(), "false".into()),
-        ])
-        .unwrap();
-        assert_eq!(
-            (file.retry_package_failures, env.retry_package_failures),
-            (Some(true), Some(false))
-        );
-        assert_eq!(
-            env.assume_provided,
-            Some(vec!["a".to_string(), "b".to_string()])
-        );
-        assert_eq!(env.check, Some(false));
-        assert_eq!(
-            env.sources,
-            Some(vec![PathBuf::from("/x"), PathBuf::from("/y")])
-        );
-        let merged = file.overlay(env).overlay(Settings {
-            check: Some(true),
-            ..Settings::default()
-        });
-        assert_eq!(merged.check, Some(true));
-        assert_eq!(
-            merged.assume_provided,
-            Some(vec!["a".to_string(), "b".to_string()])
-        );
-        assert_eq!(
-            merged.assume_provided_file,
+            file.policy.assume_provided_file,
             Some(PathBuf::from("names.txt"))
         );
+        assert!(file.spec.check && file.policy.retry_package_failures);
+        assert_eq!(file.worker.sources, [PathBuf::from("/srv/src")]);
+        let env = [
+            ("DBUILD_ASSUME_PROVIDED", "a, b"),
+            ("DBUILD_CHECK", "false"),
+            ("DBUILD_SOURCES", "/x,/y"),
+            ("DBUILD_RETRY_PACKAGE_FAILURES", "false"),
+        ];
+        let s = load_local(&[], Some(toml.clone()), None, &env).unwrap();
+        assert_eq!(s.policy.assume_provided, ["a", "b"]);
+        assert!(!s.spec.check && !s.policy.retry_package_failures);
+        assert_eq!(s.worker.sources, [PathBuf::from("/x"), PathBuf::from("/y")]);
+        assert_eq!(
+            s.policy.assume_provided_file,
+            Some(PathBuf::from("names.txt"))
+        );
+        let s = load_local(&["--check"], Some(toml), None, &env).unwrap();
+        assert!(s.spec.check);
+    }
+
+    #[test]
+    fn worker_options_reach_dbuild_local() {
+        let s = load_local(&["--no-prefetch", "--build-timeout", "90"], None, None, &[]).unwrap();
+        assert!(s.worker.no_prefetch);
+        assert_eq!(s.worker.build_timeout, settings::Span::from_secs(90));
+        let s = load_local(&[], None, None, &[("DBUILD_NO_PREFETCH", "1")]).unwrap();
+        assert!(s.worker.no_prefetch);
     }
 
     #[test]
@@ -339,30 +310,30 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let toml = dir.path().join("dbuild.toml");
         std::fs::write(&toml, "workerz = 3\n").unwrap();
-        assert!(Settings::from_toml(&toml)
+        let e = load_local(&[], Some(toml), None, &[])
             .unwrap_err()
-            .to_string()
-            .contains("workerz"));
+            .to_string();
+        assert!(e.contains("workerz") && e.contains("dbuild.toml"), "{e}");
     }
 
     #[test]
     fn photon_options_map_onto_ours() {
         let corpus = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../shared/corpus/photon-5.0/data/distributed_build_options.json");
-        let s = Settings::from_photon_options(&corpus).unwrap();
+        let s = PhotonOptions::read(&corpus).unwrap();
         assert_eq!(s.workers, Some(1));
         assert_eq!(s.packages, None);
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("distributed_build_options.json");
         std::fs::write(&f, r#"{"command": "make packages-minimal", "pods": 4, "nfs-server-path": "/srv/share", "nfs-server-ip": ""}"#).unwrap();
-        let s = Settings::from_photon_options(&f).unwrap();
+        let s = PhotonOptions::read(&f).unwrap();
         assert_eq!(
             (s.workers, s.state_dir.clone()),
             (Some(4), Some(PathBuf::from("/srv/share")))
         );
         assert!(s.packages.unwrap().ends_with("packages_minimal.json"));
         std::fs::write(&f, r#"{"pods": 2, "kubeconfig": "x", "extra": 1}"#).unwrap();
-        let e = Settings::from_photon_options(&f).unwrap_err().to_string();
+        let e = PhotonOptions::read(&f).unwrap_err().to_string();
         assert!(e.contains("extra") && e.contains("kubeconfig"), "{e}");
     }
 }

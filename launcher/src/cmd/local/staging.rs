@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 /// the parsed specs staged (as parsed from the original tree).
 pub(super) fn stage_specs(plan: &Plan) -> anyhow::Result<Vec<Spec>> {
     let opts = ParseOptions {
-        defines: plan.parse_defines(),
-        arch: plan.arch.clone(),
-        macro_files: plan.macro_files.clone(),
+        defines: plan.defines.clone(),
+        arch: plan.local.spec.arch.clone(),
+        macro_files: plan.local.spec.macro_files.clone(),
         ..ParseOptions::default()
     };
     let parsed = parse_tree(&plan.specs, &opts)?;
@@ -32,13 +32,13 @@ pub(super) fn stage_specs(plan: &Plan) -> anyhow::Result<Vec<Spec>> {
             errors.join("\n  ")
         );
     }
-    let chosen: Vec<(PathBuf, Spec)> = match &plan.packages {
+    let chosen: Vec<(PathBuf, Spec)> = match &plan.local.packages {
         Some(list) => {
             // The selection builds a graph of its own, so it gets a copy.
             let keep = selection::select(
                 specs.clone(),
                 &selection::requested_names(list)?,
-                &plan.arch,
+                &plan.local.spec.arch,
             )?;
             specs
                 .into_iter()
