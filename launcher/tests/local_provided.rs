@@ -129,7 +129,7 @@ fn a_buildrequires_cycle_stops_the_run_before_anything_is_built() {
     assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains(
-            "dbuild local: 1 BuildRequires cycle: Its packages need each other built first, so rpmbuild would fail on them:\n  chicken, egg\n"
+            "dbuild: error: 1 BuildRequires cycle (its packages need each other built first, so rpmbuild would fail on them):\n  chicken, egg\n"
         ),
         "{stderr}"
     );

@@ -90,11 +90,11 @@ pub(super) async fn check(
 /// what each needs of the next (the dependency behind every edge).
 fn describe_cycles(graph: &BuildGraph, cycles: &[&Cycle]) -> String {
     let (count, verb) = match cycles.len() {
-        1 => ("1 BuildRequires cycle".to_string(), "Its packages need"),
-        n => (format!("{n} BuildRequires cycles"), "Their packages need"),
+        1 => ("1 BuildRequires cycle".to_string(), "its packages need"),
+        n => (format!("{n} BuildRequires cycles"), "their packages need"),
     };
     let mut out =
-        format!("{count}: {verb} each other built first, so rpmbuild would fail on them:");
+        format!("{count} ({verb} each other built first, so rpmbuild would fail on them):");
     for cycle in cycles {
         let names: Vec<&str> = cycle
             .nodes
