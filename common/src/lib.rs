@@ -9,6 +9,7 @@ pub mod evr;
 pub mod graph;
 pub mod plan;
 pub mod provided;
+pub mod share;
 pub mod simulate;
 pub mod spec;
 pub mod weights;

@@ -1,7 +1,8 @@
 //! Loopback benchmark: the real dbuild-scheduler binary serving the Photon
-//! 5.0 graph to many concurrent simulated workers (lease, heartbeat,
-//! report), with state committed durably to SQLite, against the same loop
-//! on an in-memory database. Prints both and their ratio.
+//! 5.0 graph to many concurrent simulated workers (lease, heartbeat, one RPM
+//! written to the lease's incoming directory, report; the scheduler moves it
+//! into stage/), with state committed durably to SQLite, against the same
+//! loop on an in-memory database. Prints both and their ratio.
 //!
 //! `cargo bench -p dbuild-scheduler --bench loopback` (release), or quicker
 //! and slower `cargo bench -p dbuild-scheduler --bench loopback --profile dev`.
@@ -89,7 +90,7 @@ async fn post(http: &reqwest::Client, url: &str, body: Value) -> Value {
     v
 }
 
-async fn worker(http: reqwest::Client, base: String, name: String) -> usize {
+async fn worker(http: reqwest::Client, base: String, name: String, dir: PathBuf) -> usize {
     let reg = post(
         &http,
         &format!("{base}/v1/workers"),
@@ -119,7 +120,12 @@ async fn worker(http: reqwest::Client, base: String, name: String) -> usize {
             json!({"worker_id": id}),
         )
         .await;
-        let rpm = format!("stage/RPMS/x86_64/{pkg}-1.0-1.ph5.x86_64.rpm");
+        // What a worker does before it reports: the file goes to the lease's incoming directory.
+        let file = format!("{pkg}-1.0-1.ph5.x86_64.rpm");
+        let incoming = dir.join(format!("incoming/{lid}/RPMS/x86_64"));
+        std::fs::create_dir_all(&incoming).unwrap();
+        std::fs::write(incoming.join(&file), pkg.as_bytes()).unwrap();
+        let rpm = format!("stage/RPMS/x86_64/{file}");
         let body = json!({"worker_id": id, "duration_secs": 0.01,
             "outcome": {"status": "success", "rpms": [{"path": rpm, "sha256": "0".repeat(64)}]}});
         post(&http, &format!("{base}/v1/leases/{lid}/report"), body).await;
@@ -142,6 +148,7 @@ async fn run(specs: &Path, memory: bool, workers: usize) -> (usize, f64) {
                 http.clone(),
                 server.url.clone(),
                 format!("bench-{i}"),
+                tmp.path().to_path_buf(),
             ))
         })
         .collect();
@@ -164,6 +171,9 @@ async fn run(specs: &Path, memory: bool, workers: usize) -> (usize, f64) {
         built,
         "{summary}"
     );
+    // Every accepted file was made visible.
+    let staged = std::fs::read_dir(tmp.path().join("stage/RPMS/x86_64")).map_or(0, |d| d.count());
+    assert_eq!(staged, built);
     (built, secs)
 }
 

@@ -6,9 +6,12 @@ mod app;
 mod auth;
 mod db;
 mod error;
+mod incoming;
 mod macros_dir;
 mod metrics;
 mod plan_source;
+mod promoter;
+mod read_only;
 mod state;
 
 use anyhow::Context;
@@ -116,6 +119,11 @@ struct Args {
     /// and tells workers to run `%check`.
     #[arg(long)]
     check: bool,
+    /// Only serve the accepted files of the build directory's state file
+    /// (`GET /v1/rpms`) and change nothing: no specs, no leases, no promotion.
+    /// `dbuild verify --state-dir` uses it when no scheduler runs.
+    #[arg(long)]
+    read_only: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -197,6 +205,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "build directory {} does not exist",
         build_dir.display()
     );
+    if args.read_only {
+        return read_only::serve(&build_dir, &args.listen).await;
+    }
     let state_dir = build_dir.join("state");
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("creating {}", state_dir.display()))?;
@@ -286,10 +297,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "forgot the oldest history"
         );
     }
-    let snap = db::load(&mut conn).await?;
+    let mut snap = db::load(&mut conn).await?;
+    // What was accepted becomes visible before anything is served (a stop
+    // between a commit and its promotion); incoming/ keeps only live leases.
+    let accepted = state::Accepted::new(std::mem::take(&mut snap.last_success));
+    let sync = !args.memory_state && args.state_sync == db::StateSync::Full;
+    let live: std::collections::HashSet<String> =
+        snap.live_leases.iter().map(|l| l.id.clone()).collect();
+    let reconciled = promoter::reconcile_at_start(&build_dir, &accepted, &live, sync)?;
+    if reconciled != promoter::Reconciled::default() {
+        tracing::info!(?reconciled, "incoming/ reconciled");
+    }
     let bd = build_dir.clone();
     let exists = move |r: &dbuild_common::wire::RpmFile| bd.join(&r.path).is_file();
-    let mut build = state::Build::new(cfg, plan, hashes, snap, &exists, now_ms());
+    let lease_ttl_ms = cfg.lease_ttl_ms;
+    let mut build = state::Build::new(cfg, plan, hashes, snap, accepted, &exists, now_ms());
     let writer = db::writer::Writer::spawn(conn);
     writer
         .submit(build.take_ops())
@@ -300,9 +322,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
     tracing::info!(packages = s.packages, counts = ?s.counts, "state restored");
 
     let metrics = metrics::Metrics::new()?;
-    let app =
-        actix_web::web::Data::new(app::App::new(build, writer, metrics, token, args.max_wait));
+    let share = promoter::Share::new(build_dir.clone(), sync, lease_ttl_ms);
+    let app = actix_web::web::Data::new(app::App::new(
+        build,
+        writer,
+        metrics,
+        token,
+        args.max_wait,
+        share,
+    ));
     tokio::spawn(app::reaper(app.clone()));
+    tokio::spawn(promoter::sweeper(app.clone()));
 
     let listener = std::net::TcpListener::bind(&args.listen)
         .with_context(|| format!("listening on {}", args.listen))?;
