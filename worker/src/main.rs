@@ -156,6 +156,9 @@ async fn run(args: Args) -> anyhow::Result<Ended> {
         wait_secs: args.wait,
         grace: Duration::from_secs(args.grace),
         prefetch: !args.no_prefetch,
+        // A test hook, read once here: see `ClientConfig::test_pause_after_publish`.
+        test_pause_after_publish: std::env::var_os("DBUILD_TEST_PAUSE_AFTER_PUBLISH")
+            .is_some_and(|v| !v.is_empty() && v != "0"),
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
