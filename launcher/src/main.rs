@@ -40,6 +40,13 @@ enum Command {
     Local(Box<cmd::local::Args>),
     /// Create (or reuse) the base builder root for the workers' chroots (debootstrap or RPMs).
     Rootfs(cmd::rootfs::Args),
+    /// Check a share against what the scheduler accepted: every accepted RPM in
+    /// stage/ with its sha256, and nothing else in stage/RPMS or stage/SRPMS.
+    ///
+    /// One line per problem (missing, sha256 mismatch, not accepted) and a
+    /// summary. Exit status: 0 when the share matches, 1 when it does not or
+    /// cannot be checked, 2 on usage errors.
+    Verify(cmd::verify::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +66,7 @@ fn main() -> ExitCode {
         Command::Local(args) => cmd::local::run(*args),
         Command::Graph(args) => cmd::graph::run(args),
         Command::Simulate(args) => cmd::simulate::run(args),
+        Command::Verify(args) => cmd::verify::run(args),
     };
     match result {
         Ok(code) => code,

@@ -2,6 +2,8 @@
 //! throw-away share with specs, and a worker configuration around them.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod cluster;
+
 use dbuild_worker::job::{run_job, BuildJob, BuildResult, WorkerConfig};
 use dbuild_worker::publish::Published;
 use dbuild_worker::rootfs::{self, RootfsSpec};
