@@ -7,7 +7,8 @@
 //! `cargo bench -p dbuild-scheduler --bench loopback` (release), or quicker
 //! and slower `cargo bench -p dbuild-scheduler --bench loopback --profile dev`.
 //! Environment: DBUILD_BENCH_SPECS (default: the Photon 5.0 corpus),
-//! DBUILD_BENCH_WORKERS (default 32).
+//! DBUILD_BENCH_WORKERS (default 32); the build directories are made under
+//! TMPDIR (default /tmp).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{json, Value};
@@ -133,8 +134,28 @@ async fn worker(http: reqwest::Client, base: String, name: String, dir: PathBuf)
     }
 }
 
-/// Runs one full build; returns (packages built, seconds).
-async fn run(specs: &Path, memory: bool, workers: usize) -> (usize, f64) {
+/// A sample of the scheduler's Prometheus text: (sum, count).
+fn histogram(metrics: &str, name: &str) -> (f64, f64) {
+    let value = |suffix: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}_{suffix} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    (value("sum"), value("count"))
+}
+
+/// One full build: packages built, seconds, and the scheduler's mean time
+/// to move an accepted build's file into stage/ (its `dbuild_promotion_seconds`).
+struct Run {
+    built: usize,
+    secs: f64,
+    promotion_ms: f64,
+}
+
+/// Runs one full build.
+async fn run(specs: &Path, memory: bool, workers: usize) -> Run {
     let tmp = tempfile::tempdir().unwrap();
     let server = start(tmp.path(), specs, memory);
     let http = reqwest::Client::builder()
@@ -174,7 +195,21 @@ async fn run(specs: &Path, memory: bool, workers: usize) -> (usize, f64) {
     // Every accepted file was made visible.
     let staged = std::fs::read_dir(tmp.path().join("stage/RPMS/x86_64")).map_or(0, |d| d.count());
     assert_eq!(staged, built);
-    (built, secs)
+    let metrics = http
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (sum, count) = histogram(&metrics, "dbuild_promotion_seconds");
+    assert_eq!(count as usize, built, "one promotion per package");
+    Run {
+        built,
+        secs,
+        promotion_ms: sum / count.max(1.0) * 1000.0,
+    }
 }
 
 fn main() {
@@ -197,15 +232,17 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         let _ = tokio::time::timeout(Duration::from_secs(1), async {}).await;
-        let (n_mem, mem) = run(&specs, true, workers).await;
-        let (n_disk, disk) = run(&specs, false, workers).await;
-        println!("loopback benchmark: {} packages, {workers} concurrent workers (lease + heartbeat + report each)", n_disk);
-        println!("  in-memory SQLite : {mem:.3} s  ({:.0} cycles/s)", n_mem as f64 / mem);
-        println!("  durable SQLite   : {disk:.3} s  ({:.0} cycles/s)", n_disk as f64 / disk);
+        let m = run(&specs, true, workers).await;
+        let d = run(&specs, false, workers).await;
+        let (mem, disk) = (m.secs, d.secs);
+        println!("loopback benchmark: {} packages, {workers} concurrent workers (lease + heartbeat + publish + report each)", d.built);
+        println!("  in-memory SQLite : {mem:.3} s  ({:.0} cycles/s); promotion {:.3} ms per package", m.built as f64 / mem, m.promotion_ms);
+        println!("  durable SQLite   : {disk:.3} s  ({:.0} cycles/s); promotion {:.3} ms per package (directories fsynced)", d.built as f64 / disk, d.promotion_ms);
         println!("  ratio durable / in-memory: {:.2}", disk / mem);
         println!(
             "{}",
-            json!({"packages": n_disk, "workers": workers, "memory_secs": mem, "durable_secs": disk, "ratio": disk / mem})
+            json!({"packages": d.built, "workers": workers, "memory_secs": mem, "durable_secs": disk, "ratio": disk / mem,
+                   "memory_promotion_ms": m.promotion_ms, "durable_promotion_ms": d.promotion_ms})
         );
     });
 }
