@@ -34,6 +34,19 @@ async fn accepted(s: &Sched) -> Vec<Value> {
     v["rpms"].as_array().unwrap().clone()
 }
 
+/// Publishes `stage_paths` into `lease`'s incoming directory, then reports them.
+async fn publish_and_report(
+    s: &Sched,
+    worker: &str,
+    lease: &Value,
+    stage_paths: &[&str],
+) -> (u16, Value) {
+    let id = lease["lease_id"].as_str().unwrap();
+    let paths: Vec<String> = stage_paths.iter().map(|p| p.to_string()).collect();
+    let rpms = publish(&s.dir, id, &paths);
+    report(s, worker, lease, rpms).await
+}
+
 async fn report(s: &Sched, worker: &str, lease: &Value, rpms: Vec<Value>) -> (u16, Value) {
     let id = lease["lease_id"].as_str().unwrap();
     s.post(
@@ -131,16 +144,16 @@ async fn a_path_accepted_for_another_package_fails_the_build_naming_both() {
     s.succeed(&w, &la).await;
     let before = std::fs::read(tmp.path().join("stage/RPMS/x86_64/a-1-1.ph5.x86_64.rpm")).unwrap();
     let lb = s.lease_pkg(&w, "b").await;
-    let id = lb["lease_id"].as_str().unwrap();
-    let rpms = publish(
-        tmp.path(),
-        id,
+    let (st, v) = publish_and_report(
+        &s,
+        &w,
+        &lb,
         &[
-            "stage/RPMS/x86_64/b-1-1.ph5.x86_64.rpm".into(),
-            "stage/RPMS/x86_64/a-1-1.ph5.x86_64.rpm".into(),
+            "stage/RPMS/x86_64/b-1-1.ph5.x86_64.rpm",
+            "stage/RPMS/x86_64/a-1-1.ph5.x86_64.rpm",
         ],
-    );
-    let (st, v) = report(&s, &w, &lb, rpms).await;
+    )
+    .await;
     assert_eq!((st, v["state"].as_str()), (200, Some("failed")), "{v}");
     let (_, d) = s.get("/v1/packages/b").await;
     let reason = d["info"]["reason"].as_str().unwrap();
@@ -175,16 +188,16 @@ async fn a_new_version_replaces_the_old_files_across_a_restart() {
     let s = Sched::start(tmp.path(), &["--restart-finished"]);
     let w = s.register("w1", 1).await;
     let la = s.lease_pkg(&w, "a").await;
-    let id = la["lease_id"].as_str().unwrap();
-    let rpms = publish(
-        tmp.path(),
-        id,
+    let (st, v) = publish_and_report(
+        &s,
+        &w,
+        &la,
         &[
-            "stage/RPMS/x86_64/a-2-1.ph5.x86_64.rpm".into(),
-            "stage/SRPMS/a-2-1.ph5.src.rpm".into(),
+            "stage/RPMS/x86_64/a-2-1.ph5.x86_64.rpm",
+            "stage/SRPMS/a-2-1.ph5.src.rpm",
         ],
-    );
-    let (st, v) = report(&s, &w, &la, rpms).await;
+    )
+    .await;
     assert_eq!(st, 200, "{v}");
     assert_eq!(
         stage_files(tmp.path()),

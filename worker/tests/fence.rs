@@ -83,6 +83,24 @@ impl Site {
     fn incoming(&self, lease: &str) -> PathBuf {
         self.dir().join("incoming").join(lease)
     }
+
+    /// A scheduler and one worker `w` that builds everything and exits 0.
+    fn build_with_one_worker(&self, base: &Path) -> Sched {
+        let sched = start_scheduler(&self.dir(), &[]);
+        let mut w = worker(&sched, &self.dir(), &self.work("w"), base, &["--name", "w"]);
+        let status = wait_exit(&mut w, Duration::from_secs(120));
+        assert!(status.success(), "worker: {status}\n{}", self.log("w"));
+        sched
+    }
+}
+
+/// Waits (a minute at most) until `dir` is gone.
+async fn wait_gone(dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while dir.exists() {
+        assert!(Instant::now() < deadline, "{} stays", dir.display());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 fn sha256(path: &Path) -> String {
@@ -221,11 +239,7 @@ async fn a_frozen_worker_never_changes_what_was_accepted() {
     assert_eq!(site.stage(), shown, "nothing in stage/ changed");
     assert_eq!(accepted(&sched).await, listed);
     let a_dir = site.incoming(&leased[0]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while a_dir.exists() {
-        assert!(Instant::now() < deadline, "{} stays", a_dir.display());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_gone(&a_dir).await;
     let (code, out) = verify_running(&sched, &site);
     assert_eq!(code, 0, "{out}");
     assert!(
@@ -240,17 +254,8 @@ async fn a_frozen_worker_never_changes_what_was_accepted() {
 async fn a_duplicate_report_changes_nothing() {
     let base = support::base_root().await;
     let site = Site::new(&[("twice", slow_spec("twice", 0))]);
-    let sched = start_scheduler(&site.dir(), &[]);
-    let mut w = worker(
-        &sched,
-        &site.dir(),
-        &site.work("w"),
-        &base,
-        &["--name", "w"],
-    );
-    let status = wait_exit(&mut w, Duration::from_secs(120));
+    let sched = site.build_with_one_worker(&base);
     let wlog = site.log("w");
-    assert!(status.success(), "worker: {status}\n{wlog}");
     let shown = site.stage();
     let listed = accepted(&sched).await;
     assert_eq!(shown, listed);
@@ -349,11 +354,7 @@ async fn a_worker_killed_between_publish_and_report_shows_nothing() {
     }
     // A's directory is swept a few lease TTLs after its lease expired.
     let a_dir = site.incoming(&lease_a);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while a_dir.exists() {
-        assert!(Instant::now() < deadline, "{} stays", a_dir.display());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_gone(&a_dir).await;
     let (code, out) = verify_running(&sched, &site);
     assert_eq!(code, 0, "{out}");
     support::assert_clean(&site.work("w"));
@@ -432,16 +433,7 @@ async fn a_scheduler_killed_between_commit_and_promotion_shows_the_files_after_r
 async fn verify_names_tampered_deleted_and_planted_files() {
     let base = support::base_root().await;
     let site = Site::new(&[("checked", slow_spec("checked", 0))]);
-    let sched = start_scheduler(&site.dir(), &[]);
-    let mut w = worker(
-        &sched,
-        &site.dir(),
-        &site.work("w"),
-        &base,
-        &["--name", "w"],
-    );
-    let status = wait_exit(&mut w, Duration::from_secs(120));
-    assert!(status.success(), "worker: {status}\n{}", site.log("w"));
+    let sched = site.build_with_one_worker(&base);
     assert_eq!(verify_running(&sched, &site).0, 0);
     let dir = site.dir();
     let tampered = "stage/RPMS/noarch/checked-1-1.noarch.rpm";
