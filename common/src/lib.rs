@@ -12,6 +12,7 @@ pub mod graph;
 pub mod plan;
 pub mod provided;
 pub mod settings;
+pub mod share;
 pub mod simulate;
 pub mod spec;
 pub mod weights;

@@ -8,7 +8,8 @@
 //! - `POST /v1/leases/{id}/reserve` [`ReserveRequest`] -> [`ReserveReply`]
 //!
 //! Read calls: `GET /v1/summary` [`Summary`], `GET /v1/packages?state=` ([`PackageInfo`]s),
-//! `GET /v1/packages/{name}` [`PackageDetail`], `GET /v1/graph` [`GraphView`], `GET /v1/workers` ([`WorkerInfo`]s).
+//! `GET /v1/packages/{name}` [`PackageDetail`], `GET /v1/graph` [`GraphView`], `GET /v1/workers` ([`WorkerInfo`]s),
+//! `GET /v1/rpms?after=&limit=` ([`crate::share::RpmsPage`]: every accepted RPM with its sha256 and package).
 //! Errors come back as [`ErrorBody`].
 
 use crate::dispatch::PkgState;
@@ -116,6 +117,11 @@ pub struct RpmFile {
     pub path: String,
     /// Lower-case hex sha256 of the file.
     pub sha256: String,
+    /// Size in bytes. The worker puts the file in `incoming/<lease_id>/` (see
+    /// [`crate::share::incoming_path`]); the scheduler checks the size there
+    /// before it accepts the report (absent from older workers: not checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
 }
 
 impl RpmFile {
@@ -145,7 +151,8 @@ pub fn rpm_binary_name(path: &str) -> Option<&str> {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
     Success {
-        /// Every RPM (and SRPM) it published.
+        /// Every RPM (and SRPM) it built, by the `stage/` path it gets once
+        /// accepted; the files themselves are in `incoming/<lease_id>/`.
         rpms: Vec<RpmFile>,
     },
     Failure {

@@ -41,6 +41,13 @@ enum Command {
     Local(Box<cmd::local::Args>),
     /// Create (or reuse) the base builder root for the workers' chroots (debootstrap or RPMs).
     Rootfs(cmd::rootfs::Args),
+    /// Check a share against what the scheduler accepted: every accepted RPM in
+    /// stage/ with its sha256, and nothing else in stage/RPMS or stage/SRPMS.
+    ///
+    /// One line per problem (missing, sha256 mismatch, not accepted) and a
+    /// summary. Exit status: 0 when the share matches, 1 when it does not or
+    /// cannot be checked, 2 on usage errors.
+    Verify(cmd::verify::Args),
 }
 
 const BIN: &str = "dbuild";
@@ -63,5 +70,6 @@ fn main() -> ExitCode {
         },
         Command::Graph(args) => cmd::graph::run(args),
         Command::Simulate(args) => cmd::simulate::run(args),
+        Command::Verify(args) => cmd::verify::run(args),
     })
 }

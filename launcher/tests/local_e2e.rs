@@ -57,6 +57,8 @@ fn builds_the_examples_installs_them_and_rebuilds_only_what_changed() {
     let first = dbuild_local(&specs, &state, &root);
     assert_eq!(first.code, 0, "first build failed");
     assert_eq!(listed(&first.stdout, "built").len(), 19);
+    let verified = "verify: stage/ holds exactly what the scheduler accepted (44 files)";
+    assert!(first.stdout.contains(verified), "{}", first.stdout);
     let built = rpms(&state);
     for expected in [
         "libgreet-1.2.0-1.ex.x86_64.rpm",
@@ -130,6 +132,22 @@ fn builds_the_examples_installs_them_and_rebuilds_only_what_changed() {
         .map(|s| s.to_string())
         .collect();
     assert_eq!(rebuilt, expected);
+    // The new release replaced the old one's files; the share is what was accepted.
+    let now = rpms(&state);
+    assert!(now.contains("libstrutil-2.0.1-2.ex.x86_64.rpm"), "{now:?}");
+    assert!(!now.contains("libstrutil-2.0.1-1.ex.x86_64.rpm"), "{now:?}");
+    assert!(third.stdout.contains(verified), "{}", third.stdout);
+    let verify = Command::new(env!("CARGO_BIN_EXE_dbuild"))
+        .args(["verify", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&verify.stdout);
+    assert!(
+        verify.status.success() && out.contains("holds exactly what the scheduler accepted"),
+        "{out}{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
 }
 
 #[test]

@@ -1,12 +1,14 @@
 //! Loopback benchmark: the real dbuild-scheduler binary serving the Photon
-//! 5.0 graph to many concurrent simulated workers (lease, heartbeat,
-//! report), with state committed durably to SQLite, against the same loop
-//! on an in-memory database. Prints both and their ratio.
+//! 5.0 graph to many concurrent simulated workers (lease, heartbeat, one RPM
+//! written to the lease's incoming directory, report; the scheduler moves it
+//! into stage/), with state committed durably to SQLite, against the same
+//! loop on an in-memory database. Prints both and their ratio.
 //!
 //! `cargo bench -p dbuild-scheduler --bench loopback` (release), or quicker
 //! and slower `cargo bench -p dbuild-scheduler --bench loopback --profile dev`.
 //! Environment: DBUILD_BENCH_SPECS (default: the Photon 5.0 corpus, `DBUILD_CORPUS`),
-//! DBUILD_BENCH_WORKERS (default 32).
+//! DBUILD_BENCH_WORKERS (default 32); the build directories are made under
+//! TMPDIR (default /tmp).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{json, Value};
@@ -84,7 +86,7 @@ async fn post(http: &reqwest::Client, url: &str, body: Value) -> Value {
     v
 }
 
-async fn worker(http: reqwest::Client, base: String, name: String) -> usize {
+async fn worker(http: reqwest::Client, base: String, name: String, dir: PathBuf) -> usize {
     let reg = post(
         &http,
         &format!("{base}/v1/workers"),
@@ -114,7 +116,12 @@ async fn worker(http: reqwest::Client, base: String, name: String) -> usize {
             json!({"worker_id": id}),
         )
         .await;
-        let rpm = format!("stage/RPMS/x86_64/{pkg}-1.0-1.ph5.x86_64.rpm");
+        // What a worker does before it reports: the file goes to the lease's incoming directory.
+        let file = format!("{pkg}-1.0-1.ph5.x86_64.rpm");
+        let incoming = dir.join(format!("incoming/{lid}/RPMS/x86_64"));
+        std::fs::create_dir_all(&incoming).unwrap();
+        std::fs::write(incoming.join(&file), pkg.as_bytes()).unwrap();
+        let rpm = format!("stage/RPMS/x86_64/{file}");
         let body = json!({"worker_id": id, "duration_secs": 0.01,
             "outcome": {"status": "success", "rpms": [{"path": rpm, "sha256": "0".repeat(64)}]}});
         post(&http, &format!("{base}/v1/leases/{lid}/report"), body).await;
@@ -122,8 +129,28 @@ async fn worker(http: reqwest::Client, base: String, name: String) -> usize {
     }
 }
 
-/// Runs one full build; returns (packages built, seconds).
-async fn run(specs: &Path, memory: bool, workers: usize) -> (usize, f64) {
+/// A sample of the scheduler's Prometheus text: (sum, count).
+fn histogram(metrics: &str, name: &str) -> (f64, f64) {
+    let value = |suffix: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}_{suffix} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    (value("sum"), value("count"))
+}
+
+/// One full build: packages built, seconds, and the scheduler's mean time
+/// to move an accepted build's file into stage/ (its `dbuild_promotion_seconds`).
+struct Run {
+    built: usize,
+    secs: f64,
+    promotion_ms: f64,
+}
+
+/// Runs one full build.
+async fn run(specs: &Path, memory: bool, workers: usize) -> Run {
     let tmp = tempfile::tempdir().unwrap();
     let server = start(tmp.path(), specs, memory);
     let http = reqwest::Client::builder()
@@ -137,6 +164,7 @@ async fn run(specs: &Path, memory: bool, workers: usize) -> (usize, f64) {
                 http.clone(),
                 server.url.clone(),
                 format!("bench-{i}"),
+                tmp.path().to_path_buf(),
             ))
         })
         .collect();
@@ -159,7 +187,24 @@ async fn run(specs: &Path, memory: bool, workers: usize) -> (usize, f64) {
         built,
         "{summary}"
     );
-    (built, secs)
+    // Every accepted file was made visible.
+    let staged = std::fs::read_dir(tmp.path().join("stage/RPMS/x86_64")).map_or(0, |d| d.count());
+    assert_eq!(staged, built);
+    let metrics = http
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (sum, count) = histogram(&metrics, "dbuild_promotion_seconds");
+    assert_eq!(count as usize, built, "one promotion per package");
+    Run {
+        built,
+        secs,
+        promotion_ms: sum / count.max(1.0) * 1000.0,
+    }
 }
 
 fn main() {
@@ -182,15 +227,17 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         let _ = tokio::time::timeout(Duration::from_secs(1), async {}).await;
-        let (n_mem, mem) = run(&specs, true, workers).await;
-        let (n_disk, disk) = run(&specs, false, workers).await;
-        println!("loopback benchmark: {} packages, {workers} concurrent workers (lease + heartbeat + report each)", n_disk);
-        println!("  in-memory SQLite : {mem:.3} s  ({:.0} cycles/s)", n_mem as f64 / mem);
-        println!("  durable SQLite   : {disk:.3} s  ({:.0} cycles/s)", n_disk as f64 / disk);
+        let m = run(&specs, true, workers).await;
+        let d = run(&specs, false, workers).await;
+        let (mem, disk) = (m.secs, d.secs);
+        println!("loopback benchmark: {} packages, {workers} concurrent workers (lease + heartbeat + publish + report each)", d.built);
+        println!("  in-memory SQLite : {mem:.3} s  ({:.0} cycles/s); promotion {:.3} ms per package", m.built as f64 / mem, m.promotion_ms);
+        println!("  durable SQLite   : {disk:.3} s  ({:.0} cycles/s); promotion {:.3} ms per package (directories fsynced)", d.built as f64 / disk, d.promotion_ms);
         println!("  ratio durable / in-memory: {:.2}", disk / mem);
         println!(
             "{}",
-            json!({"packages": n_disk, "workers": workers, "memory_secs": mem, "durable_secs": disk, "ratio": disk / mem})
+            json!({"packages": d.built, "workers": workers, "memory_secs": mem, "durable_secs": disk, "ratio": disk / mem,
+                   "memory_promotion_ms": m.promotion_ms, "durable_promotion_ms": d.promotion_ms})
         );
     });
 }

@@ -2,6 +2,7 @@
 
 use crate::db::writer::{Pending, Writer};
 use crate::metrics::Metrics;
+use crate::promoter::Share;
 use crate::state::Build;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -17,6 +18,8 @@ pub struct App {
     /// Upper bound of a lease request's long poll.
     pub max_wait: Duration,
     pub lease_ttl_ms: u64,
+    /// The build directory's stage/ and incoming/.
+    pub share: Share,
 }
 
 impl App {
@@ -26,6 +29,7 @@ impl App {
         metrics: Metrics,
         token: String,
         max_wait: Duration,
+        share: Share,
     ) -> App {
         let lease_ttl_ms = build.cfg.lease_ttl_ms;
         let (changed, _) = watch::channel(0);
@@ -37,6 +41,7 @@ impl App {
             token,
             max_wait,
             lease_ttl_ms,
+            share,
         }
     }
 

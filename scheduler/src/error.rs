@@ -33,4 +33,6 @@ pub enum SchedError {
     },
     #[error(transparent)]
     Storage(#[from] WriteFailed),
+    #[error("internal error: {0}")]
+    Internal(String),
 }

@@ -6,9 +6,12 @@ mod app;
 mod auth;
 mod db;
 mod error;
+mod incoming;
 mod macros_dir;
 mod metrics;
 mod plan_source;
+mod promoter;
+mod read_only;
 mod state;
 
 use anyhow::Context;
@@ -107,6 +110,9 @@ async fn run(s: SchedulerSettings) -> anyhow::Result<()> {
             SettingsError::invalid("build_dir", build_dir.display(), "no such directory").into(),
         );
     }
+    if s.read_only {
+        return read_only::serve(&build_dir, &s.listen).await;
+    }
     let state_dir = build_dir.join("state");
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("creating {}", state_dir.display()))?;
@@ -191,10 +197,21 @@ async fn run(s: SchedulerSettings) -> anyhow::Result<()> {
             "forgot the oldest history"
         );
     }
-    let snap = db::load(&mut conn).await?;
+    let mut snap = db::load(&mut conn).await?;
+    // What was accepted becomes visible before anything is served (a stop
+    // between a commit and its promotion); incoming/ keeps only live leases.
+    let accepted = state::Accepted::new(std::mem::take(&mut snap.last_success));
+    let sync = !s.memory_state && s.state_sync == db::StateSync::Full;
+    let live: std::collections::HashSet<String> =
+        snap.live_leases.iter().map(|l| l.id.clone()).collect();
+    let reconciled = promoter::reconcile_at_start(&build_dir, &accepted, &live, sync)?;
+    if reconciled != promoter::Reconciled::default() {
+        tracing::info!(?reconciled, "incoming/ reconciled");
+    }
     let bd = build_dir.clone();
     let exists = move |r: &dbuild_common::wire::RpmFile| bd.join(&r.path).is_file();
-    let mut build = state::Build::new(cfg, plan, hashes, snap, &exists, now_ms());
+    let lease_ttl_ms = cfg.lease_ttl_ms;
+    let mut build = state::Build::new(cfg, plan, hashes, snap, accepted, &exists, now_ms());
     let writer = db::writer::Writer::spawn(conn);
     writer
         .submit(build.take_ops())
@@ -205,14 +222,17 @@ async fn run(s: SchedulerSettings) -> anyhow::Result<()> {
     tracing::info!(packages = restored.packages, counts = ?restored.counts, "state restored");
 
     let metrics = metrics::Metrics::new()?;
+    let share = promoter::Share::new(build_dir.clone(), sync, lease_ttl_ms);
     let app = actix_web::web::Data::new(app::App::new(
         build,
         writer,
         metrics,
         token,
         s.max_wait.get(),
+        share,
     ));
     tokio::spawn(app::reaper(app.clone()));
+    tokio::spawn(promoter::sweeper(app.clone()));
 
     let listener = std::net::TcpListener::bind(&s.listen)
         .with_context(|| format!("listening on {}", s.listen))?;

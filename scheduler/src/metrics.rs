@@ -21,6 +21,9 @@ pub struct Metrics {
     workers_live: IntGauge,
     finished: IntGauge,
     reservations: IntCounterVec,
+    /// Moving an accepted build's files from incoming/ into stage/.
+    pub promotion_seconds: Histogram,
+    pub promotion_failures: IntCounter,
 }
 
 impl Metrics {
@@ -71,6 +74,19 @@ impl Metrics {
             ),
             &["outcome"],
         )?;
+        let promotion_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "dbuild_promotion_seconds",
+                "Time to move an accepted build's RPMs from incoming/ into stage/",
+            )
+            .buckets(vec![0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0]),
+        )?;
+        let promotion_failures = IntCounter::new(
+            "dbuild_promotion_failures_total",
+            "Attempts to move accepted RPMs into stage/ that failed (retried)",
+        )?;
+        registry.register(Box::new(promotion_seconds.clone()))?;
+        registry.register(Box::new(promotion_failures.clone()))?;
         registry.register(Box::new(packages.clone()))?;
         registry.register(Box::new(leases_granted.clone()))?;
         registry.register(Box::new(leases_expired.clone()))?;
@@ -98,6 +114,8 @@ impl Metrics {
             workers_live,
             finished,
             reservations,
+            promotion_seconds,
+            promotion_failures,
         })
     }
 

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-use common::{write_plan, Sched, TOKEN};
+use common::{publish, write_plan, Sched, TOKEN};
 use serde_json::json;
 
 #[tokio::test]
@@ -240,8 +240,7 @@ async fn malformed_input_gets_400_with_a_message() {
     assert_eq!(s.state_of("a").await, "building");
     // The phases of a success reach the metrics (known phases only) and the package's history.
     let rpm = "stage/RPMS/x86_64/a-1-1.ph5.x86_64.rpm";
-    std::fs::create_dir_all(tmp.path().join("stage/RPMS/x86_64")).unwrap();
-    std::fs::write(tmp.path().join(rpm), b"a").unwrap();
+    publish(tmp.path(), id, &[rpm.to_string()]);
     let body = report(
         json!({"status": "success", "rpms": [{"path": rpm, "sha256": sha}]}),
         json!({"phases_secs": {"rpmbuild": 0.7, "install": 0.2, "future_phase": 0.1}}),
@@ -321,6 +320,7 @@ async fn openapi_document_matches_served_routes_and_metrics_are_exposed() {
             "GET /v1/graph",
             "GET /v1/packages",
             "GET /v1/packages/{name}",
+            "GET /v1/rpms",
             "GET /v1/summary",
             "GET /v1/workers",
             "POST /v1/lease",
@@ -332,6 +332,11 @@ async fn openapi_document_matches_served_routes_and_metrics_are_exposed() {
     );
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     assert!(doc["components"]["schemas"]["Lease"].is_object());
+    assert!(
+        doc["components"]["schemas"]["RpmsPage"].is_object(),
+        "{}",
+        doc["components"]["schemas"]
+    );
     let (_, m) = s.get("/metrics").await;
     let m = m.as_str().unwrap();
     for needle in [
@@ -384,12 +389,16 @@ async fn builds_a_real_spec_tree_in_dependency_order() {
         (Some("libfoo"), Some("tool"))
     );
     assert_eq!(l1["macros"], json!([{"name": "dist", "value": ".ph5"}]));
-    let rpms = json!([
-        {"path": "stage/RPMS/x86_64/libfoo-1.0-1.ph5.x86_64.rpm", "sha256": "1".repeat(64)},
-        {"path": "stage/RPMS/x86_64/libfoo-devel-1.0-1.ph5.x86_64.rpm", "sha256": "2".repeat(64)},
-        {"path": "stage/SRPMS/libfoo-1.0-1.ph5.src.rpm", "sha256": "3".repeat(64)},
-    ]);
     let id = l1["lease_id"].as_str().unwrap();
+    let rpms = publish(
+        tmp.path(),
+        id,
+        &[
+            "stage/RPMS/x86_64/libfoo-1.0-1.ph5.x86_64.rpm".into(),
+            "stage/RPMS/x86_64/libfoo-devel-1.0-1.ph5.x86_64.rpm".into(),
+            "stage/SRPMS/libfoo-1.0-1.ph5.src.rpm".into(),
+        ],
+    );
     let (st, v) = s
         .post(&format!("/v1/leases/{id}/report"), json!({"worker_id": w, "duration_secs": 3.5, "outcome": {"status": "success", "rpms": rpms}}))
         .await;

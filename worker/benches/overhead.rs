@@ -81,11 +81,10 @@ async fn run() {
     // Ten BuildRequires.
     let deps = env.spec("benchdeps", &deps_spec(), &[]);
     let r = env.run(&env.job("benchdeps", &deps, &[], "slot-0")).await;
-    let dep_rpms: Vec<String> = r
-        .result
-        .unwrap()
+    // Accepted (as the scheduler would): in stage/, where the lease's install list points.
+    let dep_rpms: Vec<String> = env
+        .accept(&r.result.unwrap())
         .into_iter()
-        .map(|f| f.rel_path)
         .filter(|p| p.contains("/bench-dep-"))
         .collect();
     assert_eq!(dep_rpms.len(), 10);
@@ -176,11 +175,9 @@ async fn run() {
     let mut job = env.job("tc", &tc, &[], "slot-0");
     job.macros.clear();
     let r = env.run(&job).await;
-    let tc_rpms: Vec<String> = r
-        .result
-        .unwrap_or_else(|e| panic!("{e}"))
+    let tc_rpms: Vec<String> = env
+        .accept(&r.result.unwrap_or_else(|e| panic!("{e}")))
         .into_iter()
-        .map(|f| f.rel_path)
         .filter(|p| p.contains("/RPMS/"))
         .collect();
     let bytes: u64 = tc_rpms

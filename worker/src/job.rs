@@ -51,6 +51,8 @@ impl WorkerConfig {
 /// One package to build (what a lease says).
 #[derive(Debug, Clone)]
 pub struct BuildJob {
+    /// The lease: the RPMs are published into `incoming/<lease_id>/`.
+    pub lease_id: String,
     pub package: String,
     /// Spec path relative to the build directory.
     pub spec: String,
@@ -644,24 +646,29 @@ pub(crate) async fn finish(
 
     // Publish.
     let t = Instant::now();
-    let (build_dir, topdir, p) = (
+    let (build_dir, topdir, p, lease) = (
         cfg.build_dir.clone(),
         chroot.topdir.clone(),
         pkg.to_string(),
+        job.lease_id.clone(),
     );
-    let published =
-        tokio::task::spawn_blocking(move || publish::publish_outputs(&p, &topdir, &build_dir))
-            .await
-            .map_err(|e| {
-                BuildError::Run(RunError::Wait {
-                    what: "publishing".into(),
-                    source: std::io::Error::other(e),
-                })
-            })??;
+    let published = tokio::task::spawn_blocking(move || {
+        publish::publish_outputs(&p, &topdir, &build_dir, &lease)
+    })
+    .await
+    .map_err(|e| {
+        BuildError::Run(RunError::Wait {
+            what: "publishing".into(),
+            source: std::io::Error::other(e),
+        })
+    })??;
     phases.publish = t.elapsed();
     for f in &published {
-        log.note(&format!("published {} sha256={}", f.rel_path, f.sha256))
-            .await?;
+        log.note(&format!(
+            "published {} (as {} once accepted) sha256={}",
+            f.incoming, f.rel_path, f.sha256
+        ))
+        .await?;
     }
     Ok(published)
 }

@@ -108,6 +108,9 @@ async fn run(s: WorkerSettings, url: Url) -> anyhow::Result<Ended> {
         wait_secs: s.wait.get().as_secs().max(1),
         grace: s.grace.get(),
         prefetch: !s.build.no_prefetch,
+        // A test hook, read once here: see `ClientConfig::test_pause_after_publish`.
+        test_pause_after_publish: std::env::var_os("DBUILD_TEST_PAUSE_AFTER_PUBLISH")
+            .is_some_and(|v| !v.is_empty() && v != "0"),
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -1,14 +1,17 @@
-//! Publishing built RPMs and the SRPM to the share, atomically.
+//! Publishing a build's RPMs and SRPM for the scheduler to accept.
 //!
-//! Each file is copied to a temporary name in the destination directory,
-//! fsynced, then linked to its final name (`link(2)` fails if the name exists,
-//! so two writers never clobber each other), and the directory is fsynced.
-//! An existing file of the same name with the same content is left alone. A
-//! different one is replaced (with a warning) only when it was built from the
-//! same source RPM (a rebuild of the same package, e.g. a retried attempt);
-//! a file of the same name from another source package is a conflict and
-//! fails the build, naming both.
+//! The files go to the lease's own directory on the share,
+//! `incoming/<lease_id>/RPMS/<arch>/` and `incoming/<lease_id>/SRPMS/`
+//! ([`dbuild_common::share::incoming_path`]), never into `stage/`: each is
+//! copied to a temporary name there, fsynced and renamed to its name, then
+//! the directories are fsynced. The scheduler moves them into `stage/` once
+//! it has accepted the report, so nothing a late, duplicated or killed
+//! worker writes is ever shown. Before writing anything, a read-only look at
+//! `stage/`: a same-named file built from another source package there is a
+//! conflict, reported at once (the scheduler, which knows which package owns
+//! each accepted path, would refuse the report anyway).
 
+use dbuild_common::share;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -26,9 +29,14 @@ pub enum PublishError {
     Conflict(Box<Conflict>),
     #[error("package {package}: rpmbuild produced no RPM")]
     Nothing { package: String },
+    #[error("package {package}: {source}")]
+    Layout {
+        package: String,
+        source: share::LayoutError,
+    },
 }
 
-/// A file of the same name from another source package is already published.
+/// A file of the same name from another source package is already in `stage/`.
 #[derive(Debug, Error)]
 #[error("package {package}: {path} exists with different content (sha256 {existing}, built from {existing_src}) than the new build (sha256 {new}, from {new_src}); not overwriting")]
 pub struct Conflict {
@@ -43,8 +51,12 @@ pub struct Conflict {
 /// One published file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Published {
-    /// Relative to the build directory.
+    /// Where it goes once accepted, relative to the build directory
+    /// (`stage/RPMS/<arch>/<file>`, `stage/SRPMS/<file>`): what the report names.
     pub rel_path: String,
+    /// Where it is until then, relative to the build directory
+    /// (`incoming/<lease_id>/RPMS/<arch>/<file>`, ...).
+    pub incoming: String,
     pub sha256: String,
     pub bytes: u64,
 }
@@ -109,120 +121,26 @@ fn fsync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
-/// What is already at a publication's destination.
-enum Existing {
-    Absent,
-    /// Identical content.
-    Same,
-    /// An earlier build of the same source package (its sha256).
-    Rebuild(String),
-}
-
-/// Compares `dest` with `src` (sha256 `sha256`); a file of another source package is a conflict.
-fn existing_state(
-    package: &str,
-    src: &Path,
-    dest: &Path,
-    sha256: &str,
-) -> Result<Existing, PublishError> {
-    match sha256_file(dest) {
-        Ok((existing, _)) if existing == sha256 => Ok(Existing::Same),
-        Ok((existing, _)) => {
-            let (old_src, new_src) = (source_rpm_of(dest), source_rpm_of(src));
-            if old_src != new_src {
-                let show = |s: Option<String>| s.unwrap_or_else(|| "itself (a source RPM)".into());
-                return Err(PublishError::Conflict(Box::new(Conflict {
-                    package: package.into(),
-                    path: dest.to_path_buf(),
-                    existing,
-                    existing_src: show(old_src),
-                    new: sha256.to_string(),
-                    new_src: show(new_src),
-                })));
-            }
-            Ok(Existing::Rebuild(existing))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Existing::Absent),
-        Err(e) => Err(PublishError::Io {
-            package: package.into(),
-            path: dest.to_path_buf(),
-            source: e,
-        }),
+/// A file of another source package already shown at `dest` (a read-only
+/// check; anything unreadable there is the scheduler's to judge).
+fn conflict_at(package: &str, src: &Path, dest: &Path, sha256: &str) -> Option<Conflict> {
+    let (existing, _) = sha256_file(dest).ok()?;
+    if existing == sha256 {
+        return None;
     }
-}
-
-/// Publishes one file into `dest_dir` (see the module doc).
-pub fn publish_file(
-    package: &str,
-    src: &Path,
-    dest_dir: &Path,
-    build_dir: &Path,
-) -> Result<Published, PublishError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| PublishError::Io {
-            package: package.into(),
-            path,
-            source,
-        }
-    };
-    std::fs::create_dir_all(dest_dir).map_err(io(dest_dir))?;
-    let name = src
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let dest = dest_dir.join(&name);
-    let (sha256, bytes) = sha256_file(src).map_err(io(src))?;
-    let rel_path = dest
-        .strip_prefix(build_dir)
-        .unwrap_or(&dest)
-        .to_string_lossy()
-        .into_owned();
-    let published = Published {
-        rel_path,
-        sha256: sha256.clone(),
-        bytes,
-    };
-    let replace = match existing_state(package, src, &dest, &sha256)? {
-        Existing::Same => return Ok(published),
-        Existing::Rebuild(old) => {
-            tracing::warn!(package, file = %dest.display(), old_sha256 = %old, new_sha256 = %sha256, "replacing an earlier build of the same source package");
-            true
-        }
-        Existing::Absent => false,
-    };
-    let tmp = dest_dir.join(format!(".{name}.tmp-{}-{}", std::process::id(), unique()));
-    let copy = || -> std::io::Result<()> {
-        let mut input = std::fs::File::open(src)?;
-        let mut out = std::fs::File::create(&tmp)?;
-        std::io::copy(&mut input, &mut out)?;
-        out.flush()?;
-        out.sync_all()
-    };
-    let result = copy().and_then(|()| {
-        if replace {
-            std::fs::rename(&tmp, &dest)
-        } else {
-            std::fs::hard_link(&tmp, &dest)
-        }
-    });
-    let _ = std::fs::remove_file(&tmp);
-    match result {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            // Another writer linked the same name in between: compare again.
-            return publish_file(package, src, dest_dir, build_dir);
-        }
-        Err(e) => {
-            return Err(PublishError::Io {
-                package: package.into(),
-                path: dest,
-                source: e,
-            })
-        }
+    let (old_src, new_src) = (source_rpm_of(dest), source_rpm_of(src));
+    if old_src == new_src {
+        return None; // an earlier build of this package: the scheduler replaces it
     }
-    fsync_dir(dest_dir).map_err(io(dest_dir))?;
-    Ok(published)
+    let show = |s: Option<String>| s.unwrap_or_else(|| "itself (a source RPM)".into());
+    Some(Conflict {
+        package: package.into(),
+        path: dest.to_path_buf(),
+        existing,
+        existing_src: show(old_src),
+        new: sha256.to_string(),
+        new_src: show(new_src),
+    })
 }
 
 fn unique() -> u64 {
@@ -231,11 +149,38 @@ fn unique() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Publishes everything rpmbuild left in `topdir` (RPMS/<arch>/ and SRPMS/).
+/// Copies `src` to `dest` through a temporary name in its directory, fsynced
+/// before the rename.
+fn write_file(src: &Path, dest: &Path) -> std::io::Result<()> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}-{}", std::process::id(), unique()));
+    let copy = || -> std::io::Result<()> {
+        let mut input = std::fs::File::open(src)?;
+        let mut out = std::fs::File::create(&tmp)?;
+        std::io::copy(&mut input, &mut out)?;
+        out.flush()?;
+        out.sync_all()?;
+        std::fs::rename(&tmp, dest)
+    };
+    let result = copy();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Publishes everything rpmbuild left in `topdir` (`RPMS/<arch>/`, `SRPMS/`)
+/// into `incoming/<lease_id>/` of `build_dir` (see the module doc). Each
+/// [`Published::rel_path`] is the `stage/` path the report names.
 pub fn publish_outputs(
     package: &str,
     topdir: &Path,
     build_dir: &Path,
+    lease_id: &str,
 ) -> Result<Vec<Published>, PublishError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
@@ -245,24 +190,29 @@ pub fn publish_outputs(
             source,
         }
     };
-    let mut out = Vec::new();
-    let mut files: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let name_of = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    // (built file, its stage path)
+    let mut files: Vec<(PathBuf, String)> = Vec::new();
     let rpms = topdir.join("RPMS");
     for arch_dir in std::fs::read_dir(&rpms).map_err(io(&rpms))?.flatten() {
-        let arch = arch_dir.file_name();
+        let arch = name_of(&arch_dir.path());
         for f in std::fs::read_dir(arch_dir.path())
             .map_err(io(&arch_dir.path()))?
             .flatten()
         {
             if f.path().extension().is_some_and(|x| x == "rpm") {
-                files.push((f.path(), build_dir.join("stage/RPMS").join(&arch)));
+                files.push((f.path(), share::stage_rpm_path(&arch, &name_of(&f.path()))));
             }
         }
     }
     let srpms = topdir.join("SRPMS");
     for f in std::fs::read_dir(&srpms).map_err(io(&srpms))?.flatten() {
         if f.path().extension().is_some_and(|x| x == "rpm") {
-            files.push((f.path(), build_dir.join("stage/SRPMS")));
+            files.push((f.path(), share::stage_srpm_path(&name_of(&f.path()))));
         }
     }
     if files.is_empty() {
@@ -271,14 +221,52 @@ pub fn publish_outputs(
         });
     }
     files.sort();
-    // Refuse before publishing anything when one of the files conflicts.
-    for (src, dest_dir) in &files {
-        let name = src.file_name().unwrap_or_default();
-        let (sha256, _) = sha256_file(src).map_err(io(src))?;
-        existing_state(package, src, &dest_dir.join(name), &sha256)?;
+    let mut out = Vec::new();
+    for (src, stage) in &files {
+        let incoming =
+            share::incoming_path(lease_id, stage).map_err(|source| PublishError::Layout {
+                package: package.into(),
+                source,
+            })?;
+        let (sha256, bytes) = sha256_file(src).map_err(io(src))?;
+        // Refuse before publishing anything when one of the files conflicts.
+        if let Some(c) = conflict_at(package, src, &build_dir.join(stage), &sha256) {
+            return Err(PublishError::Conflict(Box::new(c)));
+        }
+        out.push(Published {
+            rel_path: stage.clone(),
+            incoming,
+            sha256,
+            bytes,
+        });
     }
-    for (src, dest_dir) in files {
-        out.push(publish_file(package, &src, &dest_dir, build_dir)?);
+    let mut dirs = std::collections::BTreeSet::new();
+    for ((src, _), p) in files.iter().zip(&out) {
+        let dest = build_dir.join(&p.incoming);
+        let dir = dest.parent().unwrap_or(build_dir).to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        write_file(src, &dest).map_err(io(&dest))?;
+        // The file's directory and the new directories' entries up to incoming/.
+        let mut d = Some(dir.as_path());
+        while let Some(x) = d.filter(|x| x.starts_with(build_dir) && *x != build_dir) {
+            dirs.insert(x.to_path_buf());
+            d = x.parent();
+        }
+    }
+    for dir in dirs.iter().rev() {
+        fsync_dir(dir).map_err(io(dir))?;
     }
     Ok(out)
+}
+
+/// Removes what this worker published for `lease_id` (best effort: after a
+/// refused report or a lost lease; the scheduler sweeps what is left).
+pub fn remove_incoming(build_dir: &Path, lease_id: &str) -> std::io::Result<()> {
+    let Ok(rel) = share::incoming_dir(lease_id) else {
+        return Ok(());
+    };
+    match std::fs::remove_dir_all(build_dir.join(rel)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }

@@ -43,14 +43,22 @@ async fn buildrequires_installed_host_invisible_rpms_published() {
     assert!(files.iter().any(|f| f
         .rel_path
         .starts_with("stage/SRPMS/testdep-1-1.ph5.src.rpm")));
+    // Published into the lease's incoming directory, never into stage/.
     for f in &files {
+        assert!(
+            f.incoming.starts_with("incoming/test-lease-"),
+            "{}",
+            f.incoming
+        );
         assert_eq!(
             f.sha256,
-            sha256_hex(&env.share.path().join(&f.rel_path)),
+            sha256_hex(&env.share.path().join(&f.incoming)),
             "{}",
-            f.rel_path
+            f.incoming
         );
+        assert!(!env.share.path().join(&f.rel_path).exists());
     }
+    env.accept(&files);
 
     let app = format!(
         r#"Name: testapp
@@ -179,10 +187,11 @@ async fn failing_build_gives_failure_and_log() {
         "{log}"
     );
     assert!(
-        std::fs::read_dir(env.share.path().join("stage/SRPMS"))
-            .unwrap()
-            .next()
-            .is_none(),
+        !env.share.path().join("incoming").exists()
+            && std::fs::read_dir(env.share.path().join("stage/SRPMS"))
+                .unwrap()
+                .next()
+                .is_none(),
         "nothing published"
     );
     env.assert_clean();
@@ -365,22 +374,59 @@ async fn cancellation_kills_and_cleans_up() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn publish_never_overwrites_another_packages_rpm() {
+async fn publish_goes_to_incoming_and_never_touches_stage() {
     let env = Env::new().await;
     let first = env.spec("owner", &dep_spec("owner", "/usr/share/owner/f"), &[]);
-    let r = env.run(&env.job("owner", &first, &[], "slot-0")).await;
+    let job = env.job("owner", &first, &[], "slot-0");
+    let r = env.run(&job).await;
     let files = r.result.unwrap();
-    let rpm = env.share.path().join(&files[0].rel_path);
-    let before = sha256_hex(&rpm);
+    assert_eq!(
+        files[0].incoming,
+        format!(
+            "incoming/{}/RPMS/noarch/owner-1-1.ph5.noarch.rpm",
+            job.lease_id
+        )
+    );
+    // The scheduler accepted it: it is shown in stage/.
+    env.accept(&files);
+    let shown = env.share.path().join(&files[0].rel_path);
+    let before = sha256_hex(&shown);
 
-    // A rebuild of the same source package replaces its own file.
+    // A rebuild of the same package (another lease) goes to its own
+    // directory; what stage/ shows stays until the scheduler accepts it.
     std::thread::sleep(Duration::from_millis(1100)); // a different build time, so different bytes
-    let r = env.run(&env.job("owner", &first, &[], "slot-0")).await;
-    let again = r.result.unwrap();
-    assert_ne!(before, again[0].sha256);
-    assert_eq!(sha256_hex(&rpm), again[0].sha256);
+    let again = env.job("owner", &first, &[], "slot-0");
+    let r = env.run(&again).await;
+    let rebuilt = r.result.unwrap();
+    assert_ne!(before, rebuilt[0].sha256);
+    assert_eq!(sha256_hex(&shown), before);
+    assert_eq!(
+        sha256_hex(&env.share.path().join(&rebuilt[0].incoming)),
+        rebuilt[0].sha256
+    );
+    let names = |dir: &str| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(env.share.path().join(dir))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        names(&format!("incoming/{}/RPMS/noarch", again.lease_id)),
+        ["owner-1-1.ph5.noarch.rpm"],
+        "no temporary file left"
+    );
+    dbuild_worker::publish::remove_incoming(env.share.path(), &again.lease_id).unwrap();
+    assert!(!env
+        .share
+        .path()
+        .join("incoming")
+        .join(&again.lease_id)
+        .exists());
 
-    // Another source package producing the same file name is refused.
+    // Another source package producing the same file name as one shown is refused at once.
     let thief = env.spec(
         "thief",
         "Name: thief\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\n%description\nd\n\
@@ -402,18 +448,16 @@ async fn publish_never_overwrites_another_packages_rpm() {
         }
         other => panic!("expected a conflict, got {other:?}"),
     }
-    assert_eq!(
-        sha256_hex(&rpm),
-        again[0].sha256,
-        "the owner's RPM is untouched"
-    );
+    assert_eq!(sha256_hex(&shown), before, "the owner's RPM is untouched");
     assert!(
         !env.share
             .path()
-            .join("stage/SRPMS/thief-1-1.src.rpm")
+            .join("incoming")
+            .join(&job.lease_id)
             .exists(),
         "nothing of a conflicting build is published"
     );
+    assert_eq!(names("stage/SRPMS"), ["owner-1-1.ph5.src.rpm"]);
     env.assert_clean();
 }
 
@@ -496,7 +540,7 @@ async fn buildrequires_from_a_prebuilt_repository() {
         .tempdir_in("/var/tmp")
         .unwrap();
     let name = std::path::Path::new(&rpm.rel_path).file_name().unwrap();
-    std::fs::rename(env.share.path().join(&rpm.rel_path), repo.path().join(name)).unwrap();
+    std::fs::rename(env.share.path().join(&rpm.incoming), repo.path().join(name)).unwrap();
     env.cfg.prebuilt = vec![repo.path().to_path_buf()];
     let user = env.spec(
         "prebuilt-user",
@@ -533,7 +577,7 @@ async fn rootfs_from_a_directory_of_rpms() {
             .unwrap()
         {
             if f.rel_path.contains("/RPMS/") {
-                let src = env.share.path().join(&f.rel_path);
+                let src = env.share.path().join(&f.incoming);
                 std::fs::copy(&src, rpms.path().join(src.file_name().unwrap())).unwrap();
             }
         }
@@ -688,8 +732,6 @@ async fn check_mode_macro_files_and_source_directories() {
     job.check = true;
     job.attempt = 2;
     job.log_path = "stage/LOGS/checked/2.log".into();
-    std::fs::remove_dir_all(env.share.path().join("stage/SRPMS")).unwrap();
-    std::fs::create_dir_all(env.share.path().join("stage/SRPMS")).unwrap();
     let r = env.run(&job).await;
     r.result.as_ref().unwrap_or_else(|e| panic!("{e}"));
     let log = env.log_of(&r);

@@ -4,130 +4,14 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
+use support::cluster::{get, setup, wait_exit, wait_for_log, worker, Sched, TOKEN};
 use support::dep_spec;
 
-const TOKEN: &str = "worker-test-token-0123456789";
-
-/// The scheduler binary of this workspace, built first (see `support::workspace_bin`).
-fn scheduler_bin() -> PathBuf {
-    support::workspace_bin::workspace_bin("dbuild-scheduler", "dbuild-scheduler")
-}
-
-struct Sched {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Sched {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_scheduler(build_dir: &Path) -> Sched {
-    let log = std::fs::File::create(build_dir.join("scheduler.log")).unwrap();
-    let mut child = Command::new(scheduler_bin())
-        .arg("--build-dir")
-        .arg(build_dir)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--token",
-            TOKEN,
-            "--define",
-            "dist .ph5",
-            "--lease-ttl",
-            "3s",
-            "--max-attempts",
-            "1",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("dbuild-scheduler listening on ")
-        .unwrap_or_else(|| {
-            panic!(
-                "scheduler: {line:?}\n{}",
-                std::fs::read_to_string(build_dir.join("scheduler.log")).unwrap_or_default()
-            )
-        });
-    Sched {
-        url: url.to_string(),
-        child,
-    }
-}
-
-fn worker(sched: &Sched, build_dir: &Path, work: &Path, base: &Path, extra: &[&str]) -> Child {
-    std::fs::write(build_dir.join("token"), TOKEN).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_dbuild-worker"))
-        .args(["--scheduler", &sched.url, "--wait", "5"])
-        .arg("--token-file")
-        .arg(build_dir.join("token"))
-        .arg("--share")
-        .arg(build_dir)
-        .arg("--base-root")
-        .arg(base)
-        .arg("--work-dir")
-        .arg(work)
-        .args(extra)
-        .stderr(std::fs::File::create(work.with_extension("log")).unwrap())
-        .spawn()
-        .unwrap()
-}
-
-fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("worker still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-async fn get(sched: &Sched, path: &str) -> serde_json::Value {
-    reqwest::Client::new()
-        .get(format!("{}{path}", sched.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-fn setup(specs: &[(&str, String)]) -> (tempfile::TempDir, tempfile::TempDir) {
-    let share = tempfile::Builder::new()
-        .prefix("dbuild-e2e-share-")
-        .tempdir_in("/var/tmp")
-        .unwrap();
-    let work = tempfile::Builder::new()
-        .prefix("dbuild-e2e-work-")
-        .tempdir_in("/var/tmp")
-        .unwrap();
-    for (name, text) in specs {
-        let dir = share.path().join("SPECS").join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(format!("{name}.spec")), text).unwrap();
-    }
-    (share, work)
+    support::cluster::start_scheduler(build_dir, &[])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,21 +91,6 @@ async fn sigterm_hands_the_running_build_back_and_cleans_up() {
     );
     support::assert_clean(work.path());
     let _ = std::fs::remove_file(work.path().with_extension("log"));
-}
-
-fn wait_for_log(path: &Path, needle: &str, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    while !std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .contains(needle)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "{needle:?} never appeared in {}",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -60,6 +60,11 @@ pub struct SchedulerSettings {
     /// root or --assume-provided (without it such dependencies are warnings).
     #[arg(long)]
     pub fail_on_unresolved: bool,
+    /// Only serve the accepted files of the build directory's state file
+    /// (`GET /v1/rpms`) and change nothing: no specs, no leases, no promotion.
+    /// `dbuild verify --state-dir` uses it when no scheduler runs.
+    #[arg(long)]
+    pub read_only: bool,
     #[command(flatten)]
     #[serde(flatten, skip_deserializing)]
     pub spec: SpecOptions,

@@ -7,3 +7,4 @@ pub mod rootfs;
 pub mod simulate;
 pub mod spec_args;
 pub mod spec_dump;
+pub mod verify;

@@ -2,7 +2,7 @@
 
 pub mod openapi;
 mod ops;
-mod read;
+pub mod read;
 mod worker;
 
 use crate::error::SchedError;
@@ -22,6 +22,7 @@ impl ResponseError for SchedError {
             | SchedError::NotYourLease { .. }
             | SchedError::SlotsFull { .. } => StatusCode::CONFLICT,
             SchedError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            SchedError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -38,6 +39,11 @@ impl ResponseError for SchedError {
 
 fn bad_request(msg: String) -> error::Error {
     SchedError::BadRequest(msg).into()
+}
+
+/// `GET /healthz`, for a server that serves little else.
+pub fn healthz_route() -> impl actix_web::dev::HttpServiceFactory {
+    ops::healthz
 }
 
 /// Registers every route, with JSON errors for malformed input.
@@ -65,6 +71,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(read::package)
     .service(read::graph)
     .service(read::workers)
+    .service(read::rpms)
     .service(ops::healthz)
     .service(ops::readyz)
     .service(ops::metrics)

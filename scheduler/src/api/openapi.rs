@@ -17,6 +17,7 @@ use utoipa::{Modify, OpenApi};
         super::read::package,
         super::read::graph,
         super::read::workers,
+        super::read::rpms,
         super::ops::healthz,
         super::ops::readyz,
         super::ops::metrics,

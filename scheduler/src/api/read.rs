@@ -2,8 +2,10 @@
 
 use crate::app::{now_ms, App};
 use crate::error::SchedError;
+use crate::state::Accepted;
 use actix_web::{get, web, HttpResponse};
 use dbuild_common::dispatch::PkgState;
+use dbuild_common::share::RpmsPage;
 use dbuild_common::wire::{ErrorBody, GraphView, PackageDetail, PackageInfo, Summary, WorkerInfo};
 use serde::Deserialize;
 
@@ -66,4 +68,28 @@ pub async fn graph(app: web::Data<App>) -> HttpResponse {
 pub async fn workers(app: web::Data<App>) -> HttpResponse {
     let w = app.lock().workers();
     HttpResponse::Ok().json(w)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct RpmsQuery {
+    /// Start after this path (the previous page's `next_after`).
+    after: Option<String>,
+    /// At most this many files (default 1000, at most 10000).
+    limit: Option<usize>,
+}
+
+/// A page of `accepted`'s files for `q`.
+pub fn rpms_page(accepted: &Accepted, q: &RpmsQuery) -> RpmsPage {
+    accepted.page(q.after.as_deref(), q.limit.unwrap_or(1000).clamp(1, 10_000))
+}
+
+/// Every RPM and SRPM the scheduler accepted (what `stage/RPMS` and
+/// `stage/SRPMS` hold), in path order, with its sha256, size, package and
+/// accepting lease; a page at a time (follow `next_after`).
+#[utoipa::path(get, path = "/v1/rpms", params(RpmsQuery),
+    responses((status = 200, body = RpmsPage), (status = 400, body = ErrorBody)))]
+#[get("/v1/rpms")]
+pub async fn rpms(app: web::Data<App>, q: web::Query<RpmsQuery>) -> HttpResponse {
+    let page = rpms_page(app.lock().accepted(), &q);
+    HttpResponse::Ok().json(page)
 }

@@ -3,6 +3,7 @@
 use crate::app::{now_ms, App};
 use crate::auth::Authed;
 use crate::error::SchedError;
+use crate::incoming;
 use crate::state::LeaseAttempt;
 use actix_web::{post, web, HttpResponse};
 use dbuild_common::wire::{
@@ -119,6 +120,9 @@ pub async fn reserve(
 }
 
 /// Report the result of a lease. Accepted once, only for the live lease of the reporting worker.
+/// A success is accepted when every file it names is in `incoming/<lease>/` and no other
+/// package owns one of their paths; the answer comes once the acceptance is committed and
+/// the files are in `stage/`.
 #[utoipa::path(post, path = "/v1/leases/{id}/report", request_body = Report, security(("bearer" = [])),
     params(("id" = String, Path, description = "lease id")),
     responses((status = 200, body = ReportReply), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -131,10 +135,12 @@ pub async fn report(
     id: web::Path<String>,
     req: web::Json<Report>,
 ) -> Result<HttpResponse, SchedError> {
+    let (id, req) = (id.into_inner(), req.into_inner());
+    let found = files_found(&app, &id, &req).await;
     // The report and, when asked for, the next lease: one change, one commit.
     let (res, pending) = app.change(|b| {
         let now = now_ms();
-        let reported = b.report(&id, &req, now)?;
+        let reported = b.report(&id, &req, found, now)?;
         let next = if req.next_lease {
             Some(b.next_after_report(&id, &req.worker_id, req.claim.as_deref(), now))
         } else {
@@ -143,12 +149,27 @@ pub async fn report(
         };
         Ok::<_, SchedError>((reported, next))
     });
-    pending.wait().await?;
-    let (res, next) = match res {
-        Ok((reported, next)) => (Ok(reported), next),
-        Err(e) => (Err(e), None),
+    // The rest in a task of its own: a client hanging up must not stop a promotion half way.
+    let task = {
+        let (app, worker_id, next_lease) = (app.clone(), req.worker_id.clone(), req.next_lease);
+        actix_web::rt::spawn(async move {
+            pending.wait().await?;
+            let Ok((reported, next)) = res else {
+                return Ok(res.map(|(r, _)| (r, None)));
+            };
+            let next = match &reported.accepted {
+                Some(accepted) => {
+                    after_acceptance(&app, accepted, &worker_id, next_lease, next).await?
+                }
+                None => next,
+            };
+            Ok::<_, SchedError>(Ok((reported, next)))
+        })
     };
-    let (package, state, success) = match res {
+    let outcome = task
+        .await
+        .map_err(|e| SchedError::Internal(format!("report task: {e}")))??;
+    let (reported, next) = match outcome {
         Ok(r) => r,
         Err(e) => {
             app.metrics.reports.with_label_values(&["rejected"]).inc();
@@ -156,9 +177,12 @@ pub async fn report(
             return Err(e);
         }
     };
-    let outcome = if success { "success" } else { "failure" };
-    app.metrics.reports.with_label_values(&[outcome]).inc();
-    if matches!(req.outcome, Outcome::Success { .. }) {
+    let accepted = reported.accepted.is_some();
+    app.metrics
+        .reports
+        .with_label_values(&[if accepted { "success" } else { "failure" }])
+        .inc();
+    if accepted {
         app.metrics.build_duration.observe(req.duration_secs);
         for (phase, secs) in req
             .phases_secs
@@ -182,9 +206,57 @@ pub async fn report(
         Some(Ok(LeaseAttempt::Nothing)) | Some(Err(_)) | None => (None, false),
     };
     Ok(HttpResponse::Ok().json(ReportReply {
-        package,
-        state,
+        package: reported.package,
+        state: reported.state,
         next,
         finished,
     }))
+}
+
+/// For a success report: what the lease's incoming directory holds of the
+/// files it names (file I/O, outside the state lock). Nothing to check for a
+/// failure, nor for a report the validation refuses anyway.
+async fn files_found(app: &App, id: &str, req: &Report) -> Result<Vec<u64>, String> {
+    let Outcome::Success { rpms } = &req.outcome else {
+        return Ok(Vec::new());
+    };
+    if rpms.len() > 10_000 {
+        return Err("too many RPMs".into());
+    }
+    let (dir, lease_id, rpms) = (app.share.build_dir.clone(), id.to_string(), rpms.clone());
+    web::block(move || incoming::check_reported(&dir, &lease_id, &rpms))
+        .await
+        .unwrap_or_else(|e| Err(format!("checking the reported files: {e}")))
+}
+
+/// After an acceptance is committed: its files go into stage/, then the
+/// package succeeds (what needs it may become ready) and, when the worker
+/// asked for its next lease and got none with the report, it may get one of
+/// those now.
+async fn after_acceptance(
+    app: &App,
+    lease_id: &str,
+    worker_id: &str,
+    next_lease: bool,
+    next: Option<Result<LeaseAttempt, SchedError>>,
+) -> Result<Option<Result<LeaseAttempt, SchedError>>, SchedError> {
+    if !matches!(app.promote(lease_id).await, Ok(true)) {
+        // Recorded on the package; the sweeper tries again. The build itself is accepted.
+        return Ok(next);
+    }
+    let got_none = matches!(next, None | Some(Ok(LeaseAttempt::Nothing)) | Some(Err(_)));
+    let (granted, pending) = app.change(|b| {
+        let now = now_ms();
+        b.promoted(lease_id, now);
+        (next_lease && got_none).then(|| b.try_lease(worker_id, now))
+    });
+    match granted {
+        Some(g) => {
+            // A lease is answered only once committed.
+            pending.wait().await?;
+            Ok(Some(g))
+        }
+        // Only the dependents' new states: nothing the answer depends on.
+        None => Ok(next),
+    }
 }

@@ -163,12 +163,25 @@ pub struct WorkerRow {
     pub gone: bool,
 }
 
+/// A package's last accepted build (table `last_success`): what `stage/`
+/// holds for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AcceptedRow {
+    pub input_hash: String,
+    pub rpms: Vec<RpmFile>,
+    /// The lease whose report was accepted (None in rows older than the field).
+    pub lease_id: Option<String>,
+    /// Stage paths of the build before that this one no longer has.
+    pub replaced: Vec<String>,
+}
+
 /// Everything the scheduler needs from the file at startup.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub meta: HashMap<String, String>,
     pub packages: HashMap<String, PkgRow>,
-    pub last_success: HashMap<String, (String, Vec<RpmFile>)>,
+    /// By package name, also for packages no longer in the plan (their files stay on the share).
+    pub last_success: HashMap<String, AcceptedRow>,
     pub live_leases: Vec<LeaseRow>,
     /// Lease id -> (package, status) for leases no longer live.
     pub closed_leases: HashMap<String, (String, String)>,
@@ -264,7 +277,7 @@ pub async fn load(conn: &mut SqliteConnection) -> Result<Snapshot, DbError> {
             },
         );
     }
-    for r in sqlx::query("SELECT name, input_hash, rpms FROM last_success")
+    for r in sqlx::query("SELECT name, input_hash, rpms, lease_id, replaced FROM last_success")
         .fetch_all(&mut *conn)
         .await
         .map_err(q("last_success"))?
@@ -274,7 +287,21 @@ pub async fn load(conn: &mut SqliteConnection) -> Result<Snapshot, DbError> {
             what: "last_success.rpms",
             detail: e.to_string(),
         })?;
-        s.last_success.insert(r.get(0), (r.get(1), rpms));
+        let replaced: String = r.get(4);
+        let replaced: Vec<String> =
+            serde_json::from_str(&replaced).map_err(|e| DbError::Corrupt {
+                what: "last_success.replaced",
+                detail: e.to_string(),
+            })?;
+        s.last_success.insert(
+            r.get(0),
+            AcceptedRow {
+                input_hash: r.get(1),
+                rpms,
+                lease_id: r.get(3),
+                replaced,
+            },
+        );
     }
     for r in sqlx::query("SELECT id, package, worker, attempt, granted_ms, status FROM leases")
         .fetch_all(&mut *conn)

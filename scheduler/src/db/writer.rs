@@ -6,7 +6,6 @@
 //! file, which is the truth.
 
 use super::DbError;
-use dbuild_common::wire::RpmFile;
 use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
@@ -29,10 +28,10 @@ pub enum DbOp {
         failed_on: Vec<String>,
         reason: Option<String>,
     },
+    /// A package's build was accepted (see [`super::AcceptedRow`]).
     LastSuccess {
         name: String,
-        input_hash: String,
-        rpms: Vec<RpmFile>,
+        row: super::AcceptedRow,
     },
     LeaseGranted {
         id: String,
@@ -193,17 +192,23 @@ async fn apply(conn: &mut SqliteConnection, op: &DbOp) -> Result<(), DbError> {
                 .await,
             )
         }
-        DbOp::LastSuccess { name, input_hash, rpms } => {
-            let rpms = serde_json::to_string(rpms).unwrap_or_else(|_| "[]".into());
+        DbOp::LastSuccess { name, row } => {
+            let rpms = serde_json::to_string(&row.rpms).unwrap_or_else(|_| "[]".into());
+            let replaced = serde_json::to_string(&row.replaced).unwrap_or_else(|_| "[]".into());
             (
                 "last_success",
-                sqlx::query("INSERT OR REPLACE INTO last_success (name, input_hash, rpms, finished_ms) VALUES (?, ?, ?, ?)")
-                    .bind(name)
-                    .bind(input_hash)
-                    .bind(rpms)
-                    .bind(now)
-                    .execute(conn)
-                    .await,
+                sqlx::query(
+                    "INSERT OR REPLACE INTO last_success (name, input_hash, rpms, finished_ms, lease_id, replaced) \
+                     VALUES (?, ?, ?, ?, ?, ?)",
+                )
+                .bind(name)
+                .bind(&row.input_hash)
+                .bind(rpms)
+                .bind(now)
+                .bind(&row.lease_id)
+                .bind(replaced)
+                .execute(conn)
+                .await,
             )
         }
         DbOp::LeaseGranted { id, package, worker, attempt, granted_ms } => (

@@ -3,10 +3,13 @@
 //! to the writer while still holding the lock, so the file sees changes in
 //! the order they were made.
 
+mod accept;
+mod accepted;
 mod ops;
 mod reserve;
 mod views;
 
+pub use accepted::Accepted;
 pub use ops::LeaseAttempt;
 pub use reserve::ReservationCounts;
 
@@ -64,6 +67,26 @@ pub(crate) struct LeaseRt {
     deadline_ms: u64,
 }
 
+/// A lease no longer live: its package, how it ended, and when (None:
+/// before this scheduler started).
+#[derive(Debug, Clone)]
+pub(crate) struct ClosedLease {
+    package: String,
+    status: String,
+    since_ms: Option<u64>,
+}
+
+/// A package whose report was accepted and committed while its files are
+/// being moved from `incoming/<lease>/` into `stage/`: the dispatcher still
+/// counts it as building, so nothing that needs it is handed out before its
+/// files are visible.
+#[derive(Debug, Clone)]
+pub(crate) struct Promoting {
+    pkg: usize,
+    /// The last attempt's error (it is retried by the sweeper).
+    error: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct WorkerRt {
     id: String,
@@ -87,7 +110,11 @@ pub struct Build {
     weights: Vec<f64>,
     pkgs: Vec<PkgRt>,
     leases: HashMap<String, LeaseRt>,
-    closed: HashMap<String, (String, String)>,
+    closed: HashMap<String, ClosedLease>,
+    /// What stage/ holds (see [`Accepted`]).
+    accepted: Accepted,
+    /// Accepted leases whose files are not visible yet, by lease id.
+    promoting: HashMap<String, Promoting>,
     workers: HashMap<String, WorkerRt>,
     worker_ids: HashMap<String, String>,
     started_ms: u64,
@@ -101,13 +128,15 @@ pub struct Build {
 
 impl Build {
     /// Rebuilds the state from the plan, the current input hashes and what
-    /// the file remembers. `rpm_exists` tells whether a recorded RPM is still
-    /// on the share.
+    /// the file remembers (`accepted`: its accepted builds, made visible by
+    /// [`crate::incoming`] before this is called). `rpm_exists` tells whether
+    /// a recorded RPM is still on the share.
     pub fn new(
         cfg: Config,
         plan: Plan,
         hashes: Vec<String>,
         snap: Snapshot,
+        accepted: Accepted,
         rpm_exists: &dyn Fn(&RpmFile) -> bool,
         now: u64,
     ) -> Build {
@@ -140,14 +169,14 @@ impl Build {
         let mut initial = Vec::with_capacity(n);
         for (i, p) in plan.packages.iter().enumerate() {
             let row = snap.packages.get(&p.name);
-            let last = snap.last_success.get(&p.name);
+            let last = accepted.get(&p.name);
             let rec = Recorded {
                 state: row
                     .filter(|_| !previous_finished)
                     .and_then(|r| PkgState::parse(&r.state)),
                 hash: row.map(|r| r.input_hash.clone()),
-                last_success_hash: last.map(|l| l.0.clone()),
-                rpms_present: last.is_some_and(|l| l.1.iter().all(rpm_exists)),
+                last_success_hash: last.map(|l| l.input_hash.clone()),
+                rpms_present: last.is_some_and(|l| l.rpms.iter().all(rpm_exists)),
                 live_lease: live_by_pkg.contains_key(p.name.as_str()),
             };
             let mut init = resume_state(&hashes[i], &rec);
@@ -173,8 +202,8 @@ impl Build {
         }
         for (i, p) in plan.packages.iter().enumerate() {
             if matches!(initial[i], Initial::Succeeded | Initial::UpToDate) {
-                if let Some(l) = snap.last_success.get(&p.name) {
-                    pkgs[i].rpms = l.1.clone();
+                if let Some(l) = accepted.get(&p.name) {
+                    pkgs[i].rpms = l.rpms.clone();
                 }
             }
         }
@@ -213,7 +242,21 @@ impl Build {
         }
         let mut ops = Vec::new();
         let mut leases = HashMap::new();
-        let mut closed = snap.closed_leases;
+        let mut closed: HashMap<String, ClosedLease> = snap
+            .closed_leases
+            .into_iter()
+            .map(|(id, (package, status))| {
+                let since_ms = None; // before this scheduler started
+                (
+                    id,
+                    ClosedLease {
+                        package,
+                        status,
+                        since_ms,
+                    },
+                )
+            })
+            .collect();
         for l in snap.live_leases {
             let i = index.get(&l.package).copied();
             let keep =
@@ -245,7 +288,14 @@ impl Build {
                         id: l.id.clone(),
                         status: "expired",
                     });
-                    closed.insert(l.id, (l.package, "expired".into()));
+                    closed.insert(
+                        l.id,
+                        ClosedLease {
+                            package: l.package,
+                            status: "expired".into(),
+                            since_ms: Some(now),
+                        },
+                    );
                 }
             }
         }
@@ -282,6 +332,8 @@ impl Build {
             pkgs,
             leases,
             closed,
+            accepted,
+            promoting: HashMap::new(),
             workers,
             worker_ids,
             started_ms,
@@ -332,6 +384,11 @@ impl Build {
 
     fn persist_pkg(&mut self, i: usize) {
         let st = self.disp.state(i).unwrap_or(PkgState::Waiting);
+        self.persist_pkg_as(i, st);
+    }
+
+    /// Records package `i` in state `st` (which the dispatcher may reach only later).
+    fn persist_pkg_as(&mut self, i: usize, st: PkgState) {
         self.ops.push(DbOp::Package {
             name: self.plan.packages[i].name.clone(),
             state: st.as_str().to_string(),

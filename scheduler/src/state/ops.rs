@@ -1,13 +1,35 @@
 //! State transitions driven by workers: register, lease, heartbeat, report,
 //! and the reaper's expiry of leases.
 
-use super::{Build, LeaseRt, WorkerRt};
+use super::{Build, ClosedLease, LeaseRt, WorkerRt};
 use crate::db::writer::DbOp;
 use crate::error::SchedError;
 use dbuild_common::dispatch::{FailOutcome, PkgState};
 use dbuild_common::wire::{Define, FailureKind, Lease, Outcome, RegisterRequest, Report, RpmFile};
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Component, Path};
+
+/// What a report did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reported {
+    pub package: String,
+    /// The package's state after the report (`succeeded` once accepted, even
+    /// while its files are being made visible).
+    pub state: PkgState,
+    /// The report was accepted: promote this lease's files
+    /// ([`Build::promotion_of`]), then call [`Build::promoted`].
+    pub accepted: Option<String>,
+}
+
+/// How a report is taken.
+enum Verdict {
+    Accept(Vec<RpmFile>),
+    Fail {
+        exit_status: Option<i32>,
+        reason: String,
+        kind: FailureKind,
+    },
+}
 
 /// What a lease request got.
 #[derive(Debug)]
@@ -267,10 +289,10 @@ impl Build {
                 package: self.plan.packages[l.pkg].name.clone(),
             }),
             None => match self.closed.get(id) {
-                Some((package, status)) => Err(SchedError::LeaseNotLive {
+                Some(c) => Err(SchedError::LeaseNotLive {
                     id: id.into(),
-                    package: package.clone(),
-                    status: status.clone(),
+                    package: c.package.clone(),
+                    status: c.status.clone(),
                 }),
                 None => Err(SchedError::UnknownLease(id.into())),
             },
@@ -363,137 +385,174 @@ impl Build {
         Ok(())
     }
 
-    /// Applies a worker's report on lease `id`; returns the package and its new state.
+    /// Whether the files of a success report can be accepted: `found` is
+    /// what [`crate::incoming::check_reported`] found in the lease's incoming
+    /// directory (their sizes), and no path may belong to another package.
+    fn verdict(&self, pkg: usize, r: &Report, found: Result<Vec<u64>, String>) -> Verdict {
+        let name = &self.plan.packages[pkg].name;
+        match &r.outcome {
+            Outcome::Failure {
+                exit_status,
+                reason,
+                kind,
+            } => Verdict::Fail {
+                exit_status: *exit_status,
+                reason: reason.clone(),
+                kind: *kind,
+            },
+            Outcome::Success { rpms } => {
+                let sizes = match found {
+                    Ok(sizes) if sizes.len() == rpms.len() => sizes,
+                    Ok(_) => {
+                        return Verdict::Fail {
+                            exit_status: None,
+                            reason: format!("package {name}: its files were not checked"),
+                            kind: FailureKind::Transient,
+                        }
+                    }
+                    Err(reason) => {
+                        return Verdict::Fail {
+                            exit_status: None,
+                            reason: format!("package {name}: {reason}"),
+                            kind: FailureKind::Transient,
+                        }
+                    }
+                };
+                if let Some(o) = self.accepted.owned_elsewhere(name, rpms) {
+                    return Verdict::Fail {
+                        exit_status: None,
+                        reason: format!(
+                            "package {name}: {} is already accepted for package {}; not accepting it again for {name}",
+                            o.path, o.owner
+                        ),
+                        kind: FailureKind::Package,
+                    };
+                }
+                Verdict::Accept(
+                    rpms.iter()
+                        .zip(sizes)
+                        .map(|(f, size)| RpmFile {
+                            size: Some(size),
+                            ..f.clone()
+                        })
+                        .collect(),
+                )
+            }
+        }
+    }
+
+    /// Applies a worker's report on lease `id`. `found`: for a success, what
+    /// its lease's incoming directory holds ([`crate::incoming::check_reported`]).
     pub fn report(
         &mut self,
         id: &str,
         r: &Report,
+        found: Result<Vec<u64>, String>,
         now: u64,
-    ) -> Result<(String, PkgState, bool), SchedError> {
+    ) -> Result<Reported, SchedError> {
         let l = self.live_lease(id, &r.worker_id)?.clone();
         self.validate_report(l.pkg, r)?;
         let i = l.pkg;
         let name = self.plan.packages[i].name.clone();
         let worker = self.worker_name(&l.worker_id);
-        self.close_lease(id, i, &l.worker_id, "reported");
-        let mut success = false;
-        match &r.outcome {
-            Outcome::Success { rpms } => {
-                let now_ready = self.disp.succeed(i).map_err(|e| bad(e.to_string()))?;
-                success = true;
-                self.pkgs[i].rpms = rpms.clone();
-                self.pkgs[i].reason = None;
-                self.ops.push(DbOp::LastSuccess {
-                    name: name.clone(),
-                    input_hash: self.hashes[i].clone(),
-                    rpms: rpms.clone(),
+        let verdict = self.verdict(i, r, found);
+        self.close_lease(id, i, &l.worker_id, "reported", now);
+        let (exit_status, reason, kind) = match verdict {
+            Verdict::Accept(rpms) => {
+                self.accept(i, id, l.attempt, &worker, rpms, r, now);
+                return Ok(Reported {
+                    package: name,
+                    state: PkgState::Succeeded,
+                    accepted: Some(id.to_string()),
                 });
-                self.ops.push(DbOp::Duration {
-                    name: name.clone(),
-                    secs: r.duration_secs,
-                });
-                self.persist_pkg(i);
-                let mut detail = format!("{} RPMs in {:.1}s", rpms.len(), r.duration_secs);
-                if !r.phases_secs.is_empty() {
-                    let phases: Vec<String> = r
-                        .phases_secs
-                        .iter()
-                        .map(|(k, v)| format!("{k} {v:.2}s"))
-                        .collect();
-                    detail.push_str(&format!(" ({})", phases.join(", ")));
-                }
-                self.event(
-                    i,
-                    now,
-                    "succeeded",
-                    Some(worker.clone()),
-                    Some(id.into()),
-                    Some(l.attempt),
-                    Some(detail),
-                );
-                for d in now_ready {
-                    self.persist_pkg(d);
-                    self.event(
-                        d,
-                        now,
-                        "ready",
-                        None,
-                        None,
-                        None,
-                        Some(format!("{name} built")),
-                    );
-                }
-                tracing::info!(package = %name, worker = %worker, lease = %id, secs = r.duration_secs, "build succeeded");
             }
-            Outcome::Failure {
+            Verdict::Fail {
                 exit_status,
                 reason,
                 kind,
-            } => {
-                let reason_line = match exit_status {
-                    Some(code) => format!("exit status {code}: {reason}"),
-                    None => reason.clone(),
-                };
-                let permanent = *kind == FailureKind::Package && !self.cfg.retry_package_failures;
-                let mut detail = match &r.log_path {
-                    Some(log) => format!("{reason_line} (log {log})"),
-                    None => reason_line.clone(),
-                };
-                if permanent && self.cfg.max_attempts > 1 {
-                    detail.push_str("; not retried: the package's own build failed");
-                }
-                self.pkgs[i].reason = Some(reason_line);
-                let outcome = self
-                    .disp
-                    .fail(i, &worker, permanent)
-                    .map_err(|e| bad(e.to_string()))?;
-                self.persist_pkg(i);
-                self.event(
-                    i,
-                    now,
-                    "failed",
-                    Some(worker.clone()),
-                    Some(id.into()),
-                    Some(l.attempt),
-                    Some(detail),
-                );
-                match outcome {
-                    FailOutcome::Retry => {
-                        tracing::warn!(package = %name, worker = %worker, lease = %id, attempt = l.attempt, "build failed; will retry");
-                    }
-                    FailOutcome::Failed { dep_failed } => {
-                        tracing::warn!(package = %name, worker = %worker, lease = %id, kind = ?kind, dependents = dep_failed.len(), "build failed for good");
-                        for d in dep_failed {
-                            let on = self
-                                .disp
-                                .dep_failed_on(d)
-                                .map(|x| self.disp.name(x).to_string())
-                                .unwrap_or_default();
-                            self.persist_pkg(d);
-                            self.event(
-                                d,
-                                now,
-                                "dep-failed",
-                                None,
-                                None,
-                                None,
-                                Some(format!("needs {on}, which failed")),
-                            );
-                        }
-                    }
-                }
+            } => (exit_status, reason, kind),
+        };
+        let reason_line = match exit_status {
+            Some(code) => format!("exit status {code}: {reason}"),
+            None => reason.clone(),
+        };
+        let permanent = kind == FailureKind::Package && !self.cfg.retry_package_failures;
+        let mut detail = match &r.log_path {
+            Some(log) => format!("{reason_line} (log {log})"),
+            None => reason_line.clone(),
+        };
+        if permanent && self.cfg.max_attempts > 1 {
+            detail.push_str("; not retried: the package's own build failed");
+        }
+        self.pkgs[i].reason = Some(reason_line);
+        let outcome = self
+            .disp
+            .fail(i, &worker, permanent)
+            .map_err(|e| bad(e.to_string()))?;
+        self.persist_pkg(i);
+        self.event(
+            i,
+            now,
+            "failed",
+            Some(worker.clone()),
+            Some(id.into()),
+            Some(l.attempt),
+            Some(detail),
+        );
+        match outcome {
+            FailOutcome::Retry => {
+                tracing::warn!(package = %name, worker = %worker, lease = %id, attempt = l.attempt, "build failed; will retry");
+            }
+            FailOutcome::Failed { dep_failed } => {
+                tracing::warn!(package = %name, worker = %worker, lease = %id, kind = ?kind, dependents = dep_failed.len(), "build failed for good");
+                self.mark_dep_failed(&name, dep_failed, now);
             }
         }
         self.check_finished(now);
-        let st = self.disp.state(i).unwrap_or(PkgState::Waiting);
-        Ok((name, st, success))
+        let state = self.disp.state(i).unwrap_or(PkgState::Waiting);
+        Ok(Reported {
+            package: name,
+            state,
+            accepted: None,
+        })
     }
 
-    fn close_lease(&mut self, id: &str, pkg: usize, worker_id: &str, status: &'static str) {
+    /// Records `dependents` as dep-failed because of failed package `failed`.
+    fn mark_dep_failed(&mut self, failed: &str, dependents: Vec<usize>, now: u64) {
+        for d in dependents {
+            let on = self
+                .disp
+                .dep_failed_on(d)
+                .map_or_else(|| failed.to_string(), |x| self.disp.name(x).to_string());
+            self.persist_pkg(d);
+            self.event(
+                d,
+                now,
+                "dep-failed",
+                None,
+                None,
+                None,
+                Some(format!("needs {on}, which failed")),
+            );
+        }
+    }
+
+    fn close_lease(
+        &mut self,
+        id: &str,
+        pkg: usize,
+        worker_id: &str,
+        status: &'static str,
+        now: u64,
+    ) {
         self.leases.remove(id);
         self.closed.insert(
             id.to_string(),
-            (self.plan.packages[pkg].name.clone(), status.to_string()),
+            ClosedLease {
+                package: self.plan.packages[pkg].name.clone(),
+                status: status.to_string(),
+                since_ms: Some(now),
+            },
         );
         if let Some(w) = self.workers.get_mut(worker_id) {
             w.leases.remove(id);
@@ -512,7 +571,7 @@ impl Build {
             return;
         };
         let worker = self.worker_name(&l.worker_id);
-        self.close_lease(id, l.pkg, &l.worker_id, "expired");
+        self.close_lease(id, l.pkg, &l.worker_id, "expired", now);
         self.drop_reservation(id);
         let i = l.pkg;
         self.pkgs[i].losses += 1;
@@ -549,18 +608,7 @@ impl Build {
         );
         self.event(i, now, "failed", None, None, None, Some(reason));
         tracing::warn!(package = %name, worker = %worker, lease = %id, losses, dependents = dep_failed.len(), "lease lost too often; package failed");
-        for d in dep_failed {
-            self.persist_pkg(d);
-            self.event(
-                d,
-                now,
-                "dep-failed",
-                None,
-                None,
-                None,
-                Some(format!("needs {name}, which failed")),
-            );
-        }
+        self.mark_dep_failed(&name, dep_failed, now);
         self.check_finished(now);
     }
 
@@ -605,7 +653,7 @@ impl Build {
         self.leases.values().map(|l| l.deadline_ms).min()
     }
 
-    fn check_finished(&mut self, now: u64) {
+    pub(super) fn check_finished(&mut self, now: u64) {
         if self.disp.is_finished() && self.finished_ms.is_none() {
             self.finished_ms = Some(now);
             self.ops.push(DbOp::Meta {

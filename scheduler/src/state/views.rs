@@ -120,12 +120,18 @@ impl Build {
                 };
                 format!("ready: number {pos} of {} in the queue (priority {:.1}); {waits_for}", self.disp.ready_len(), info.priority)
             }
-            PkgState::Building => format!(
-                "building on worker {} (attempt {}, lease {})",
-                info.worker.unwrap_or_default(),
-                info.attempts,
-                info.lease_id.unwrap_or_default()
-            ),
+            PkgState::Building => match self.promoting_of(i) {
+                Some((lease, error)) => format!(
+                    "built and accepted (lease {lease}); its RPMs are being moved from incoming/ into stage/{}",
+                    error.map(|e| format!(" (last attempt failed: {e}; retrying)")).unwrap_or_default()
+                ),
+                None => format!(
+                    "building on worker {} (attempt {}, lease {})",
+                    info.worker.unwrap_or_default(),
+                    info.attempts,
+                    info.lease_id.unwrap_or_default()
+                ),
+            },
             PkgState::Succeeded => "built in this build".to_string(),
             PkgState::UpToDate => "inputs unchanged since its last successful build and its RPMs are present; not rebuilt".to_string(),
             PkgState::Failed => format!(

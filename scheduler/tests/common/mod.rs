@@ -201,15 +201,12 @@ impl Sched {
         claim: Option<&str>,
     ) -> (u16, Value) {
         let pkg = lease["package"].as_str().unwrap();
-        let mut rpms = Vec::new();
-        for b in [pkg.to_string(), format!("{pkg}-devel")] {
-            let rel = format!("stage/RPMS/x86_64/{b}-1-1.ph5.x86_64.rpm");
-            let path = self.dir.join(&rel);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, b.as_bytes()).unwrap();
-            rpms.push(json!({"path": rel, "sha256": "0".repeat(64)}));
-        }
         let id = lease["lease_id"].as_str().unwrap();
+        let paths: Vec<String> = [pkg.to_string(), format!("{pkg}-devel")]
+            .iter()
+            .map(|b| format!("stage/RPMS/x86_64/{b}-1-1.ph5.x86_64.rpm"))
+            .collect();
+        let rpms = publish(&self.dir, id, &paths);
         self.post(
             &format!("/v1/leases/{id}/report"),
             json!({"worker_id": worker, "duration_secs": 1.0, "outcome": {"status": "success", "rpms": rpms}, "next_lease": next_lease,
@@ -266,6 +263,23 @@ pub async fn building_a_with_b_reserved(dir: &Path) -> (Sched, String, Value, Va
     let rb = s.reserve(&w1, &la).await.1["lease"].clone();
     assert_eq!(rb["package"], "b");
     (s, w1, la, rb)
+}
+
+/// Does what a worker does before it reports: puts a file for each of
+/// `stage_paths` into `incoming/<lease_id>/` (content: the file name);
+/// returns the report's `rpms`.
+pub fn publish(dir: &Path, lease_id: &str, stage_paths: &[String]) -> Vec<Value> {
+    stage_paths
+        .iter()
+        .map(|stage| {
+            let rel = stage.replacen("stage/", &format!("incoming/{lease_id}/"), 1);
+            let path = dir.join(&rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            let name = stage.rsplit('/').next().unwrap();
+            std::fs::write(&path, name.as_bytes()).unwrap();
+            json!({"path": stage, "sha256": "0".repeat(64), "size": name.len()})
+        })
+        .collect()
 }
 
 /// Waits until `f` holds, up to `secs`.

@@ -64,6 +64,10 @@ pub struct ClientConfig {
     pub grace: Duration,
     /// Prepare each slot's next build during the current one.
     pub prefetch: bool,
+    /// Test hook (`DBUILD_TEST_PAUSE_AFTER_PUBLISH`): after a successful
+    /// build has published its RPMs, wait forever instead of reporting, so a
+    /// test can kill the worker between its publish and its report.
+    pub test_pause_after_publish: bool,
 }
 
 /// Why the worker loop ended.
@@ -117,6 +121,7 @@ impl Api {
 
 pub fn to_job(lease: &Lease, slot: usize) -> BuildJob {
     BuildJob {
+        lease_id: lease.lease_id.clone(),
         package: lease.package.clone(),
         spec: lease.spec.clone(),
         attempt: lease.attempt,
@@ -162,6 +167,7 @@ pub fn to_report(worker_id: &str, job: &BuildJob, r: &BuildResult) -> Report {
                 .map(|f| RpmFile {
                     path: f.rel_path.clone(),
                     sha256: f.sha256.clone(),
+                    size: Some(f.bytes),
                 })
                 .collect(),
         },
@@ -503,12 +509,22 @@ impl Slot<'_> {
         let Some(result) = result.filter(|_| !lost) else {
             if lost {
                 tracing::warn!(package = %job.package, "lease lost: output discarded, no report");
+                // Whatever was published for it will never be accepted.
+                remove_incoming(wc, &lease.lease_id).await;
             }
             if let Some(p) = prefetch {
                 p.take_for(None).await;
             }
             return (AfterReport::Ask, None);
         };
+        if result.result.is_err() {
+            // A publication cut short by an error is never accepted either.
+            remove_incoming(wc, &lease.lease_id).await;
+        } else if cc.test_pause_after_publish {
+            tracing::warn!(package = %job.package, lease = %lease.lease_id,
+                "test hook DBUILD_TEST_PAUSE_AFTER_PUBLISH: published; waiting forever instead of reporting");
+            std::future::pending::<()>().await;
+        }
         let phases = result.phases;
         let mut report = to_report(&reg.worker_id, &job, &result);
         // Unless stopping, the reply may carry the next package: the reservation, if it holds.
@@ -539,10 +555,16 @@ impl Slot<'_> {
                 prepare(slot, wc, prepared).await;
             }
         };
-        let (after, ()) = tokio::join!(
+        let ((after, sent), ()) = tokio::join!(
             send_report(api, &job.package, &lease.lease_id, &report),
             make_sandbox
         );
+        if matches!(sent, Sent::Refused { first: true }) {
+            // Late or duplicate: nothing of this build will ever be shown. (After
+            // an attempt that got no answer the scheduler may have taken the
+            // report and be moving the files: then it removes the directory.)
+            remove_incoming(wc, &lease.lease_id).await;
+        }
         let next_ahead = match prefetch {
             Some(p) => {
                 p.take_for(if let AfterReport::Next(l) = &after {
@@ -580,7 +602,24 @@ async fn hand_back(api: &Api, cc: &ClientConfig, reg: &RegisterReply, lease: &Le
     send_report(api, &lease.package, &lease.lease_id, &report).await;
 }
 
-async fn send_report(api: &Api, package: &str, lease_id: &str, body: &Report) -> AfterReport {
+/// What became of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    /// The scheduler took it.
+    Taken,
+    /// Refused (late, duplicate, bad); `first`: by the first attempt, so no
+    /// earlier attempt can have been taken.
+    Refused { first: bool },
+    /// No answer.
+    Lost,
+}
+
+async fn send_report(
+    api: &Api,
+    package: &str,
+    lease_id: &str,
+    body: &Report,
+) -> (AfterReport, Sent) {
     let path = format!("/v1/leases/{lease_id}/report");
     for attempt in 0..5u32 {
         match api
@@ -589,15 +628,21 @@ async fn send_report(api: &Api, package: &str, lease_id: &str, body: &Report) ->
         {
             Ok(r) => {
                 tracing::info!(package = %r.package, state = ?r.state, "reported");
-                return match (r.next, r.finished) {
+                let after = match (r.next, r.finished) {
                     (Some(next), _) => AfterReport::Next(Box::new(next)),
                     (None, true) => AfterReport::Finished,
                     (None, false) => AfterReport::Ask,
                 };
+                return (after, Sent::Taken);
             }
             Err(e) if e.status().is_some_and(|s| s.is_client_error()) => {
                 tracing::warn!(package = %package, error = %e, "report rejected");
-                return AfterReport::Ask;
+                return (
+                    AfterReport::Ask,
+                    Sent::Refused {
+                        first: attempt == 0,
+                    },
+                );
             }
             Err(e) => {
                 tracing::warn!(package = %package, error = %e, attempt, "report failed, retrying");
@@ -605,5 +650,19 @@ async fn send_report(api: &Api, package: &str, lease_id: &str, body: &Report) ->
             }
         }
     }
-    AfterReport::Ask
+    (AfterReport::Ask, Sent::Lost)
+}
+
+/// Removes this worker's `incoming/<lease_id>/` (best effort).
+async fn remove_incoming(wc: &WorkerConfig, lease_id: &str) {
+    let (dir, lease) = (wc.build_dir.clone(), lease_id.to_string());
+    match tokio::task::spawn_blocking(move || crate::publish::remove_incoming(&dir, &lease)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(lease = %lease_id, error = %e, "cannot remove its incoming directory")
+        }
+        Err(e) => {
+            tracing::warn!(lease = %lease_id, error = %e, "removing its incoming directory failed")
+        }
+    }
 }

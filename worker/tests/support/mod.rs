@@ -2,10 +2,12 @@
 //! throw-away share with specs, and a worker configuration around them.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod cluster;
 pub mod deadline;
 pub mod workspace_bin;
 
 use dbuild_worker::job::{run_job, BuildJob, BuildResult, WorkerConfig};
+use dbuild_worker::publish::Published;
 use dbuild_worker::rootfs::{self, RootfsSpec};
 use dbuild_worker::rpmbuild::Limits;
 use std::path::{Path, PathBuf};
@@ -103,7 +105,10 @@ impl Env {
     }
 
     pub fn job(&self, name: &str, spec: &str, install: &[String], slot: &str) -> BuildJob {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static LEASES: AtomicU32 = AtomicU32::new(0);
         BuildJob {
+            lease_id: format!("test-lease-{}", LEASES.fetch_add(1, Ordering::Relaxed)),
             package: name.into(),
             spec: spec.into(),
             attempt: 1,
@@ -124,6 +129,18 @@ impl Env {
         // The slot directory is removed in the background; the tests check it is gone.
         dbuild_worker::chroot::removals_done().await;
         r
+    }
+
+    /// Stands in for the scheduler accepting a build: moves its published
+    /// files from `incoming/<lease>/` to their `stage/` paths (where later
+    /// builds install them from); returns those paths.
+    pub fn accept(&self, files: &[Published]) -> Vec<String> {
+        for f in files {
+            let dest = self.share.path().join(&f.rel_path);
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::fs::rename(self.share.path().join(&f.incoming), dest).unwrap();
+        }
+        files.iter().map(|f| f.rel_path.clone()).collect()
     }
 
     pub fn log_of(&self, r: &BuildResult) -> String {

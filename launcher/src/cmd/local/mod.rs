@@ -3,7 +3,7 @@
 //! directory as the shared volume, shows progress, prints a summary, and
 //! exits 0 only when everything asked for was built (or up to date).
 
-mod processes;
+pub mod processes;
 mod progress;
 mod provided;
 mod selection;
@@ -384,12 +384,15 @@ async fn run_build(plan: Plan, tty: bool) -> anyhow::Result<ExitCode> {
             w.stop(Duration::from_secs(10)).await;
         }
     }
+    // The share against what the scheduler accepted, as `dbuild verify` checks it.
+    let share = super::verify::check_share(&services.url, &plan.build_dir).await;
     services.scheduler.stop(Duration::from_secs(10)).await;
     let ok = progress::print_summary(
         &finished,
         &packages,
         &plan.build_dir,
         started.elapsed().as_secs_f64(),
+        &share,
     );
     let all_done = packages
         .iter()

@@ -1,6 +1,7 @@
 //! What `dbuild local` shows while it runs (a live view on a terminal,
 //! plain log lines otherwise) and the summary at the end.
 
+use crate::cmd::verify::ShareCheck;
 use dbuild_common::dispatch::PkgState;
 use dbuild_common::wire::{log_path, PackageInfo, Summary};
 use std::fmt::Write as _;
@@ -105,12 +106,14 @@ impl Progress {
     }
 }
 
-/// The end-of-build report; returns true when everything succeeded.
+/// The end-of-build report; returns true when everything succeeded and the
+/// share holds exactly what the scheduler accepted.
 pub fn print_summary(
     summary: &Summary,
     packages: &[PackageInfo],
     build_dir: &Path,
     wall_secs: f64,
+    share: &anyhow::Result<ShareCheck>,
 ) -> bool {
     let of = |state: PkgState| packages.iter().filter(move |p| p.state == state);
     let names = |state: PkgState| {
@@ -120,16 +123,17 @@ pub fn print_summary(
             .join(", ")
     };
     let mut out = String::new();
-    let ok = summary.finished
+    let share_ok = share.as_ref().is_ok_and(|c| c.problems.is_empty());
+    let built = summary.finished
         && of(PkgState::Failed).count() == 0
         && of(PkgState::DepFailed).count() == 0;
     let _ = writeln!(
         out,
         "dbuild local: {} in {} (build {:.2} s as the scheduler measured it)",
-        if ok {
-            "build succeeded"
-        } else {
-            "build FAILED"
+        match (built, share_ok) {
+            (true, true) => "build succeeded",
+            (true, false) => "build FAILED: the share does not hold what was accepted",
+            (false, _) => "build FAILED",
         },
         clock(wall_secs),
         summary.elapsed_secs
@@ -191,6 +195,17 @@ pub fn print_summary(
         let _ = writeln!(out, "  not finished: {unfinished}");
     }
     let _ = writeln!(out, "  RPMs: {}", build_dir.join("stage/RPMS").display());
+    match share {
+        Ok(check) => {
+            let _ = writeln!(out, "  verify: {}", check.summary());
+            for p in &check.problems {
+                let _ = writeln!(out, "    {p}");
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(out, "  verify: the share could not be checked: {e:#}");
+        }
+    }
     print!("{out}");
-    ok
+    built && share_ok
 }
