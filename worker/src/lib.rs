@@ -18,10 +18,12 @@
 //! | [`publish`] | atomic publication of RPMs/SRPMs with sha256 |
 //! | [`rootfs`] | creating the base builder root (debootstrap) |
 //! | [`client`] | the scheduler protocol: register, lease, heartbeat, report |
+//! | [`health`] | the `--listen` HTTP listener: `/healthz`, `/readyz` |
 
 pub mod ahead;
 pub mod chroot;
 pub mod client;
+pub mod health;
 pub mod install;
 pub mod job;
 pub mod mounts;

@@ -84,6 +84,9 @@ struct Args {
     /// Long-poll duration of a lease request, in seconds.
     #[arg(long, default_value_t = 30)]
     wait: u64,
+    /// Serve /healthz and /readyz on this address (e.g. 0.0.0.0:8081; off unless given).
+    #[arg(long, env = "DBUILD_LISTEN")]
+    listen: Option<String>,
 }
 
 fn hostname() -> String {
@@ -93,6 +96,11 @@ fn hostname() -> String {
 }
 
 async fn run(args: Args) -> anyhow::Result<Ended> {
+    let health = std::sync::Arc::new(dbuild_worker::health::Health::default());
+    if let Some(addr) = &args.listen {
+        let bound = dbuild_worker::health::start(addr, health.clone())?;
+        println!("dbuild-worker listening on http://{bound}");
+    }
     let token = std::fs::read_to_string(&args.token_file)
         .with_context(|| format!("reading token file {}", args.token_file.display()))?
         .trim()
@@ -156,6 +164,7 @@ async fn run(args: Args) -> anyhow::Result<Ended> {
         wait_secs: args.wait,
         grace: Duration::from_secs(args.grace),
         prefetch: !args.no_prefetch,
+        health,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

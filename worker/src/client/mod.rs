@@ -64,6 +64,8 @@ pub struct ClientConfig {
     pub grace: Duration,
     /// Prepare each slot's next build during the current one.
     pub prefetch: bool,
+    /// What the probes of `--listen` report (updated here).
+    pub health: Arc<crate::health::Health>,
 }
 
 /// Why the worker loop ended.
@@ -216,6 +218,7 @@ pub async fn run(
     let session = Arc::new(Session {
         reg: tokio::sync::Mutex::new(register(&api, &cc).await?),
     });
+    cc.health.set_registered(true);
     let (cc, wc) = (Arc::new(cc), Arc::new(wc));
     let mut tasks = tokio::task::JoinSet::new();
     for slot in 0..cc.slots.max(1) as usize {
@@ -248,6 +251,7 @@ pub async fn run(
             Err(e) => tracing::error!(error = %e, "slot task panicked"),
         }
     }
+    cc.health.set_ended();
     crate::chroot::removals_done().await;
     match first_error {
         Some(e) => Err(e),
@@ -288,7 +292,9 @@ impl Session {
         let mut reg = self.reg.lock().await;
         if reg.worker_id == stale_id {
             tracing::warn!(worker_id = %stale_id, "the scheduler does not know us (restarted?): registering again");
+            cc.health.set_registered(false);
             *reg = register(api, cc).await?;
+            cc.health.set_registered(true);
         }
         Ok(())
     }
