@@ -15,11 +15,8 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum HealthError {
-    #[error("health listener on {addr}: {source}")]
-    Listen {
-        addr: String,
-        source: std::io::Error,
-    },
+    #[error("health listener on {addr}: {error}")]
+    Listen { addr: String, error: std::io::Error },
 }
 
 /// What the probes report; shared by the client loops and the listener.
@@ -81,9 +78,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// Binds `addr` (port 0 picks a free port) and serves [`routes`] on the
 /// current tokio runtime until the process exits; returns the bound address.
 pub fn start(addr: &str, health: Arc<Health>) -> Result<SocketAddr, HealthError> {
-    let err = |source| HealthError::Listen {
+    let err = |error| HealthError::Listen {
         addr: addr.to_string(),
-        source,
+        error,
     };
     let listener = std::net::TcpListener::bind(addr).map_err(err)?;
     let bound = listener.local_addr().map_err(err)?;

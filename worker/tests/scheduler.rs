@@ -89,9 +89,14 @@ fn start_scheduler(build_dir: &Path) -> Sched {
 }
 
 fn worker(sched: &Sched, build_dir: &Path, work: &Path, base: &Path, extra: &[&str]) -> Child {
+    worker_at(&sched.url, build_dir, work, base, extra)
+}
+
+/// A worker of scheduler `url`; its stdout is piped (the `--listen` line), stderr goes to `<work>.log`.
+fn worker_at(url: &str, build_dir: &Path, work: &Path, base: &Path, extra: &[&str]) -> Child {
     std::fs::write(build_dir.join("token"), TOKEN).unwrap();
     Command::new(env!("CARGO_BIN_EXE_dbuild-worker"))
-        .args(["--scheduler", &sched.url, "--wait", "5"])
+        .args(["--scheduler", url, "--wait", "5"])
         .arg("--token-file")
         .arg(build_dir.join("token"))
         .arg("--share")
@@ -101,6 +106,7 @@ fn worker(sched: &Sched, build_dir: &Path, work: &Path, base: &Path, extra: &[&s
         .arg("--work-dir")
         .arg(work)
         .args(extra)
+        .stdout(Stdio::piped())
         .stderr(std::fs::File::create(work.with_extension("log")).unwrap())
         .spawn()
         .unwrap()
@@ -579,6 +585,70 @@ async fn a_reservation_taken_over_leaves_no_trace() {
         m.contains("dbuild_reservations_total{outcome=\"taken_over\"} 1"),
         "{m}\n{wlog}"
     );
+    support::assert_clean(work.path());
+    let _ = std::fs::remove_file(work.path().with_extension("log"));
+}
+
+/// The address a worker started with `--listen` prints first.
+fn listen_url(w: &mut Child) -> String {
+    let mut line = String::new();
+    BufReader::new(w.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line.trim()
+        .strip_prefix("dbuild-worker listening on ")
+        .unwrap_or_else(|| panic!("worker printed {line:?}"))
+        .to_string()
+}
+
+async fn status_of(url: &str) -> u16 {
+    reqwest::get(url).await.unwrap().status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_listener_reports_liveness_and_registration() {
+    let base = support::base_root().await;
+    let (share, work) = setup(&[("dep", dep_spec("dep", "/usr/share/dep/file"))]);
+
+    // A "scheduler" that accepts and never answers: registration hangs, so the
+    // worker is alive but not ready; when the connection closes it gives up (exit 1).
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    let mut w = worker_at(
+        &silent_url,
+        share.path(),
+        work.path(),
+        &base,
+        &["--listen", "127.0.0.1:0"],
+    );
+    let health = listen_url(&mut w);
+    let (held, _) = silent.accept().unwrap();
+    assert_eq!(status_of(&format!("{health}/healthz")).await, 200);
+    assert_eq!(status_of(&format!("{health}/readyz")).await, 503);
+    assert_eq!(status_of(&format!("{health}/metrics")).await, 404);
+    drop((held, silent));
+    let status = wait_exit(&mut w, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(1), "registration failed: exit 1");
+
+    // The real scheduler: ready once registered, and the build goes on.
+    let sched = start_scheduler(share.path());
+    let mut w = worker(
+        &sched,
+        share.path(),
+        work.path(),
+        &base,
+        &["--listen", "127.0.0.1:0"],
+    );
+    let health = listen_url(&mut w);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while status_of(&format!("{health}/readyz")).await != 200 {
+        assert!(Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = wait_exit(&mut w, Duration::from_secs(240));
+    let wlog = std::fs::read_to_string(work.path().with_extension("log")).unwrap_or_default();
+    assert!(status.success(), "worker: {status}\n{wlog}");
+    assert_eq!(get(&sched, "/v1/summary").await["outcome"], "succeeded");
     support::assert_clean(work.path());
     let _ = std::fs::remove_file(work.path().with_extension("log"));
 }
