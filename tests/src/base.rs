@@ -4,7 +4,7 @@
 //! makes its content (suite and package list), so a second run skips
 //! debootstrap; `docker image inspect` tells whether it is there.
 
-use crate::cmd::{check, run};
+use crate::cmd::{bash, check, run};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -104,18 +104,12 @@ pub fn ensure(suite: &str, mirror: &str) -> anyhow::Result<Base> {
             .args(["-name", "*.deb", "-delete"]),
         Duration::from_secs(60),
     )?;
+    let comment = format!("{RECIPE} {suite} {}", packages.join(","));
     check(
-        Command::new("bash")
-            .args([
-                "-o",
-                "pipefail",
-                "-c",
-                r#"tar -C "$1" --numeric-owner -c . | docker import -m "$3" - "$2""#,
-                "import",
-            ])
-            .arg(&dir)
-            .arg(&image)
-            .arg(format!("{RECIPE} {suite} {}", packages.join(","))),
+        &mut bash(
+            r#"tar -C "$1" --numeric-owner -c . | docker import -m "$3" - "$2""#,
+            &[dir.as_os_str(), image.as_ref(), comment.as_ref()],
+        ),
         Duration::from_secs(600),
     )?;
     Ok(Base {

@@ -97,6 +97,15 @@ pub fn check(cmd: &mut Command, timeout: Duration) -> anyhow::Result<String> {
     Ok(out.stdout)
 }
 
+/// `bash -o pipefail -c SCRIPT` with `args` as `$1`, `$2`, ... (a pipeline
+/// fails when any of its commands does).
+pub fn bash<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S]) -> Command {
+    let mut cmd = Command::new("bash");
+    cmd.args(["-o", "pipefail", "-c", script, "bash"])
+        .args(args);
+    cmd
+}
+
 /// Calls `probe` every `every` until it returns `Some`, at most until `timeout`
 /// has passed; then fails saying what was awaited.
 pub fn wait_for<T>(

@@ -18,7 +18,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use dbuild_common::wire::{PackageDetail, PackageInfo, Summary};
-use dbuild_e2e::cmd::{check, run, wait_for};
+use dbuild_e2e::cmd::{bash, check, run, wait_for};
 use dbuild_e2e::docker::{self, docker, Made};
 use dbuild_e2e::netns::Netns;
 use dbuild_e2e::{base, repo};
@@ -247,19 +247,12 @@ fn containers_build_through_a_killed_worker_and_a_restarted_scheduler() {
         made.volume("work-a").unwrap(),
         made.volume("work-b").unwrap(),
     ];
+    let (examples, test_specs) = (repo().join("examples/SPECS"), repo().join("tests/specs"));
     check(
-        Command::new("bash")
-            .args([
-                "-o",
-                "pipefail",
-                "-c",
-                r#"tar -c -C "$1" . -C "$2" . | docker run --rm -i --network none -v "$3:/share" "$4" sh -c 'mkdir -p /share/b1/SPECS && tar -x -C /share/b1/SPECS'"#,
-                "copy",
-            ])
-            .arg(repo().join("examples/SPECS"))
-            .arg(repo().join("tests/specs"))
-            .arg(&share)
-            .arg(&base.image),
+        &mut bash(
+            r#"tar -c -C "$1" . -C "$2" . | docker run --rm -i --network none -v "$3:/share" "$4" sh -c 'mkdir -p /share/b1/SPECS && tar -x -C /share/b1/SPECS'"#,
+            &[examples.as_os_str(), test_specs.as_os_str(), share.as_ref(), base.image.as_ref()],
+        ),
         Duration::from_secs(300),
     )
     .unwrap();
