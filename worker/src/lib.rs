@@ -19,12 +19,14 @@
 //! | [`rootfs`] | creating the base builder root (debootstrap) |
 //! | [`apt_sources`] | the host's apt sources: the default Debian mirror |
 //! | [`client`] | the scheduler protocol: register, lease, heartbeat, report |
+//! | [`health`] | the `--listen` HTTP listener: `/healthz`, `/readyz` |
 //! | [`startup`] | the scheduler's URL checked, the scheduler waited for at start-up |
 
 pub mod ahead;
 pub mod apt_sources;
 pub mod chroot;
 pub mod client;
+pub mod health;
 pub mod install;
 pub mod job;
 pub mod mounts;

@@ -44,6 +44,9 @@ pub struct WorkerSettings {
     /// Long-poll duration of a lease request.
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     pub wait: Span,
+    /// Serve /healthz and /readyz on this address (e.g. 0.0.0.0:8081; off unless given).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
     #[command(flatten)]
     #[serde(flatten, skip_deserializing)]
     pub build: WorkerOptions,

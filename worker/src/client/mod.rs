@@ -68,6 +68,8 @@ pub struct ClientConfig {
     /// build has published its RPMs, wait forever instead of reporting, so a
     /// test can kill the worker between its publish and its report.
     pub test_pause_after_publish: bool,
+    /// What the probes of `--listen` report (updated here).
+    pub health: Arc<crate::health::Health>,
 }
 
 /// Why the worker loop ended.
@@ -222,6 +224,7 @@ pub async fn run(
     let session = Arc::new(Session {
         reg: tokio::sync::Mutex::new(register(&api, &cc).await?),
     });
+    cc.health.set_registered(true);
     let (cc, wc) = (Arc::new(cc), Arc::new(wc));
     let mut tasks = tokio::task::JoinSet::new();
     for slot in 0..cc.slots.max(1) as usize {
@@ -254,6 +257,7 @@ pub async fn run(
             Err(e) => tracing::error!(error = %e, "slot task panicked"),
         }
     }
+    cc.health.set_ended();
     crate::chroot::removals_done().await;
     match first_error {
         Some(e) => Err(e),
@@ -294,7 +298,9 @@ impl Session {
         let mut reg = self.reg.lock().await;
         if reg.worker_id == stale_id {
             tracing::warn!(worker_id = %stale_id, "the scheduler does not know us (restarted?): registering again");
+            cc.health.set_registered(false);
             *reg = register(api, cc).await?;
+            cc.health.set_registered(true);
         }
         Ok(())
     }
