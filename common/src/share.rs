@@ -14,7 +14,9 @@
 //! maps one to the other. Pure logic: no I/O here.
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
 use utoipa::ToSchema;
 
 /// The directory of the lease directories, relative to the build directory.
@@ -201,6 +203,24 @@ pub fn compare<E: std::fmt::Display>(
         problems.insert(p.clone(), Problem::NotAccepted { path: p.clone() });
     }
     problems.into_values().collect()
+}
+
+/// sha256 (lower-case hex) and size of a file: what reports record and
+/// `dbuild verify` and the scheduler's promotion redo compare.
+pub fn sha256_file(path: &std::path::Path) -> std::io::Result<(String, u64)> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((format!("{:x}", h.finalize()), total))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! Everything here is file I/O (no state); what to do with a directory is
 //! decided by [`decide`] from the lease's status.
 
-use dbuild_common::share::{incoming_dir, incoming_path, LayoutError, INCOMING};
+use dbuild_common::share::{incoming_dir, incoming_path, sha256_file, LayoutError, INCOMING};
 use dbuild_common::wire::RpmFile;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -18,11 +18,33 @@ use std::path::{Path, PathBuf};
 pub struct Promotion {
     pub package: String,
     pub lease_id: String,
-    /// The accepted files: stage path (relative to the build directory) and the
-    /// size the scheduler saw when it accepted them.
-    pub files: Vec<(String, Option<u64>)>,
+    /// The accepted files.
+    pub files: Vec<AcceptedFile>,
     /// Stage paths of the package's previous build that no record owns any more.
     pub remove: Vec<String>,
+}
+
+/// One accepted file of a [`Promotion`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedFile {
+    /// Stage path, relative to the build directory.
+    pub stage: String,
+    /// The size the scheduler saw when it accepted the file.
+    pub size: Option<u64>,
+    /// The sha256 the worker reported and the scheduler recorded.
+    pub sha256: String,
+}
+
+/// Whose bytes a promotion moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// Right after the report's acceptance was committed: the files the
+    /// lease's holder published and reported, just checked.
+    First,
+    /// Again later (after a restart or a failed attempt): the lease's
+    /// directory may hold anything a late writer put there since, so only a
+    /// file with the accepted sha256 is moved; any other is deleted unseen.
+    Redo,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,9 +113,14 @@ fn fsync_dir(dir: &Path) -> std::io::Result<()> {
 /// paths (replacing a same-named file of the package's earlier build
 /// atomically), removes `p.remove` and then the lease's directory; with
 /// `sync`, the stage directories are fsynced before the removals. A file
-/// already moved (a redo after a crash or a failed attempt) counts as done
-/// when its stage copy has the accepted size.
-pub fn promote(build_dir: &Path, p: &Promotion, sync: bool) -> Result<(), PromoteError> {
+/// already moved counts as done when its stage copy has the accepted size
+/// ([`Pass::First`]) or sha256 ([`Pass::Redo`]).
+pub fn promote(
+    build_dir: &Path,
+    p: &Promotion,
+    sync: bool,
+    pass: Pass,
+) -> Result<(), PromoteError> {
     let io = |path: &Path| {
         let (package, path) = (p.package.clone(), path.to_path_buf());
         move |source| PromoteError::Io {
@@ -103,7 +130,12 @@ pub fn promote(build_dir: &Path, p: &Promotion, sync: bool) -> Result<(), Promot
         }
     };
     let mut touched = BTreeSet::new();
-    for (stage, size) in &p.files {
+    for AcceptedFile {
+        stage,
+        size,
+        sha256,
+    } in &p.files
+    {
         let rel = incoming_path(&p.lease_id, stage).map_err(|source| PromoteError::Layout {
             package: p.package.clone(),
             source,
@@ -117,13 +149,20 @@ pub fn promote(build_dir: &Path, p: &Promotion, sync: bool) -> Result<(), Promot
             // The new directory's own entry.
             touched.extend(dir.parent().map(Path::to_path_buf));
         }
+        if pass == Pass::Redo && src.exists() && !has_sha256(&src, sha256) {
+            tracing::warn!(package = %p.package, file = %rel, "not the accepted content: deleted unseen");
+            std::fs::remove_file(&src).map_err(io(&src))?;
+        }
         match std::fs::rename(&src, &dest) {
             Ok(()) => {
                 touched.insert(dir.to_path_buf());
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !src.exists() => {
-                let done = std::fs::symlink_metadata(&dest)
-                    .is_ok_and(|m| m.is_file() && size.is_none_or(|s| s == m.len()));
+                let done = match pass {
+                    Pass::First => std::fs::symlink_metadata(&dest)
+                        .is_ok_and(|m| m.is_file() && size.is_none_or(|s| s == m.len())),
+                    Pass::Redo => has_sha256(&dest, sha256),
+                };
                 if !done {
                     return Err(PromoteError::Missing {
                         package: p.package.clone(),
@@ -157,6 +196,12 @@ pub fn promote(build_dir: &Path, p: &Promotion, sync: bool) -> Result<(), Promot
         }
     }
     remove_lease_dir(build_dir, &p.lease_id).map_err(io(&build_dir.join(INCOMING)))
+}
+
+/// Whether the regular file at `path` has content `sha256`.
+fn has_sha256(path: &Path, sha256: &str) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file())
+        && sha256_file(path).is_ok_and(|(h, _)| h == sha256)
 }
 
 /// Removes `incoming/<lease_id>` and everything in it (nothing there is ever
@@ -288,11 +333,30 @@ mod tests {
     const SRPM: &str = "stage/SRPMS/a-1-1.src.rpm";
     const OLD: &str = "stage/RPMS/x86_64/a-0-1.x86_64.rpm";
 
+    fn sha(content: &[u8]) -> String {
+        use sha2::{Digest, Sha256};
+        format!("{:x}", Sha256::digest(content))
+    }
+
+    fn accepted(stage: &str, content: &[u8]) -> AcceptedFile {
+        AcceptedFile {
+            stage: stage.into(),
+            size: Some(content.len() as u64),
+            sha256: sha(content),
+        }
+    }
+
     fn promotion(lease: &str) -> Promotion {
         Promotion {
             package: "a".into(),
             lease_id: lease.into(),
-            files: vec![(RPM.into(), Some(3)), (SRPM.into(), Some(4))],
+            files: vec![
+                accepted(RPM, b"new"),
+                AcceptedFile {
+                    size: Some(4),
+                    ..accepted(SRPM, b"newS")
+                },
+            ],
             remove: vec![OLD.into()],
         }
     }
@@ -320,7 +384,7 @@ mod tests {
         ];
         assert_eq!(check_reported(b, "l1", &rpms), Ok(vec![3, 4]));
         let p = promotion("l1");
-        promote(b, &p, true).unwrap();
+        promote(b, &p, true, Pass::First).unwrap();
         assert_eq!(std::fs::read(b.join(RPM)).unwrap(), b"new");
         assert_eq!(std::fs::read(b.join(SRPM)).unwrap(), b"newS");
         assert!(!b.join(OLD).exists());
@@ -330,10 +394,21 @@ mod tests {
         );
         assert_eq!(lease_dirs(b).unwrap(), Vec::<String>::new());
         // Redo (a crash after the renames): nothing left to move, all there: done.
-        promote(b, &p, false).unwrap();
-        // But a file neither moved nor there is missing, named.
+        promote(b, &p, false, Pass::Redo).unwrap();
+        // A late writer's bytes in the lease's directory are never moved on a
+        // redo: deleted unseen, the accepted file stays.
+        write(&b.join("incoming/l1/RPMS/x86_64/a-1-1.x86_64.rpm"), b"late");
+        promote(b, &p, false, Pass::Redo).unwrap();
+        assert_eq!(std::fs::read(b.join(RPM)).unwrap(), b"new");
+        assert!(!b.join("incoming/l1").exists());
+        // A stage file with other content than accepted is not "done" on a redo.
+        write(&b.join(RPM), b"bad");
+        let err = promote(b, &p, false, Pass::Redo).unwrap_err().to_string();
+        assert!(err.contains(RPM), "{err}");
+        write(&b.join(RPM), b"new");
+        // A file neither moved nor there is missing, named.
         std::fs::remove_file(b.join(SRPM)).unwrap();
-        let err = promote(b, &p, false).unwrap_err().to_string();
+        let err = promote(b, &p, false, Pass::First).unwrap_err().to_string();
         assert!(
             err.contains(SRPM) && err.contains("incoming/l1/SRPMS/a-1-1.src.rpm"),
             "{err}"

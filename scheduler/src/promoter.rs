@@ -4,7 +4,7 @@
 //! commit, the start-up reconciliation, and the sweeper that runs meanwhile.
 
 use crate::app::{now_ms, App};
-use crate::incoming::{self, decide, Decision, LeaseStatus, PromoteError};
+use crate::incoming::{self, decide, Decision, LeaseStatus, Pass, PromoteError};
 use crate::state::Accepted;
 use dbuild_common::share::valid_lease_id;
 use std::collections::{HashMap, HashSet};
@@ -59,7 +59,7 @@ impl App {
     /// [`crate::state::Build::promoted`]; Ok(false): the lease is no longer its
     /// package's current record (its directory is removed instead). A failure
     /// is recorded on the package and tried again by the sweeper.
-    pub async fn promote(&self, lease_id: &str) -> Result<bool, String> {
+    pub async fn promote(&self, lease_id: &str, pass: Pass) -> Result<bool, String> {
         let Some(package) = self.lock().promotion_of(lease_id).map(|p| p.package) else {
             return Ok(false);
         };
@@ -77,7 +77,7 @@ impl App {
             return Ok(false);
         };
         let t = std::time::Instant::now();
-        match blocking(move || incoming::promote(&dir, &p, sync)).await {
+        match blocking(move || incoming::promote(&dir, &p, sync, pass)).await {
             Ok(()) => {
                 self.metrics
                     .promotion_seconds
@@ -131,7 +131,7 @@ impl App {
             }
         }
         for lease in promote {
-            if let Ok(true) = self.promote(&lease).await {
+            if let Ok(true) = self.promote(&lease, Pass::Redo).await {
                 let (released, pending) = self.change(|b| b.promoted(&lease, now_ms()));
                 if pending.wait().await.is_err() {
                     return;
@@ -214,7 +214,7 @@ pub fn reconcile_at_start(
                     .package_of_lease(&name)
                     .and_then(|pkg| accepted.promotion(pkg));
                 let Some(p) = promotion else { continue };
-                match incoming::promote(build_dir, &p, sync) {
+                match incoming::promote(build_dir, &p, sync, Pass::Redo) {
                     Ok(()) => {
                         tracing::warn!(lease = %name, package = %p.package, files = p.files.len(),
                             "made the files of a build accepted before the restart visible");

@@ -12,7 +12,6 @@
 //! each accepted path, would refuse the report anyway).
 
 use dbuild_common::share;
-use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -61,22 +60,7 @@ pub struct Published {
     pub bytes: u64,
 }
 
-/// sha256 (hex) and size of a file.
-pub fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        total += n as u64;
-    }
-    Ok((hex::encode(h.finalize()), total))
-}
+pub use dbuild_common::share::sha256_file;
 
 fn be32(b: &[u8], at: usize) -> Option<usize> {
     b.get(at..at + 4)

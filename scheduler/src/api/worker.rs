@@ -240,7 +240,10 @@ async fn after_acceptance(
     next_lease: bool,
     next: Option<Result<LeaseAttempt, SchedError>>,
 ) -> Result<Option<Result<LeaseAttempt, SchedError>>, SchedError> {
-    if !matches!(app.promote(lease_id).await, Ok(true)) {
+    if !matches!(
+        app.promote(lease_id, crate::incoming::Pass::First).await,
+        Ok(true)
+    ) {
         // Recorded on the package; the sweeper tries again. The build itself is accepted.
         return Ok(next);
     }

@@ -147,7 +147,10 @@ impl Build {
             match self.promoting.get(lease_id) {
                 // The report's handler has it (a failed attempt is anyone's to retry).
                 Some(p) if p.error.is_none() => LeaseStatus::Accepting,
-                _ => LeaseStatus::Accepted,
+                Some(_) => LeaseStatus::Accepted,
+                // Promoted already: whatever is there now was written after
+                // the acceptance (a late or duplicated writer) and is removed.
+                None => LeaseStatus::Closed { since_ms: None },
             }
         } else if self.leases.contains_key(lease_id) {
             LeaseStatus::Live

@@ -5,7 +5,7 @@
 //! (`GET /v1/rpms`, `dbuild verify`).
 
 use crate::db::AcceptedRow;
-use crate::incoming::Promotion;
+use crate::incoming::{AcceptedFile, Promotion};
 use dbuild_common::share::{AcceptedRpm, RpmsPage};
 use dbuild_common::wire::RpmFile;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -157,7 +157,15 @@ impl Accepted {
         Some(Promotion {
             package: pkg.to_string(),
             lease_id: row.lease_id.clone()?,
-            files: row.rpms.iter().map(|r| (r.path.clone(), r.size)).collect(),
+            files: row
+                .rpms
+                .iter()
+                .map(|r| AcceptedFile {
+                    stage: r.path.clone(),
+                    size: r.size,
+                    sha256: r.sha256.clone(),
+                })
+                .collect(),
             remove: row
                 .replaced
                 .iter()
