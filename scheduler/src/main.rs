@@ -212,7 +212,9 @@ async fn run(s: SchedulerSettings) -> anyhow::Result<()> {
     let exists = move |r: &dbuild_common::wire::RpmFile| bd.join(&r.path).is_file();
     let lease_ttl_ms = cfg.lease_ttl_ms;
     let mut build = state::Build::new(cfg, plan, hashes, snap, accepted, &exists, now_ms());
-    let writer = db::writer::Writer::spawn(conn);
+    let metrics = metrics::Metrics::new()?;
+    build.set_metrics(metrics.build.clone());
+    let writer = db::writer::Writer::spawn(conn, metrics.commit_seconds.clone());
     writer
         .submit(build.take_ops())
         .wait()
@@ -221,7 +223,6 @@ async fn run(s: SchedulerSettings) -> anyhow::Result<()> {
     let restored = build.summary(now_ms());
     tracing::info!(packages = restored.packages, counts = ?restored.counts, "state restored");
 
-    let metrics = metrics::Metrics::new()?;
     let share = promoter::Share::new(build_dir.clone(), sync, lease_ttl_ms);
     let app = actix_web::web::Data::new(app::App::new(
         build,
@@ -238,9 +239,12 @@ async fn run(s: SchedulerSettings) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", s.listen))?;
     let addr = listener.local_addr()?;
     let data = app.clone();
+    let http_metrics = actix_web::web::Data::new(app.metrics.http.clone());
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
             .app_data(data.clone())
+            .app_data(http_metrics.clone())
+            .wrap(actix_web::middleware::from_fn(metrics::http::track))
             .configure(api::configure)
     })
     .workers(s.http_workers.max(1))

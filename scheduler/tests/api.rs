@@ -328,6 +328,7 @@ async fn openapi_document_matches_served_routes_and_metrics_are_exposed() {
             "POST /v1/leases/{id}/report",
             "POST /v1/leases/{id}/reserve",
             "POST /v1/workers",
+            "POST /v1/workers/{id}/leave",
         ]
     );
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());

@@ -66,6 +66,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(worker::heartbeat)
     .service(worker::reserve)
     .service(worker::report)
+    .service(worker::leave)
     .service(read::summary)
     .service(read::packages)
     .service(read::package)

@@ -12,6 +12,7 @@ use utoipa::{Modify, OpenApi};
         super::worker::heartbeat,
         super::worker::reserve,
         super::worker::report,
+        super::worker::leave,
         super::read::summary,
         super::read::packages,
         super::read::package,
