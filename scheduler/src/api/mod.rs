@@ -1,7 +1,9 @@
 //! The REST API: worker endpoints (token), read endpoints, operations.
 
+mod logs;
 pub mod openapi;
 mod ops;
+mod page;
 pub mod read;
 mod worker;
 
@@ -17,7 +19,8 @@ impl ResponseError for SchedError {
             SchedError::BadRequest(_) => StatusCode::BAD_REQUEST,
             SchedError::UnknownWorker(_)
             | SchedError::UnknownLease(_)
-            | SchedError::UnknownPackage(_) => StatusCode::NOT_FOUND,
+            | SchedError::UnknownPackage(_)
+            | SchedError::NotFound(_) => StatusCode::NOT_FOUND,
             SchedError::LeaseNotLive { .. }
             | SchedError::NotYourLease { .. }
             | SchedError::SlotsFull { .. } => StatusCode::CONFLICT,
@@ -69,7 +72,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(worker::leave)
     .service(read::summary)
     .service(read::packages)
+    .service(logs::log)
     .service(read::package)
+    .service(page::index)
     .service(read::graph)
     .service(read::workers)
     .service(read::rpms)

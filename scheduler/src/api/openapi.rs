@@ -16,6 +16,8 @@ use utoipa::{Modify, OpenApi};
         super::read::summary,
         super::read::packages,
         super::read::package,
+        super::logs::log,
+        super::page::index,
         super::read::graph,
         super::read::workers,
         super::read::rpms,

@@ -11,6 +11,7 @@ mod reserve;
 mod views;
 
 pub use accepted::Accepted;
+pub use observe::LogTarget;
 pub use ops::LeaseAttempt;
 pub use reserve::ReservationCounts;
 

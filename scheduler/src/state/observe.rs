@@ -230,3 +230,56 @@ impl Build {
             .saturating_sub(self.observe.run_started_ms)
     }
 }
+
+/// Where one attempt's log is and whether it may still grow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogTarget {
+    /// Relative to the build directory (`stage/LOGS/<package>/<attempt>.log`).
+    pub rel_path: String,
+    pub attempt: u32,
+    /// The live lease writing it, if the attempt runs now.
+    pub live_lease: Option<String>,
+}
+
+impl Build {
+    /// The log of `name`'s attempt `attempt` (default: its latest).
+    pub fn log_target(&self, name: &str, attempt: Option<u32>) -> Result<LogTarget, SchedError> {
+        let &i = self
+            .index
+            .get(name)
+            .ok_or_else(|| SchedError::UnknownPackage(name.to_string()))?;
+        // Plan names are spec names; refuse anything a path could misread.
+        let plain = !name.starts_with('.')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c));
+        if !plain {
+            return Err(SchedError::BadRequest(format!(
+                "package name {name:?} cannot name a log file"
+            )));
+        }
+        let latest = self.pkgs[i].attempts;
+        let attempt = attempt.unwrap_or(latest);
+        if attempt == 0 {
+            // Earlier builds' logs stay on the share: name one with ?attempt=N.
+            return Err(SchedError::BadRequest(format!(
+                "{name} has not been attempted in this build; give ?attempt=N for an earlier one"
+            )));
+        }
+        let live_lease = self.pkgs[i]
+            .lease
+            .as_ref()
+            .filter(|id| self.leases.get(*id).is_some_and(|l| l.attempt == attempt))
+            .cloned();
+        Ok(LogTarget {
+            rel_path: dbuild_common::wire::log_path(name, attempt),
+            attempt,
+            live_lease,
+        })
+    }
+
+    /// Lease `id` is still live (its build runs).
+    pub fn lease_is_live(&self, id: &str) -> bool {
+        self.leases.contains_key(id)
+    }
+}
