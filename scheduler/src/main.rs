@@ -13,6 +13,7 @@ mod plan_source;
 mod promoter;
 mod read_only;
 mod state;
+mod stored_plan;
 
 use anyhow::Context;
 use app::now_ms;
@@ -211,12 +212,23 @@ async fn run(s: SchedulerSettings) -> anyhow::Result<()> {
     let bd = build_dir.clone();
     let exists = move |r: &dbuild_common::wire::RpmFile| bd.join(&r.path).is_file();
     let lease_ttl_ms = cfg.lease_ttl_ms;
+    let stored = stored_plan::StoredPlan {
+        plan: plan.clone(),
+        hashes: hashes.clone(),
+        specs_rel: cfg.specs_rel.clone(),
+    }
+    .to_json()?;
     let mut build = state::Build::new(cfg, plan, hashes, snap, accepted, &exists, now_ms());
     let metrics = metrics::Metrics::new()?;
     build.set_metrics(metrics.build.clone());
     let writer = db::writer::Writer::spawn(conn, metrics.commit_seconds.clone());
+    let mut initial = build.take_ops();
+    initial.push(db::writer::DbOp::Meta {
+        key: stored_plan::KEY.into(),
+        value: stored,
+    });
     writer
-        .submit(build.take_ops())
+        .submit(initial)
         .wait()
         .await
         .context("recording the initial state")?;

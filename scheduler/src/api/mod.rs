@@ -51,6 +51,19 @@ pub fn healthz_route() -> impl actix_web::dev::HttpServiceFactory {
 
 /// Registers every route, with JSON errors for malformed input.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(worker::register)
+        .service(worker::lease)
+        .service(worker::heartbeat)
+        .service(worker::reserve)
+        .service(worker::report)
+        .service(worker::leave)
+        .service(ops::readyz);
+    configure_read(cfg);
+}
+
+/// Registers the routes that only read (what `--read-only` serves too):
+/// the read endpoints, logs, the status page, health, metrics, the API document.
+pub fn configure_read(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
         web::JsonConfig::default()
             .limit(8 * 1024 * 1024)
@@ -64,12 +77,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .app_data(
         web::QueryConfig::default().error_handler(|e, _| bad_request(format!("bad query: {e}"))),
     )
-    .service(worker::register)
-    .service(worker::lease)
-    .service(worker::heartbeat)
-    .service(worker::reserve)
-    .service(worker::report)
-    .service(worker::leave)
     .service(read::summary)
     .service(read::packages)
     .service(logs::log)
@@ -79,7 +86,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(read::workers)
     .service(read::rpms)
     .service(ops::healthz)
-    .service(ops::readyz)
     .service(ops::metrics)
     .service(ops::openapi_json)
     .default_service(web::to(|req: HttpRequest| async move {
