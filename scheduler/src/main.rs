@@ -260,6 +260,9 @@ async fn run(s: SchedulerSettings) -> anyhow::Result<()> {
             .configure(api::configure)
     })
     .workers(s.http_workers.max(1))
+    // SIGTERM stops the scheduler within a second: long polls are not waited
+    // for (the workers ask again), and nothing is lost (every answer follows its commit).
+    .shutdown_timeout(1)
     .listen(listener)?
     .run();
     tracing::info!(addr = %addr, build_dir = %build_dir.display(), "scheduler listening");

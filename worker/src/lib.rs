@@ -20,13 +20,17 @@
 //! | [`apt_sources`] | the host's apt sources: the default Debian mirror |
 //! | [`client`] | the scheduler protocol: register, lease, heartbeat, report |
 //! | [`startup`] | the scheduler's URL checked, the scheduler waited for at start-up |
+//! | [`health`] | the `--listen` HTTP listener: `/healthz`, `/readyz`, `/metrics` |
+//! | [`metrics`] | the worker's Prometheus metrics |
 
 pub mod ahead;
 pub mod apt_sources;
 pub mod chroot;
 pub mod client;
+pub mod health;
 pub mod install;
 pub mod job;
+pub mod metrics;
 pub mod mounts;
 pub mod prepared;
 pub mod provides;

@@ -36,6 +36,11 @@ fn hostname() -> String {
 }
 
 async fn run(s: WorkerSettings, url: Url) -> anyhow::Result<Ended> {
+    let health = std::sync::Arc::new(dbuild_worker::health::Health::default());
+    if let Some(addr) = &s.listen {
+        let bound = dbuild_worker::health::start(addr, health.clone())?;
+        println!("dbuild-worker listening on http://{bound}");
+    }
     let token_file = required(&s.token_file, "token_file")?;
     let token = std::fs::read_to_string(token_file)
         .map_err(|e| SettingsError::invalid("token_file", token_file.display(), e))?
@@ -111,6 +116,7 @@ async fn run(s: WorkerSettings, url: Url) -> anyhow::Result<Ended> {
         // A test hook, read once here: see `ClientConfig::test_pause_after_publish`.
         test_pause_after_publish: std::env::var_os("DBUILD_TEST_PAUSE_AFTER_PUBLISH")
             .is_some_and(|v| !v.is_empty() && v != "0"),
+        health,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -288,21 +288,31 @@ pub async fn ensure(spec: &RootfsSpec, dest: &Path) -> Result<RootfsReport, Root
 
 /// Fills `tmp`: the packages, the rpm and loader configuration, `dbuild-base-provides`.
 async fn populate(spec: &RootfsSpec, tmp: &Path) -> Result<(), RootfsError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| RootfsError::Io { path, source }
-    };
     match &spec.from_rpms {
         None => debootstrap(spec, tmp).await?,
         Some(dir) => from_rpms(dir, tmp).await?,
     }
-    let etc_rpm = tmp.join("etc/rpm");
+    configure(tmp)?;
+    if spec.from_rpms.is_none() {
+        debian_python_layout(tmp)?;
+        install_base_provides(tmp, Within::Chroot).await?;
+    }
+    Ok(())
+}
+
+/// The rpm and loader configuration and the directories every chroot mounts on.
+fn configure(root: &Path) -> Result<(), RootfsError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RootfsError::Io { path, source }
+    };
+    let etc_rpm = root.join("etc/rpm");
     std::fs::create_dir_all(&etc_rpm).map_err(io(&etc_rpm))?;
     let macros = etc_rpm.join("macros.dbuild");
     std::fs::write(&macros, "# dbuild: one rpm database for rpm -i and rpmbuild, whatever $HOME is\n%_dbpath /var/lib/rpm\n")
         .map_err(io(&macros))?;
     // RPMs put libraries in rpm's %_libdir (/usr/lib64), which Debian's loader does not search.
-    let ld_conf = tmp.join("etc/ld.so.conf.d");
+    let ld_conf = root.join("etc/ld.so.conf.d");
     std::fs::create_dir_all(&ld_conf).map_err(io(&ld_conf))?;
     std::fs::write(
         ld_conf.join("dbuild-rpm-libdir.conf"),
@@ -310,13 +320,92 @@ async fn populate(spec: &RootfsSpec, tmp: &Path) -> Result<(), RootfsError> {
     )
     .map_err(io(&ld_conf))?;
     for d in ["proc", "dev", "tmp", "var/lib/rpm"] {
-        std::fs::create_dir_all(tmp.join(d)).map_err(io(&tmp.join(d)))?;
-    }
-    if spec.from_rpms.is_none() {
-        debian_python_layout(tmp)?;
-        install_base_provides(tmp).await?;
+        std::fs::create_dir_all(root.join(d)).map_err(io(&root.join(d)))?;
     }
     Ok(())
+}
+
+/// Makes the running system's own root (`/`) a builder root, for an image
+/// build whose stage is the root (`docker/worker.Dockerfile`): no
+/// debootstrap, no chroot, no sandbox (a build step has no privileges for
+/// one). The packages of `spec` that are not installed yet are installed with
+/// `apt-get` (none when the base image has them all, so no network is needed),
+/// then the root is finished as [`ensure`] finishes a debootstrapped one and
+/// the marker is written last. Debian-based roots only (dpkg, apt).
+pub async fn finish_in_place(spec: &RootfsSpec) -> Result<RootfsReport, RootfsError> {
+    let root = Path::new("/");
+    let started = Instant::now();
+    let installed = run(
+        "dpkg-query",
+        root,
+        tokio::process::Command::new("dpkg-query").args(["-W", "-f", "${Package} ${Status}\\n"]),
+        Duration::from_secs(120),
+    )
+    .await?;
+    let installed: Vec<&str> = installed
+        .lines()
+        .filter(|l| l.ends_with(" installed"))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let missing: Vec<&str> = spec
+        .packages
+        .iter()
+        .map(String::as_str)
+        .filter(|p| !installed.contains(p))
+        .collect();
+    if !missing.is_empty() {
+        tracing::info!(packages = %missing.join(","), "installing what the base lacks");
+        let apt = |args: &[&str]| {
+            let mut cmd = tokio::process::Command::new("apt-get");
+            cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+            cmd
+        };
+        run(
+            "apt-get update",
+            root,
+            &mut apt(&["update", "-qq"]),
+            Duration::from_secs(600),
+        )
+        .await?;
+        let mut install = apt(&["install", "-y", "-qq", "--no-install-recommends"]);
+        install.args(&missing);
+        run(
+            "apt-get install",
+            root,
+            &mut install,
+            Duration::from_secs(1800),
+        )
+        .await?;
+        run(
+            "apt-get clean",
+            root,
+            &mut apt(&["clean"]),
+            Duration::from_secs(60),
+        )
+        .await?;
+        let lists = root.join("var/lib/apt/lists");
+        if let Ok(entries) = std::fs::read_dir(&lists) {
+            for e in entries.flatten().filter(|e| e.path().is_file()) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    configure(root)?;
+    debian_python_layout(root)?;
+    install_base_provides(root, Within::InPlace).await?;
+    let marker = serde_json::json!({
+        "in_place": true, "installed": missing, "packages": spec.packages, "key": spec.key(),
+    });
+    std::fs::write(root.join(MARKER), marker.to_string()).map_err(|source| RootfsError::Io {
+        path: root.join(MARKER),
+        source,
+    })?;
+    Ok(RootfsReport {
+        path: root.to_path_buf(),
+        reused: false,
+        seconds: started.elapsed().as_secs_f64(),
+        bytes: 0,
+    })
 }
 
 /// Removes `DEST.tmp-PID` directories of interrupted runs whose process is gone.
@@ -435,11 +524,24 @@ async fn from_rpms(dir: &Path, tmp: &Path) -> Result<(), RootfsError> {
     Ok(())
 }
 
+/// Where the root's own programs run: chrooted into it, or in it already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Within {
+    Chroot,
+    InPlace,
+}
+
 /// Builds `dbuild-base-provides` inside the root and installs it there.
-async fn install_base_provides(root: &Path) -> Result<(), RootfsError> {
-    let mut dpkg = tokio::process::Command::new("chroot");
-    dpkg.arg(root)
-        .args(["dpkg-query", "-W", "-f", "${Package}\\n"]);
+async fn install_base_provides(root: &Path, within: Within) -> Result<(), RootfsError> {
+    let mut dpkg = match within {
+        Within::Chroot => {
+            let mut c = tokio::process::Command::new("chroot");
+            c.arg(root).arg("dpkg-query");
+            c
+        }
+        Within::InPlace => tokio::process::Command::new("dpkg-query"),
+    };
+    dpkg.args(["-W", "-f", "${Package}\\n"]);
     let names = run("dpkg-query", root, &mut dpkg, Duration::from_secs(120)).await?;
     let installed: Vec<&str> = names
         .lines()
@@ -467,18 +569,28 @@ async fn install_base_provides(root: &Path) -> Result<(), RootfsError> {
     std::fs::write(work.join("base.spec"), spec).map_err(io)?;
     let script = "set -e; rpmbuild -bb --define '_topdir /var/tmp/dbuild-base-provides' /var/tmp/dbuild-base-provides/base.spec; \
                   rpm -i --nodeps /var/tmp/dbuild-base-provides/RPMS/noarch/*.rpm; rpm -q dbuild-base-provides";
-    let step = Step {
-        name: "base-provides".into(),
-        argv: ["/bin/sh", "-c", script].map(String::from).to_vec(),
-        unmount_after: vec![],
+    let argv = ["/bin/sh", "-c", script].map(String::from).to_vec();
+    let mut cmd = match within {
+        Within::InPlace => {
+            let mut c = tokio::process::Command::new(&argv[0]);
+            c.args(&argv[1..]);
+            c
+        }
+        Within::Chroot => {
+            let step = Step {
+                name: "base-provides".into(),
+                argv,
+                unmount_after: vec![],
+            };
+            let plan = SandboxPlan::new(root.to_path_buf(), RootLayout::Copy, vec![step]);
+            // Not under /tmp: the sandbox mounts a tmpfs there.
+            plan.command().map_err(|e| RootfsError::Step {
+                step: "base provides",
+                root: root.to_path_buf(),
+                detail: e.to_string(),
+            })?
+        }
     };
-    let plan = SandboxPlan::new(root.to_path_buf(), RootLayout::Copy, vec![step]);
-    // Not under /tmp: the sandbox mounts a tmpfs there.
-    let mut cmd = plan.command().map_err(|e| RootfsError::Step {
-        step: "base provides",
-        root: root.to_path_buf(),
-        detail: e.to_string(),
-    })?;
     run(
         "building dbuild-base-provides",
         root,

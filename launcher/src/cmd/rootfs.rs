@@ -28,6 +28,11 @@ pub struct Args {
     /// Rebuild even if a root is already there.
     #[arg(long)]
     pub force: bool,
+    /// Make this system's own root (`/`) a builder root instead: install with
+    /// apt-get only the packages it lacks, then finish it (for the worker
+    /// image's build, `docker/worker.Dockerfile`).
+    #[arg(long, conflicts_with_all = ["dest", "from_rpms", "force", "mirror", "suite"])]
+    pub in_place: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -48,6 +53,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
+    if args.in_place {
+        let report = rt
+            .block_on(rootfs::finish_in_place(&spec))
+            .context("making / a builder root")?;
+        println!("finished / as a builder root in {:.1}s", report.seconds);
+        return Ok(ExitCode::SUCCESS);
+    }
     let report = rt.block_on(async {
         if args.force {
             dbuild_worker::chroot::remove_tree(&args.dest)
