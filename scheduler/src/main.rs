@@ -80,7 +80,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(exit::color_wanted(std::io::stderr().is_terminal()))
         .init();
     exit::run(BIN, start)
 }

@@ -108,6 +108,8 @@ async fn recorded_build(
         macro_files: Vec::new(),
         assume_provided: Vec::new(),
     };
+    let meta_ms = |key: &str| snap.meta.get(key).and_then(|v| v.parse::<u64>().ok());
+    let (started_ms, finished_ms) = (meta_ms("started_ms"), meta_ms("finished_ms"));
     let bd = build_dir.to_path_buf();
     let exists = move |r: &dbuild_common::wire::RpmFile| bd.join(&r.path).is_file();
     let mut build = Build::new(
@@ -120,6 +122,7 @@ async fn recorded_build(
         now_ms(),
     );
     let _ = build.take_ops();
+    build.restore_times(started_ms, finished_ms);
     let metrics = Metrics::new()?;
     build.set_metrics(metrics.build.clone());
     let scratch = db::open(&db::Location::Memory).await?;

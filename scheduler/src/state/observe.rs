@@ -283,3 +283,18 @@ impl Build {
         self.leases.contains_key(id)
     }
 }
+
+impl Build {
+    /// For a read-only view of a recorded build: its start and end as the
+    /// state file recorded them (a finished build restored for a new run
+    /// would start now).
+    pub fn restore_times(&mut self, started_ms: Option<u64>, finished_ms: Option<u64>) {
+        if let Some(s) = started_ms {
+            self.started_ms = s;
+            self.observe.run_started_ms = s;
+        }
+        if finished_ms.is_some() {
+            self.finished_ms = finished_ms;
+        }
+    }
+}

@@ -4,7 +4,7 @@
 //! exits 0 only when everything asked for was built (or up to date).
 
 pub mod processes;
-mod progress;
+pub mod progress;
 mod provided;
 mod selection;
 mod settings;
@@ -167,6 +167,15 @@ struct Services {
     scheduler: Managed,
     workers: Vec<Managed>,
     url: String,
+    /// `<state-dir>/scheduler.url`, removed when the scheduler stops.
+    url_file: PathBuf,
+}
+
+impl Services {
+    async fn stop_scheduler(&mut self) {
+        let _ = std::fs::remove_file(&self.url_file);
+        self.scheduler.stop(Duration::from_secs(10)).await;
+    }
 }
 
 async fn start(
@@ -186,6 +195,10 @@ async fn start(
     let mut scheduler = Managed::spawn("scheduler", cmd, &logs.join("scheduler.log"), true)?;
     let url = scheduler_url(&mut scheduler, Duration::from_secs(120)).await?;
     tracing::info!(url = %url, "scheduler up");
+    // `dbuild status` / `dbuild logs --state-dir` find the running scheduler here.
+    let url_file = crate::cmd::reach::url_file(&plan.local.state_dir);
+    std::fs::write(&url_file, format!("{url}\n"))
+        .with_context(|| format!("writing {}", url_file.display()))?;
     let mut workers = Vec::new();
     for i in 1..=plan.local.workers {
         workers.push(spawn_worker(plan, &url, token, root, i)?);
@@ -194,6 +207,7 @@ async fn start(
         scheduler,
         workers,
         url,
+        url_file,
     })
 }
 
@@ -322,6 +336,7 @@ async fn run_build(plan: Plan, tty: bool) -> anyhow::Result<ExitCode> {
     let finished: Summary = loop {
         tokio::select! {
             _ = &mut ctrl_c => {
+                progress.clear();
                 eprintln!("\ndbuild local: interrupted; stopping workers and scheduler (run again to resume)");
                 stop_all(&mut services).await;
                 return Ok(ExitCode::from(exit::INTERRUPTED));
@@ -329,6 +344,7 @@ async fn run_build(plan: Plan, tty: bool) -> anyhow::Result<ExitCode> {
             _ = ticker.tick() => {}
         }
         if let Ok(Some(status)) = services.scheduler.child.try_wait() {
+            progress.clear();
             stop_all(&mut services).await;
             let s = &services.scheduler;
             bail!(
@@ -386,7 +402,7 @@ async fn run_build(plan: Plan, tty: bool) -> anyhow::Result<ExitCode> {
     }
     // The share against what the scheduler accepted, as `dbuild verify` checks it.
     let share = super::verify::check_share(&services.url, &plan.build_dir).await;
-    services.scheduler.stop(Duration::from_secs(10)).await;
+    services.stop_scheduler().await;
     let ok = progress::print_summary(
         &finished,
         &packages,
@@ -408,7 +424,7 @@ async fn stop_all(services: &mut Services) {
     for w in &mut services.workers {
         w.stop(WORKER_GRACE + Duration::from_secs(20)).await;
     }
-    services.scheduler.stop(Duration::from_secs(10)).await;
+    services.stop_scheduler().await;
 }
 
 #[cfg(test)]
