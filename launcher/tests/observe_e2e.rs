@@ -210,6 +210,12 @@ async fn a_real_build_seen_by_prometheus_the_dashboard_the_page_and_the_terminal
         "the broken package fails the build:\n{out}"
     );
     assert!(out.contains("observe-broken"), "{out}");
+    // Off a terminal nobody writes colour codes: dbuild, the scheduler, the workers.
+    for log in ["scheduler.log", "local-1.log", "local-2.log"] {
+        let text = std::fs::read_to_string(state.join("logs").join(log)).unwrap();
+        assert!(!text.contains('\u{1b}'), "colour codes in {log}:\n{text}");
+    }
+    assert!(!out.contains('\u{1b}'), "colour codes in dbuild local's output:\n{out}");
 
     // The page's counts moved while the build ran.
     page_done.dedup();

@@ -72,15 +72,12 @@ async fn a_running_attempt_log_is_followed_until_its_lease_ends() {
     // The attempt ends: the answer ends, with what was written last.
     append(&log2, "line 3\n");
     assert_eq!(s.succeed(&w, &l2).await.0, 200);
-    loop {
-        match tokio::time::timeout(deadline, resp.chunk())
-            .await
-            .unwrap()
-            .unwrap()
-        {
-            Some(c) => got.push_str(&String::from_utf8_lossy(&c)),
-            None => break,
-        }
+    while let Some(c) = tokio::time::timeout(deadline, resp.chunk())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        got.push_str(&String::from_utf8_lossy(&c));
     }
     assert_eq!(got, "line 1\nline 2\nline 3\n");
 
