@@ -215,7 +215,10 @@ async fn a_real_build_seen_by_prometheus_the_dashboard_the_page_and_the_terminal
         let text = std::fs::read_to_string(state.join("logs").join(log)).unwrap();
         assert!(!text.contains('\u{1b}'), "colour codes in {log}:\n{text}");
     }
-    assert!(!out.contains('\u{1b}'), "colour codes in dbuild local's output:\n{out}");
+    assert!(
+        !out.contains('\u{1b}'),
+        "colour codes in dbuild local's output:\n{out}"
+    );
 
     // The page's counts moved while the build ran.
     page_done.dedup();

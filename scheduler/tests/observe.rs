@@ -29,6 +29,18 @@ fn append(path: &std::path::Path, text: &str) {
     f.write_all(text.as_bytes()).unwrap();
 }
 
+/// Reads `resp`'s chunks into `got` until it holds `want` (20 s at most).
+async fn read_until(resp: &mut reqwest::Response, got: &mut String, want: &str) {
+    while !got.contains(want) {
+        let chunk = tokio::time::timeout(Duration::from_secs(20), resp.chunk())
+            .await
+            .expect("no chunk within 20 s")
+            .unwrap()
+            .expect("the answer ended early");
+        got.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
 #[tokio::test]
 async fn a_running_attempt_log_is_followed_until_its_lease_ends() {
     let tmp = tempfile::tempdir().unwrap();
@@ -53,22 +65,10 @@ async fn a_running_attempt_log_is_followed_until_its_lease_ends() {
     assert_eq!(resp.status().as_u16(), 200);
     let deadline = Duration::from_secs(20);
     let mut got = String::new();
-    while !got.contains("line 1\n") {
-        let chunk = tokio::time::timeout(deadline, resp.chunk())
-            .await
-            .unwrap()
-            .unwrap();
-        got.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
-    }
+    read_until(&mut resp, &mut got, "line 1\n").await;
     // Appended while the client reads: it arrives on the open answer.
     append(&log2, "line 2\n");
-    while !got.contains("line 2\n") {
-        let chunk = tokio::time::timeout(deadline, resp.chunk())
-            .await
-            .unwrap()
-            .unwrap();
-        got.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
-    }
+    read_until(&mut resp, &mut got, "line 2\n").await;
     // The attempt ends: the answer ends, with what was written last.
     append(&log2, "line 3\n");
     assert_eq!(s.succeed(&w, &l2).await.0, 200);

@@ -6,12 +6,13 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::cluster::{get, setup, wait_exit, TOKEN};
 use support::dep_spec;
+use support::promtool::promtool_check;
 
 /// A worker of scheduler `url` listening on a free port; stderr goes to `<work>.log`.
 fn worker_at(url: &str, build_dir: &Path, work: &Path, base: &Path) -> Child {
@@ -49,29 +50,6 @@ fn listen_url(w: &mut Child) -> String {
 async fn fetch(url: &str) -> (u16, String) {
     let r = reqwest::get(url).await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
-}
-
-fn promtool_check(text: &str) -> String {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("promtool not found ({e}): apt-get install prometheus"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "promtool failed");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

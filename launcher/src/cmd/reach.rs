@@ -11,6 +11,14 @@ use dbuild_common::settings::SchedulerSettings;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The runtime a command's requests run on.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
 /// Where a running `dbuild local` writes its scheduler's URL.
 pub fn url_file(state_dir: &Path) -> PathBuf {
     state_dir.join("scheduler.url")

@@ -146,10 +146,7 @@ pub fn render(
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = super::reach::runtime()?;
     rt.block_on(async {
         let reached = reach(&args.target, "status").await?;
         let shown = async {

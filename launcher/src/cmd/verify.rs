@@ -62,10 +62,7 @@ impl ShareCheck {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = super::reach::runtime()?;
     let check = rt.block_on(async {
         match (&args.scheduler, &args.build_dir, &args.state_dir) {
             (Some(url), Some(build_dir), None) => check_share(url, build_dir).await,

@@ -89,21 +89,22 @@ impl Build {
         }
     }
 
+    /// When worker `id` last called (ms).
+    fn last_call(&self, id: &str) -> u64 {
+        self.observe
+            .last_seen
+            .get(id)
+            .copied()
+            .unwrap_or(self.observe.run_started_ms)
+    }
+
     /// How old each live worker's last call is at `now` (ms), by name.
     pub fn contact_ages(&self, now: u64) -> Vec<(String, u64)> {
         let mut out: Vec<(String, u64)> = self
             .workers
             .values()
             .filter(|w| !w.gone)
-            .map(|w| {
-                let seen = self
-                    .observe
-                    .last_seen
-                    .get(&w.id)
-                    .copied()
-                    .unwrap_or(self.observe.run_started_ms);
-                (w.name.clone(), now.saturating_sub(seen))
-            })
+            .map(|w| (w.name.clone(), now.saturating_sub(self.last_call(&w.id))))
             .collect();
         out.sort();
         out
@@ -121,15 +122,7 @@ impl Build {
             .workers
             .values()
             .filter(|w| !w.gone && w.leases.is_empty())
-            .filter(|w| {
-                let seen = self
-                    .observe
-                    .last_seen
-                    .get(&w.id)
-                    .copied()
-                    .unwrap_or(self.observe.run_started_ms);
-                now.saturating_sub(seen) > silence_ms
-            })
+            .filter(|w| now.saturating_sub(self.last_call(&w.id)) > silence_ms)
             .map(|w| w.id.clone())
             .collect();
         for id in &silent {
