@@ -7,7 +7,9 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::cluster::{get, setup, wait_exit, wait_for_log, worker, Sched, TOKEN};
+use support::cluster::{
+    get, listen_url, setup, wait_exit, wait_for_log, worker, worker_at, Sched, TOKEN,
+};
 use support::dep_spec;
 
 fn start_scheduler(build_dir: &Path) -> Sched {
@@ -429,6 +431,59 @@ async fn a_reservation_taken_over_leaves_no_trace() {
         m.contains("dbuild_reservations_total{outcome=\"taken_over\"} 1"),
         "{m}\n{wlog}"
     );
+    support::assert_clean(work.path());
+    let _ = std::fs::remove_file(work.path().with_extension("log"));
+}
+
+async fn status_of(url: &str) -> u16 {
+    reqwest::get(url).await.unwrap().status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_listener_reports_liveness_and_registration() {
+    let base = support::base_root().await;
+    let (share, work) = setup(&[("dep", dep_spec("dep", "/usr/share/dep/file"))]);
+
+    // A "scheduler" that accepts and never answers: registration hangs, so the
+    // worker is alive but not ready; when the connection closes it gives up (exit 1).
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    let mut w = worker_at(
+        &silent_url,
+        share.path(),
+        work.path(),
+        &base,
+        &["--listen", "127.0.0.1:0", "--connect-timeout", "2s"],
+    );
+    let health = listen_url(&mut w);
+    let (held, _) = silent.accept().unwrap();
+    assert_eq!(status_of(&format!("{health}/healthz")).await, 200);
+    assert_eq!(status_of(&format!("{health}/readyz")).await, 503);
+    // /metrics is served from the start (see listener.rs for its content).
+    assert_eq!(status_of(&format!("{health}/metrics")).await, 200);
+    drop((held, silent));
+    let status = wait_exit(&mut w, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(1), "registration failed: exit 1");
+
+    // The real scheduler: ready once registered, and the build goes on.
+    let sched = start_scheduler(share.path());
+    let mut w = worker(
+        &sched,
+        share.path(),
+        work.path(),
+        &base,
+        &["--listen", "127.0.0.1:0"],
+    );
+    let health = listen_url(&mut w);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while status_of(&format!("{health}/readyz")).await != 200 {
+        assert!(Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = wait_exit(&mut w, Duration::from_secs(240));
+    let wlog = std::fs::read_to_string(work.path().with_extension("log")).unwrap_or_default();
+    assert!(status.success(), "worker: {status}\n{wlog}");
+    assert_eq!(get(&sched, "/v1/summary").await["outcome"], "succeeded");
     support::assert_clean(work.path());
     let _ = std::fs::remove_file(work.path().with_extension("log"));
 }

@@ -85,6 +85,29 @@ pub fn worker(sched: &Sched, build_dir: &Path, work: &Path, base: &Path, extra: 
     worker_with_env(sched, build_dir, work, base, extra, &[])
 }
 
+/// A worker of the scheduler at `url` whose stdout is piped (the line
+/// `--listen` prints); otherwise as [`worker`].
+pub fn worker_at(url: &str, build_dir: &Path, work: &Path, base: &Path, extra: &[&str]) -> Child {
+    worker_command(url, build_dir, work, base, extra)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The address a worker started with `--listen` prints first (from [`worker_at`]).
+pub fn listen_url(w: &mut Child) -> String {
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(w.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    line.trim()
+        .strip_prefix("dbuild-worker listening on ")
+        .unwrap_or_else(|| panic!("worker printed {line:?}"))
+        .to_string()
+}
+
 /// [`worker`] with environment variables.
 pub fn worker_with_env(
     sched: &Sched,
@@ -94,14 +117,28 @@ pub fn worker_with_env(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> Child {
+    worker_command(&sched.url, build_dir, work, base, extra)
+        .envs(env.iter().copied())
+        .spawn()
+        .unwrap()
+}
+
+fn worker_command(
+    url: &str,
+    build_dir: &Path,
+    work: &Path,
+    base: &Path,
+    extra: &[&str],
+) -> Command {
     std::fs::write(build_dir.join("token"), TOKEN).unwrap();
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(work.with_extension("log"))
         .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_dbuild-worker"))
-        .args(["--scheduler", &sched.url, "--wait", "5"])
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dbuild-worker"));
+    command
+        .args(["--scheduler", url, "--wait", "5"])
         .arg("--token-file")
         .arg(build_dir.join("token"))
         .arg("--share")
@@ -111,10 +148,8 @@ pub fn worker_with_env(
         .arg("--work-dir")
         .arg(work)
         .args(extra)
-        .envs(env.iter().copied())
-        .stderr(log)
-        .spawn()
-        .unwrap()
+        .stderr(log);
+    command
 }
 
 pub fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
