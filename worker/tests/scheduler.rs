@@ -467,8 +467,9 @@ async fn health_listener_reports_liveness_and_registration() {
 
     // The real scheduler: ready once registered, and the build goes on.
     let sched = start_scheduler(share.path());
-    let mut w = worker(
-        &sched,
+    // Its stdout piped: the line `--listen` prints.
+    let mut w = worker_at(
+        &sched.url,
         share.path(),
         work.path(),
         &base,
