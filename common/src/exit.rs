@@ -142,3 +142,27 @@ mod tests {
         assert_eq!(message(&e), "reading x: gone");
     }
 }
+
+/// Whether log lines may carry colour codes: only on a terminal, and never
+/// when `NO_COLOR` is set to anything but "" (<https://no-color.org>).
+pub fn color_wanted(is_terminal: bool) -> bool {
+    color_allowed(is_terminal, std::env::var_os("NO_COLOR").as_deref())
+}
+
+fn color_allowed(is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod color_tests {
+    use super::color_allowed;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(color_allowed(true, None));
+        assert!(color_allowed(true, Some(OsStr::new(""))));
+        assert!(!color_allowed(true, Some(OsStr::new("1"))));
+        assert!(!color_allowed(false, None));
+    }
+}

@@ -6,6 +6,7 @@
 
 pub mod corpus;
 pub mod dispatch;
+pub mod eta;
 pub mod evr;
 pub mod exit;
 pub mod graph;

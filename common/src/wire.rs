@@ -6,6 +6,7 @@
 //! - `POST /v1/leases/{id}/heartbeat` [`HeartbeatRequest`] -> [`HeartbeatReply`]
 //! - `POST /v1/leases/{id}/report` [`Report`] -> [`ReportReply`]
 //! - `POST /v1/leases/{id}/reserve` [`ReserveRequest`] -> [`ReserveReply`]
+//! - `POST /v1/workers/{id}/leave` -> [`LeaveReply`] (the worker stops)
 //!
 //! Read calls: `GET /v1/summary` [`Summary`], `GET /v1/packages?state=` ([`PackageInfo`]s),
 //! `GET /v1/packages/{name}` [`PackageDetail`], `GET /v1/graph` [`GraphView`], `GET /v1/workers` ([`WorkerInfo`]s),
@@ -244,6 +245,13 @@ pub struct ReportReply {
     pub finished: bool,
 }
 
+/// The answer to `POST /v1/workers/{id}/leave`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LeaveReply {
+    /// Leases the worker still held, now back in the queue.
+    pub leases_returned: usize,
+}
+
 /// An error answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
@@ -256,9 +264,19 @@ pub struct Summary {
     pub packages: usize,
     /// Number of packages per state (all states listed).
     pub counts: BTreeMap<String, usize>,
+    /// Seconds since the build recorded in the state file started (a resumed
+    /// build counts from its first start), until it finished.
     pub elapsed_secs: f64,
-    /// Estimate of the time left: max(longest remaining chain, remaining work / live slots).
+    /// Seconds since this scheduler process started, until the build finished.
+    #[serde(default)]
+    pub run_elapsed_secs: f64,
+    /// Estimate of the time left: max(remaining critical path, remaining
+    /// work / live slots), each package by its measured or estimated
+    /// duration, a running one by what is left of it (see `dbuild_common::eta`).
     pub estimate_left_secs: f64,
+    /// The longest chain of packages still to build, in estimated seconds.
+    #[serde(default)]
+    pub critical_path_left_secs: f64,
     pub finished: bool,
     /// `running`, `succeeded`, or `failed` once finished with failures.
     pub outcome: String,

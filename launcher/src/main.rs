@@ -48,6 +48,18 @@ enum Command {
     /// summary. Exit status: 0 when the share matches, 1 when it does not or
     /// cannot be checked, 2 on usage errors.
     Verify(cmd::verify::Args),
+    /// Show a build's progress: counts and time left, what builds where, what
+    /// failed, the ready queue, the workers (its status page is the scheduler's /).
+    ///
+    /// For --scheduler URL, or a `dbuild local` state directory: the running
+    /// build's scheduler, or, when none runs, the build as its state file
+    /// recorded it. Exit status: 0 when shown, 1 when the build cannot be reached.
+    Status(cmd::status::Args),
+    /// Print a package's build log (the latest attempt, or --attempt N);
+    /// --follow follows a running attempt's log until it ends.
+    ///
+    /// Exit status: 0 when the log was printed, 1 when there is none.
+    Logs(cmd::logs::Args),
 }
 
 const BIN: &str = "dbuild";
@@ -59,6 +71,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(exit::color_wanted(std::io::IsTerminal::is_terminal(
+            &std::io::stderr(),
+        )))
         .init();
     exit::run(BIN, |cli: Cli, matches| match cli.command {
         Command::SpecDump(args) => cmd::spec_dump::run(args),
@@ -71,5 +86,7 @@ fn main() -> ExitCode {
         Command::Graph(args) => cmd::graph::run(args),
         Command::Simulate(args) => cmd::simulate::run(args),
         Command::Verify(args) => cmd::verify::run(args),
+        Command::Status(args) => cmd::status::run(args),
+        Command::Logs(args) => cmd::logs::run(args),
     })
 }

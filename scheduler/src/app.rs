@@ -75,8 +75,12 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Expires leases whose deadline passed, forever.
+/// Expires leases whose deadline passed, and marks gone the workers that
+/// have not called for a lease TTL plus the longest long poll, forever.
 pub async fn reaper(app: actix_web::web::Data<App>) {
+    let silence_ms = app
+        .lease_ttl_ms
+        .saturating_add(u64::try_from(app.max_wait.as_millis()).unwrap_or(u64::MAX));
     loop {
         // Wake at the next deadline, and at least every second (new leases).
         let next = app.lock().next_deadline();
@@ -85,6 +89,13 @@ pub async fn reaper(app: actix_web::web::Data<App>) {
             .clamp(10, 1000);
         tokio::time::sleep(Duration::from_millis(wait)).await;
         let now = now_ms();
+        let (gone, pending) = app.change(|b| b.mark_silent_gone(now, silence_ms));
+        if pending.wait().await.is_err() {
+            return;
+        }
+        if gone > 0 {
+            app.wake();
+        }
         let due = app.lock().next_deadline().is_some_and(|d| d <= now);
         if !due {
             continue;
@@ -94,7 +105,6 @@ pub async fn reaper(app: actix_web::web::Data<App>) {
             return;
         }
         if n > 0 {
-            app.metrics.leases_expired.inc_by(n as u64);
             app.wake();
         }
     }

@@ -15,6 +15,9 @@ pub enum SchedError {
     UnknownLease(String),
     #[error("unknown package {0:?}")]
     UnknownPackage(String),
+    /// A file the request names is not there (a build log).
+    #[error("{0}")]
+    NotFound(String),
     #[error(
         "lease {id} on package {package} is no longer live ({status}); the report changes nothing"
     )]

@@ -13,6 +13,7 @@ mod plan_source;
 mod promoter;
 mod read_only;
 mod state;
+mod stored_plan;
 
 use anyhow::Context;
 use app::now_ms;
@@ -79,7 +80,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(exit::color_wanted(std::io::stderr().is_terminal()))
         .init();
     exit::run(BIN, start)
 }
@@ -211,17 +212,29 @@ async fn run(s: SchedulerSettings) -> anyhow::Result<()> {
     let bd = build_dir.clone();
     let exists = move |r: &dbuild_common::wire::RpmFile| bd.join(&r.path).is_file();
     let lease_ttl_ms = cfg.lease_ttl_ms;
+    let stored = stored_plan::StoredPlan {
+        plan: plan.clone(),
+        hashes: hashes.clone(),
+        specs_rel: cfg.specs_rel.clone(),
+    }
+    .to_json()?;
     let mut build = state::Build::new(cfg, plan, hashes, snap, accepted, &exists, now_ms());
-    let writer = db::writer::Writer::spawn(conn);
+    let metrics = metrics::Metrics::new()?;
+    build.set_metrics(metrics.build.clone());
+    let writer = db::writer::Writer::spawn(conn, metrics.commit_seconds.clone());
+    let mut initial = build.take_ops();
+    initial.push(db::writer::DbOp::Meta {
+        key: stored_plan::KEY.into(),
+        value: stored,
+    });
     writer
-        .submit(build.take_ops())
+        .submit(initial)
         .wait()
         .await
         .context("recording the initial state")?;
     let restored = build.summary(now_ms());
     tracing::info!(packages = restored.packages, counts = ?restored.counts, "state restored");
 
-    let metrics = metrics::Metrics::new()?;
     let share = promoter::Share::new(build_dir.clone(), sync, lease_ttl_ms);
     let app = actix_web::web::Data::new(app::App::new(
         build,
@@ -238,9 +251,12 @@ async fn run(s: SchedulerSettings) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", s.listen))?;
     let addr = listener.local_addr()?;
     let data = app.clone();
+    let http_metrics = actix_web::web::Data::new(app.metrics.http.clone());
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
             .app_data(data.clone())
+            .app_data(http_metrics.clone())
+            .wrap(actix_web::middleware::from_fn(metrics::http::track))
             .configure(api::configure)
     })
     .workers(s.http_workers.max(1))

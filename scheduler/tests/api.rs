@@ -313,6 +313,7 @@ async fn openapi_document_matches_served_routes_and_metrics_are_exposed() {
     assert_eq!(
         seen,
         vec![
+            "GET /",
             "GET /healthz",
             "GET /metrics",
             "GET /openapi.json",
@@ -320,6 +321,7 @@ async fn openapi_document_matches_served_routes_and_metrics_are_exposed() {
             "GET /v1/graph",
             "GET /v1/packages",
             "GET /v1/packages/{name}",
+            "GET /v1/packages/{name}/log",
             "GET /v1/rpms",
             "GET /v1/summary",
             "GET /v1/workers",
@@ -328,6 +330,7 @@ async fn openapi_document_matches_served_routes_and_metrics_are_exposed() {
             "POST /v1/leases/{id}/report",
             "POST /v1/leases/{id}/reserve",
             "POST /v1/workers",
+            "POST /v1/workers/{id}/leave",
         ]
     );
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());

@@ -1,5 +1,5 @@
-//! The worker's HTTP listener for probes (`--listen ADDR`, off unless given):
-//! `/healthz` answers 200 while the worker runs its lease loops (from start-up
+//! The worker's HTTP listener for probes and metrics (`--listen ADDR`, off
+//! unless given): `/metrics` ([`crate::metrics`]); `/healthz` answers 200 while the worker runs its lease loops (from start-up
 //! until the loops have ended), `/readyz` 200 while it is registered with the
 //! scheduler. Both read a [`Health`] that the client updates.
 //!
@@ -72,7 +72,9 @@ async fn readyz(health: web::Data<Health>) -> HttpResponse {
 
 /// The listener's routes; a route added here is served with the probes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(healthz).service(readyz);
+    cfg.service(healthz)
+        .service(readyz)
+        .service(crate::metrics::serve);
 }
 
 /// Binds `addr` (port 0 picks a free port) and serves [`routes`] on the

@@ -19,8 +19,9 @@
 //! | [`rootfs`] | creating the base builder root (debootstrap) |
 //! | [`apt_sources`] | the host's apt sources: the default Debian mirror |
 //! | [`client`] | the scheduler protocol: register, lease, heartbeat, report |
-//! | [`health`] | the `--listen` HTTP listener: `/healthz`, `/readyz` |
 //! | [`startup`] | the scheduler's URL checked, the scheduler waited for at start-up |
+//! | [`health`] | the `--listen` HTTP listener: `/healthz`, `/readyz`, `/metrics` |
+//! | [`metrics`] | the worker's Prometheus metrics |
 
 pub mod ahead;
 pub mod apt_sources;
@@ -29,6 +30,7 @@ pub mod client;
 pub mod health;
 pub mod install;
 pub mod job;
+pub mod metrics;
 pub mod mounts;
 pub mod prepared;
 pub mod provides;

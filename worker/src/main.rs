@@ -147,7 +147,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(dbuild_common::exit::color_wanted(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        ))
         .init();
     exit::run(BIN, start)
 }

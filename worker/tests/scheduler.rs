@@ -4,11 +4,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
-use support::cluster::{get, setup, wait_exit, wait_for_log, worker, worker_at, Sched, TOKEN};
+use support::cluster::{
+    get, listen_url, setup, wait_exit, wait_for_log, worker, worker_at, Sched, TOKEN,
+};
 use support::dep_spec;
 
 fn start_scheduler(build_dir: &Path) -> Sched {
@@ -434,18 +435,6 @@ async fn a_reservation_taken_over_leaves_no_trace() {
     let _ = std::fs::remove_file(work.path().with_extension("log"));
 }
 
-/// The address a worker started with `--listen` prints first.
-fn listen_url(w: &mut Child) -> String {
-    let mut line = String::new();
-    BufReader::new(w.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    line.trim()
-        .strip_prefix("dbuild-worker listening on ")
-        .unwrap_or_else(|| panic!("worker printed {line:?}"))
-        .to_string()
-}
-
 async fn status_of(url: &str) -> u16 {
     reqwest::get(url).await.unwrap().status().as_u16()
 }
@@ -470,15 +459,17 @@ async fn health_listener_reports_liveness_and_registration() {
     let (held, _) = silent.accept().unwrap();
     assert_eq!(status_of(&format!("{health}/healthz")).await, 200);
     assert_eq!(status_of(&format!("{health}/readyz")).await, 503);
-    assert_eq!(status_of(&format!("{health}/metrics")).await, 404);
+    // /metrics is served from the start (see listener.rs for its content).
+    assert_eq!(status_of(&format!("{health}/metrics")).await, 200);
     drop((held, silent));
     let status = wait_exit(&mut w, Duration::from_secs(60));
     assert_eq!(status.code(), Some(1), "registration failed: exit 1");
 
     // The real scheduler: ready once registered, and the build goes on.
     let sched = start_scheduler(share.path());
-    let mut w = worker(
-        &sched,
+    // Its stdout piped: the line `--listen` prints.
+    let mut w = worker_at(
+        &sched.url,
         share.path(),
         work.path(),
         &base,

@@ -60,9 +60,11 @@ pub struct SchedulerSettings {
     /// root or --assume-provided (without it such dependencies are warnings).
     #[arg(long)]
     pub fail_on_unresolved: bool,
-    /// Only serve the accepted files of the build directory's state file
-    /// (`GET /v1/rpms`) and change nothing: no specs, no leases, no promotion.
-    /// `dbuild verify --state-dir` uses it when no scheduler runs.
+    /// Serve the build recorded in the build directory's state file and
+    /// change nothing (no specs, no leases, no promotion): every read
+    /// endpoint, the logs and the status page (only `GET /v1/rpms` for a
+    /// state file that keeps no plan). `dbuild verify --state-dir` and
+    /// `dbuild status --state-dir` use it when no scheduler runs.
     #[arg(long)]
     pub read_only: bool,
     #[command(flatten)]

@@ -44,7 +44,8 @@ pub struct WorkerSettings {
     /// Long-poll duration of a lease request.
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     pub wait: Span,
-    /// Serve /healthz and /readyz on this address (e.g. 0.0.0.0:8081; off unless given).
+    /// Serve /healthz, /readyz and /metrics on this address (e.g.
+    /// 0.0.0.0:8081; port 0 picks a free port; off unless given).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
     #[command(flatten)]

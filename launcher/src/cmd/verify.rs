@@ -8,9 +8,7 @@
 //! same check at the end of a build. The rule itself is
 //! [`dbuild_common::share::compare`].
 
-use super::local::processes::{child_command, scheduler_url, Managed};
 use anyhow::{bail, Context};
-use dbuild_common::settings::SchedulerSettings;
 use dbuild_common::share::{compare, AcceptedRpm, Problem, RpmsPage, STAGE_RPMS, STAGE_SRPMS};
 use rayon::prelude::*;
 use std::collections::{BTreeSet, HashMap};
@@ -64,18 +62,13 @@ impl ShareCheck {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = super::reach::runtime()?;
     let check = rt.block_on(async {
         match (&args.scheduler, &args.build_dir, &args.state_dir) {
             (Some(url), Some(build_dir), None) => check_share(url, build_dir).await,
             (None, None, Some(state_dir)) => {
                 let id = args.build_id.as_deref().unwrap_or("local");
-                if id.is_empty() || id.contains('/') || id.starts_with('.') {
-                    bail!("build id {id:?} must be a plain directory name");
-                }
+                super::reach::check_build_id(id)?;
                 check_state_dir(state_dir, &state_dir.join(id)).await
             }
             _ => bail!("give --scheduler URL --build-dir DIR, or --state-dir DIR"),
@@ -94,32 +87,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Starts `dbuild-scheduler --read-only` on `build_dir` and checks against it.
 async fn check_state_dir(state_dir: &Path, build_dir: &Path) -> anyhow::Result<ShareCheck> {
-    if !build_dir.is_dir() {
-        bail!("no build directory {}", build_dir.display());
-    }
-    let logs = state_dir.join("logs");
-    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
-    let settings = SchedulerSettings {
-        build_dir: Some(build_dir.to_path_buf()),
-        read_only: true,
-        listen: "127.0.0.1:0".into(),
-        ..SchedulerSettings::default()
-    };
-    let settings_dir = state_dir.join("settings");
-    std::fs::create_dir_all(&settings_dir)
-        .with_context(|| format!("creating {}", settings_dir.display()))?;
-    let cmd = child_command(
-        "dbuild-scheduler",
-        &settings,
-        &settings_dir.join("verify.toml"),
-    )?;
-    let mut scheduler =
-        Managed::spawn("scheduler (read-only)", cmd, &logs.join("verify.log"), true)?;
-    let checked = async {
-        let url = scheduler_url(&mut scheduler, Duration::from_secs(60)).await?;
-        check_share(&url, build_dir).await
-    }
-    .await;
+    let (mut scheduler, url) =
+        super::reach::start_read_only(state_dir, build_dir, "verify").await?;
+    let checked = check_share(&url, build_dir).await;
     scheduler.stop(Duration::from_secs(10)).await;
     checked
 }

@@ -5,6 +5,7 @@
 
 #[path = "../../../worker/tests/support/deadline.rs"]
 pub mod deadline;
+pub mod observe;
 #[path = "../../../worker/tests/support/workspace_bin.rs"]
 mod workspace_bin;
 
@@ -42,6 +43,11 @@ pub fn dbuild_local_command(specs: &Path, state: &Path, root: &Path) -> Command 
         .arg("--base-root")
         .arg(root);
     cmd
+}
+
+/// The workspace's `dbuild-scheduler`, freshly built.
+pub fn scheduler_bin() -> PathBuf {
+    workspace_bin::workspace_bin("dbuild-scheduler", "dbuild-scheduler")
 }
 
 pub struct Run {

@@ -1,7 +1,9 @@
 //! The REST API: worker endpoints (token), read endpoints, operations.
 
+mod logs;
 pub mod openapi;
 mod ops;
+mod page;
 pub mod read;
 mod worker;
 
@@ -17,7 +19,8 @@ impl ResponseError for SchedError {
             SchedError::BadRequest(_) => StatusCode::BAD_REQUEST,
             SchedError::UnknownWorker(_)
             | SchedError::UnknownLease(_)
-            | SchedError::UnknownPackage(_) => StatusCode::NOT_FOUND,
+            | SchedError::UnknownPackage(_)
+            | SchedError::NotFound(_) => StatusCode::NOT_FOUND,
             SchedError::LeaseNotLive { .. }
             | SchedError::NotYourLease { .. }
             | SchedError::SlotsFull { .. } => StatusCode::CONFLICT,
@@ -48,6 +51,19 @@ pub fn healthz_route() -> impl actix_web::dev::HttpServiceFactory {
 
 /// Registers every route, with JSON errors for malformed input.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(worker::register)
+        .service(worker::lease)
+        .service(worker::heartbeat)
+        .service(worker::reserve)
+        .service(worker::report)
+        .service(worker::leave)
+        .service(ops::readyz);
+    configure_read(cfg);
+}
+
+/// Registers the routes that only read (what `--read-only` serves too):
+/// the read endpoints, logs, the status page, health, metrics, the API document.
+pub fn configure_read(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
         web::JsonConfig::default()
             .limit(8 * 1024 * 1024)
@@ -61,19 +77,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .app_data(
         web::QueryConfig::default().error_handler(|e, _| bad_request(format!("bad query: {e}"))),
     )
-    .service(worker::register)
-    .service(worker::lease)
-    .service(worker::heartbeat)
-    .service(worker::reserve)
-    .service(worker::report)
     .service(read::summary)
     .service(read::packages)
+    .service(logs::log)
     .service(read::package)
+    .service(page::index)
     .service(read::graph)
     .service(read::workers)
     .service(read::rpms)
     .service(ops::healthz)
-    .service(ops::readyz)
     .service(ops::metrics)
     .service(ops::openapi_json)
     .default_service(web::to(|req: HttpRequest| async move {

@@ -1,6 +1,6 @@
 //! Operational endpoints: health, readiness, metrics, the OpenAPI document.
 
-use crate::app::App;
+use crate::app::{now_ms, App};
 use actix_web::{get, web, HttpResponse};
 use dbuild_common::wire::ErrorBody;
 use utoipa::OpenApi;
@@ -33,7 +33,7 @@ pub async fn readyz(app: web::Data<App>) -> HttpResponse {
 pub async fn metrics(app: web::Data<App>) -> HttpResponse {
     let text = {
         let b = app.lock();
-        app.metrics.render(&b)
+        app.metrics.render(&b, now_ms())
     };
     match text {
         Ok(t) => HttpResponse::Ok()

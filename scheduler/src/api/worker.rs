@@ -7,8 +7,8 @@ use crate::incoming;
 use crate::state::LeaseAttempt;
 use actix_web::{post, web, HttpResponse};
 use dbuild_common::wire::{
-    ErrorBody, HeartbeatReply, HeartbeatRequest, LeaseReply, LeaseRequest, Outcome, RegisterReply,
-    RegisterRequest, Report, ReportReply, ReserveReply, ReserveRequest,
+    ErrorBody, HeartbeatReply, HeartbeatRequest, LeaseReply, LeaseRequest, LeaveReply, Outcome,
+    RegisterReply, RegisterRequest, Report, ReportReply, ReserveReply, ReserveRequest,
 };
 use std::time::Duration;
 
@@ -262,4 +262,23 @@ async fn after_acceptance(
         // Only the dependents' new states: nothing the answer depends on.
         None => Ok(next),
     }
+}
+
+/// The worker stops: its leases go back to the queue at once (their builds
+/// are not waited for) and `/v1/workers` shows it gone until it calls again.
+#[utoipa::path(post, path = "/v1/workers/{id}/leave", security(("bearer" = [])),
+    params(("id" = String, Path, description = "worker id")),
+    responses((status = 200, body = LeaveReply), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "unknown worker")))]
+#[post("/v1/workers/{id}/leave")]
+pub async fn leave(
+    _a: Authed,
+    app: web::Data<App>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, SchedError> {
+    let (res, pending) = app.change(|b| b.leave(&id, now_ms()));
+    pending.wait().await?;
+    let leases_returned = res?;
+    app.wake();
+    Ok(HttpResponse::Ok().json(LeaveReply { leases_returned }))
 }

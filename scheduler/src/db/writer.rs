@@ -100,9 +100,10 @@ impl Pending {
 
 impl Writer {
     /// Starts the writer task on `conn`.
-    pub fn spawn(conn: SqliteConnection) -> Writer {
+    /// Each transaction's time goes into `commit_seconds`.
+    pub fn spawn(conn: SqliteConnection, commit_seconds: prometheus::Histogram) -> Writer {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(conn, rx));
+        tokio::spawn(run(conn, rx, commit_seconds));
         Writer { tx }
     }
 
@@ -127,10 +128,16 @@ impl Writer {
     }
 }
 
-async fn run(mut conn: SqliteConnection, mut rx: mpsc::UnboundedReceiver<Batch>) {
+async fn run(
+    mut conn: SqliteConnection,
+    mut rx: mpsc::UnboundedReceiver<Batch>,
+    commit_seconds: prometheus::Histogram,
+) {
     let mut batches = Vec::new();
     while rx.recv_many(&mut batches, 4096).await > 0 {
+        let timer = commit_seconds.start_timer();
         let result = commit(&mut conn, &batches).await;
+        timer.observe_duration();
         let ok = result.is_ok();
         if let Err(e) = result {
             tracing::error!(error = %e, "state file commit failed; stopping so a restart reloads the file");

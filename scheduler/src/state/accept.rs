@@ -39,6 +39,7 @@ impl Build {
             secs: r.duration_secs,
         });
         self.pkgs[i].reason = None;
+        self.observe_accepted(i, r.duration_secs);
         // On disk it succeeded: after a crash the start-up promotes its files first.
         self.persist_pkg_as(i, PkgState::Succeeded);
         let mut detail = format!("{count} RPMs in {:.1}s", r.duration_secs);

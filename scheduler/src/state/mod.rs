@@ -5,11 +5,13 @@
 
 mod accept;
 mod accepted;
+mod observe;
 mod ops;
 mod reserve;
 mod views;
 
 pub use accepted::Accepted;
+pub use observe::LogTarget;
 pub use ops::LeaseAttempt;
 pub use reserve::ReservationCounts;
 
@@ -124,6 +126,8 @@ pub struct Build {
     /// restart a claim simply fails and the slot gets the best ready package).
     reservations: HashMap<String, reserve::Reservation>,
     reservation_counts: ReservationCounts,
+    /// Metrics, workers' last calls, time left (see [`observe`]).
+    observe: observe::Observe,
 }
 
 impl Build {
@@ -341,6 +345,7 @@ impl Build {
             ops,
             reservations: HashMap::new(),
             reservation_counts: ReservationCounts::default(),
+            observe: observe::Observe::new(now),
         };
         b.ops.push(DbOp::Meta {
             key: "started_ms".into(),

@@ -120,11 +120,12 @@ impl Build {
             },
         );
         self.persist_worker(&id);
+        self.seen(&id, now);
         tracing::info!(worker = %req.name, worker_id = %id, arch = %req.arch, slots = req.slots, "worker registered");
         Ok(id)
     }
 
-    fn persist_worker(&mut self, id: &str) {
+    pub(super) fn persist_worker(&mut self, id: &str) {
         if let Some(w) = self.workers.get(id) {
             self.ops.push(DbOp::Worker {
                 id: w.id.clone(),
@@ -151,6 +152,7 @@ impl Build {
             });
         }
         let (name, gone) = (w.name.clone(), w.gone);
+        self.seen(worker_id, now);
         if gone {
             if let Some(w) = self.workers.get_mut(worker_id) {
                 w.gone = false;
@@ -183,6 +185,7 @@ impl Build {
         id: String,
         now: u64,
     ) -> Lease {
+        self.observe_grant(i, now);
         self.pkgs[i].attempts += 1;
         let attempt = self.pkgs[i].attempts;
         let deadline_ms = now
@@ -302,6 +305,7 @@ impl Build {
     /// Renews lease `id`; returns the new deadline.
     pub fn heartbeat(&mut self, id: &str, worker_id: &str, now: u64) -> Result<u64, SchedError> {
         let granted = self.live_lease(id, worker_id)?.granted_ms;
+        self.seen(worker_id, now);
         let deadline = now
             .saturating_add(self.cfg.lease_ttl_ms)
             .min(granted.saturating_add(self.cfg.max_build_ms));
@@ -452,6 +456,7 @@ impl Build {
     ) -> Result<Reported, SchedError> {
         let l = self.live_lease(id, &r.worker_id)?.clone();
         self.validate_report(l.pkg, r)?;
+        self.seen(&r.worker_id, now);
         let i = l.pkg;
         let name = self.plan.packages[i].name.clone();
         let worker = self.worker_name(&l.worker_id);
@@ -485,6 +490,9 @@ impl Build {
             detail.push_str("; not retried: the package's own build failed");
         }
         self.pkgs[i].reason = Some(reason_line);
+        if let Some(m) = self.metrics() {
+            m.finished(Some(kind));
+        }
         let outcome = self
             .disp
             .fail(i, &worker, permanent)
@@ -501,6 +509,9 @@ impl Build {
         );
         match outcome {
             FailOutcome::Retry => {
+                if let Some(m) = self.metrics() {
+                    m.retried_after_failure();
+                }
                 tracing::warn!(package = %name, worker = %worker, lease = %id, attempt = l.attempt, "build failed; will retry");
             }
             FailOutcome::Failed { dep_failed } => {
@@ -566,7 +577,7 @@ impl Build {
     }
 
     /// Takes lease `id` away and puts its package back in the queue.
-    fn lose_lease(&mut self, id: &str, now: u64, kind: &str, why: &str) {
+    pub(super) fn lose_lease(&mut self, id: &str, now: u64, kind: &str, why: &str) {
         let Some(l) = self.leases.get(id).cloned() else {
             return;
         };
@@ -577,7 +588,9 @@ impl Build {
         self.pkgs[i].losses += 1;
         let losses = self.pkgs[i].losses;
         let name = self.plan.packages[i].name.clone();
-        if losses < self.cfg.max_lease_losses {
+        let requeue = losses < self.cfg.max_lease_losses;
+        self.observe_lost(kind, requeue);
+        if requeue {
             let _ = self.disp.requeue(i);
             self.persist_pkg(i);
             self.event(

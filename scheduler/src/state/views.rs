@@ -10,31 +10,7 @@ use dbuild_common::wire::{
 impl Build {
     pub fn summary(&self, now: u64) -> Summary {
         let counts = self.disp.counts();
-        let end = self.finished_ms.unwrap_or(now);
-        let slots: u64 = self
-            .workers
-            .values()
-            .filter(|w| !w.gone)
-            .map(|w| u64::from(w.slots))
-            .sum();
-        let remaining: Vec<usize> = (0..self.package_count())
-            .filter(|&i| {
-                matches!(
-                    self.disp.state(i),
-                    Some(PkgState::Waiting | PkgState::Ready | PkgState::Building)
-                )
-            })
-            .collect();
-        let chain = remaining
-            .iter()
-            .map(|&i| self.disp.priority(i))
-            .fold(0.0, f64::max);
-        let work: f64 = remaining.iter().map(|&i| self.weights[i]).sum();
-        let estimate = if remaining.is_empty() {
-            0.0
-        } else {
-            chain.max(work / slots.max(1) as f64)
-        };
+        let left = self.time_left(now);
         let failed: Vec<String> = (0..self.package_count())
             .filter(|&i| self.disp.state(i) == Some(PkgState::Failed))
             .map(|i| self.disp.name(i).to_string())
@@ -54,13 +30,15 @@ impl Build {
                 .into_iter()
                 .map(|(k, v)| (k.as_str().to_string(), v))
                 .collect(),
-            elapsed_secs: end.saturating_sub(self.started_ms) as f64 / 1000.0,
-            estimate_left_secs: estimate,
+            elapsed_secs: self.elapsed_ms(now) as f64 / 1000.0,
+            run_elapsed_secs: self.run_elapsed_ms(now) as f64 / 1000.0,
+            estimate_left_secs: left.estimate_secs,
+            critical_path_left_secs: left.critical_path_secs,
             finished,
             outcome: outcome.to_string(),
             failed,
             workers_live: self.live_workers(),
-            slots_live: slots,
+            slots_live: self.live_slots(),
         }
     }
 

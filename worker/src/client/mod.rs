@@ -18,8 +18,8 @@ use crate::ahead::Ahead;
 use crate::job::{run_job, run_prepared, BuildJob, BuildResult, WorkerConfig};
 use crate::prepared::Prepared;
 use dbuild_common::wire::{
-    FailureKind, HeartbeatReply, HeartbeatRequest, Lease, LeaseReply, LeaseRequest, Outcome,
-    RegisterReply, RegisterRequest, Report, ReportReply, RpmFile,
+    FailureKind, HeartbeatReply, HeartbeatRequest, Lease, LeaseReply, LeaseRequest, LeaveReply,
+    Outcome, RegisterReply, RegisterRequest, Report, ReportReply, RpmFile,
 };
 use prefetch::Prefetch;
 use reqwest::StatusCode;
@@ -225,6 +225,7 @@ pub async fn run(
         reg: tokio::sync::Mutex::new(register(&api, &cc).await?),
     });
     cc.health.set_registered(true);
+    crate::metrics::set_slots(cc.slots.max(1));
     let (cc, wc) = (Arc::new(cc), Arc::new(wc));
     let mut tasks = tokio::task::JoinSet::new();
     for slot in 0..cc.slots.max(1) as usize {
@@ -258,10 +259,25 @@ pub async fn run(
         }
     }
     cc.health.set_ended();
+    leave(&api, &session).await;
     crate::chroot::removals_done().await;
     match first_error {
         Some(e) => Err(e),
         None => Ok(ended),
+    }
+}
+
+/// Tells the scheduler this worker stops (`/v1/workers` shows it gone at
+/// once, not after its silence): one try, a failure only logged.
+async fn leave(api: &Api, session: &Session) {
+    let worker_id = session.current().await.worker_id;
+    let path = format!("/v1/workers/{worker_id}/leave");
+    match api
+        .post::<_, LeaveReply>(&path, &serde_json::json!({}), Duration::from_secs(5))
+        .await
+    {
+        Ok(r) => tracing::info!(leases_returned = r.leases_returned, "left the build"),
+        Err(e) => tracing::warn!(error = %e, "could not tell the scheduler this worker stops"),
     }
 }
 
@@ -432,6 +448,7 @@ impl Slot<'_> {
         prepared: &mut Option<Prepared>,
         mut stop: watch::Receiver<bool>,
     ) -> (AfterReport, Option<Ahead>) {
+        let _busy = crate::metrics::Busy::start();
         let Slot {
             n: slot,
             api,
@@ -531,6 +548,7 @@ impl Slot<'_> {
                 "test hook DBUILD_TEST_PAUSE_AFTER_PUBLISH: published; waiting forever instead of reporting");
             std::future::pending::<()>().await;
         }
+        crate::metrics::build_finished(&result);
         let phases = result.phases;
         let mut report = to_report(&reg.worker_id, &job, &result);
         // Unless stopping, the reply may carry the next package: the reservation, if it holds.

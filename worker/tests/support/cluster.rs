@@ -94,6 +94,20 @@ pub fn worker_at(url: &str, build_dir: &Path, work: &Path, base: &Path, extra: &
         .unwrap()
 }
 
+/// The address a worker started with `--listen` prints first (from [`worker_at`]).
+pub fn listen_url(w: &mut Child) -> String {
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(w.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    line.trim()
+        .strip_prefix("dbuild-worker listening on ")
+        .unwrap_or_else(|| panic!("worker printed {line:?}"))
+        .to_string()
+}
+
 /// [`worker`] with environment variables.
 pub fn worker_with_env(
     sched: &Sched,

@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod deadline;
+pub mod promtool;
 pub mod workspace_bin;
 
 use dbuild_worker::job::{run_job, BuildJob, BuildResult, WorkerConfig};

@@ -4,7 +4,7 @@
 //! exits 0 only when everything asked for was built (or up to date).
 
 pub mod processes;
-mod progress;
+pub mod progress;
 mod provided;
 mod selection;
 mod settings;
@@ -18,7 +18,7 @@ use dbuild_common::settings::{
 };
 use dbuild_common::spec::ParseOptions;
 use dbuild_common::wire::{PackageInfo, Summary};
-use processes::{child_command, last_line, scheduler_url, Managed};
+use processes::{child_command, last_line, listening_url, scheduler_url, Managed};
 use progress::Progress;
 use settings::LocalSettings;
 use std::io::IsTerminal;
@@ -167,6 +167,45 @@ struct Services {
     scheduler: Managed,
     workers: Vec<Managed>,
     url: String,
+    /// `<state-dir>/scheduler.url`, removed when the scheduler stops.
+    url_file: PathBuf,
+    /// Each worker's `--listen` URL (its `/metrics`), in worker order.
+    worker_urls: Vec<String>,
+    /// [`TARGETS_FILE`] in the state directory.
+    targets_file: PathBuf,
+}
+
+/// Prometheus file-based service discovery (`file_sd_configs`) of a running
+/// `dbuild local`: the scheduler's and each worker's metrics address, with
+/// the label `component` (scheduler, worker); removed when it ends.
+pub const TARGETS_FILE: &str = "prometheus-targets.json";
+
+impl Services {
+    fn write_targets(&self) {
+        let host = |url: &str| {
+            url.trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_string()
+        };
+        let groups = serde_json::json!([
+            {"targets": [host(&self.url)], "labels": {"component": "scheduler"}},
+            {"targets": self.worker_urls.iter().map(|u| host(u)).collect::<Vec<_>>(),
+             "labels": {"component": "worker"}},
+        ]);
+        // Written whole, then renamed: Prometheus never reads half a file.
+        let tmp = self.targets_file.with_extension("json.tmp");
+        let written = std::fs::write(&tmp, groups.to_string())
+            .and_then(|()| std::fs::rename(&tmp, &self.targets_file));
+        if let Err(e) = written {
+            tracing::warn!(file = %self.targets_file.display(), error = %e, "cannot write the Prometheus targets");
+        }
+    }
+
+    async fn stop_scheduler(&mut self) {
+        let _ = std::fs::remove_file(&self.url_file);
+        let _ = std::fs::remove_file(&self.targets_file);
+        self.scheduler.stop(Duration::from_secs(10)).await;
+    }
 }
 
 async fn start(
@@ -186,15 +225,25 @@ async fn start(
     let mut scheduler = Managed::spawn("scheduler", cmd, &logs.join("scheduler.log"), true)?;
     let url = scheduler_url(&mut scheduler, Duration::from_secs(120)).await?;
     tracing::info!(url = %url, "scheduler up");
-    let mut workers = Vec::new();
-    for i in 1..=plan.local.workers {
-        workers.push(spawn_worker(plan, &url, token, root, i)?);
-    }
-    Ok(Services {
+    // `dbuild status` / `dbuild logs --state-dir` find the running scheduler here.
+    let url_file = crate::cmd::reach::url_file(&plan.local.state_dir);
+    std::fs::write(&url_file, format!("{url}\n"))
+        .with_context(|| format!("writing {}", url_file.display()))?;
+    let mut services = Services {
         scheduler,
-        workers,
+        workers: Vec::new(),
+        worker_urls: Vec::new(),
         url,
-    })
+        url_file,
+        targets_file: plan.local.state_dir.join(TARGETS_FILE),
+    };
+    for i in 1..=plan.local.workers {
+        let (w, metrics) = spawn_worker(plan, &services.url, token, root, i).await?;
+        services.workers.push(w);
+        services.worker_urls.push(metrics);
+    }
+    services.write_targets();
+    Ok(services)
 }
 
 /// `<state-dir>/settings/NAME.toml`, where a child's settings are written.
@@ -243,18 +292,21 @@ fn worker_settings(
         work_dir: local.state_dir.join("work").join(name),
         // On Ctrl-C a running build gets this long to finish before it is handed back.
         grace: Span(WORKER_GRACE),
+        // Its /metrics (and probes) on a free loopback port, in the targets file.
+        listen: Some("127.0.0.1:0".into()),
         build: local.worker.clone(),
         ..WorkerSettings::default()
     }
 }
 
-fn spawn_worker(
+/// Starts worker `i`; returns it and the URL of its listener (`/metrics`).
+async fn spawn_worker(
     plan: &Plan,
     url: &str,
     token: &Path,
     root: &Path,
     i: u32,
-) -> anyhow::Result<Managed> {
+) -> anyhow::Result<(Managed, String)> {
     let name = format!("local-{i}");
     let settings = worker_settings(plan, url, token, root, &name);
     let cmd = child_command("dbuild-worker", &settings, &settings_file(plan, &name)?)?;
@@ -263,7 +315,9 @@ fn spawn_worker(
         .state_dir
         .join("logs")
         .join(format!("{name}.log"));
-    Managed::spawn(&name, cmd, &log, false)
+    let mut worker = Managed::spawn(&name, cmd, &log, true)?;
+    let metrics = listening_url(&mut worker, Duration::from_secs(60)).await?;
+    Ok((worker, metrics))
 }
 
 async fn get<T: serde::de::DeserializeOwned>(
@@ -322,6 +376,7 @@ async fn run_build(plan: Plan, tty: bool) -> anyhow::Result<ExitCode> {
     let finished: Summary = loop {
         tokio::select! {
             _ = &mut ctrl_c => {
+                progress.clear();
                 eprintln!("\ndbuild local: interrupted; stopping workers and scheduler (run again to resume)");
                 stop_all(&mut services).await;
                 return Ok(ExitCode::from(exit::INTERRUPTED));
@@ -329,6 +384,7 @@ async fn run_build(plan: Plan, tty: bool) -> anyhow::Result<ExitCode> {
             _ = ticker.tick() => {}
         }
         if let Ok(Some(status)) = services.scheduler.child.try_wait() {
+            progress.clear();
             stop_all(&mut services).await;
             let s = &services.scheduler;
             bail!(
@@ -370,7 +426,10 @@ async fn run_build(plan: Plan, tty: bool) -> anyhow::Result<ExitCode> {
                     services.workers[i].name
                 );
                 let index = u32::try_from(i + 1).unwrap_or(u32::MAX);
-                services.workers[i] = spawn_worker(&plan, &services.url, &token, &root, index)?;
+                let (w, metrics) = spawn_worker(&plan, &services.url, &token, &root, index).await?;
+                services.workers[i] = w;
+                services.worker_urls[i] = metrics;
+                services.write_targets();
             }
         }
     };
@@ -386,7 +445,7 @@ async fn run_build(plan: Plan, tty: bool) -> anyhow::Result<ExitCode> {
     }
     // The share against what the scheduler accepted, as `dbuild verify` checks it.
     let share = super::verify::check_share(&services.url, &plan.build_dir).await;
-    services.scheduler.stop(Duration::from_secs(10)).await;
+    services.stop_scheduler().await;
     let ok = progress::print_summary(
         &finished,
         &packages,
@@ -408,7 +467,7 @@ async fn stop_all(services: &mut Services) {
     for w in &mut services.workers {
         w.stop(WORKER_GRACE + Duration::from_secs(20)).await;
     }
-    services.scheduler.stop(Duration::from_secs(10)).await;
+    services.stop_scheduler().await;
 }
 
 #[cfg(test)]

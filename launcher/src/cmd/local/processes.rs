@@ -111,30 +111,41 @@ pub fn last_line(log: &Path) -> String {
 
 /// Reads the scheduler's first stdout line, `dbuild-scheduler listening on URL`.
 pub async fn scheduler_url(scheduler: &mut Managed, timeout: Duration) -> anyhow::Result<String> {
-    let stdout = scheduler.child.stdout.take().context("scheduler stdout")?;
+    listening_url(scheduler, timeout).await
+}
+
+/// Reads a process's first stdout line, `<binary> listening on URL` (the
+/// scheduler, or a worker started with `--listen`), and keeps draining
+/// its stdout so it never blocks on a full pipe.
+pub async fn listening_url(process: &mut Managed, timeout: Duration) -> anyhow::Result<String> {
+    let name = process.name.clone();
+    let stdout = process
+        .child
+        .stdout
+        .take()
+        .with_context(|| format!("{name} stdout"))?;
     let mut lines = BufReader::new(stdout).lines();
     let line = match tokio::time::timeout(timeout, lines.next_line()).await {
         Ok(Ok(Some(line))) => line,
         Ok(_) => bail!(
-            "the scheduler exited before listening: {} (log: {})",
-            last_line(&scheduler.log),
-            scheduler.log.display()
+            "the {name} exited before listening: {} (log: {})",
+            last_line(&process.log),
+            process.log.display()
         ),
         Err(_) => bail!(
-            "the scheduler did not start within {:?}; see {}",
+            "the {name} did not start within {:?}; see {}",
             timeout,
-            scheduler.log.display()
+            process.log.display()
         ),
     };
     let url = line.rsplit(' ').next().unwrap_or_default().to_string();
     if !url.starts_with("http://") {
-        bail!("unexpected scheduler output {line:?}");
+        bail!("unexpected {name} output {line:?}");
     }
-    // Keep draining stdout so the scheduler never blocks on a full pipe.
-    let log = scheduler.log.clone();
+    let log = process.log.clone();
     tokio::spawn(async move {
         while let Ok(Some(line)) = lines.next_line().await {
-            tracing::debug!(log = %log.display(), "scheduler: {line}");
+            tracing::debug!(log = %log.display(), "{line}");
         }
     });
     Ok(url)

@@ -1,12 +1,17 @@
-//! What `dbuild local` shows while it runs (a live view on a terminal,
-//! plain log lines otherwise) and the summary at the end.
+//! What `dbuild local` shows while it runs (a progress bar on a terminal,
+//! plain lines otherwise) and the summary at the end. Every time figure says
+//! what it measures: this run's wall time, the scheduler's estimate of the
+//! time left (along the remaining critical path and the remaining work over
+//! the live slots), the time the scheduler spent building.
 
 use crate::cmd::verify::ShareCheck;
 use dbuild_common::dispatch::PkgState;
 use dbuild_common::wire::{log_path, PackageInfo, Summary};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 pub fn clock(secs: f64) -> String {
     let s = secs.max(0.0).round() as u64;
@@ -21,88 +26,142 @@ fn count(summary: &Summary, state: PkgState) -> usize {
     summary.counts.get(state.as_str()).copied().unwrap_or(0)
 }
 
-/// The counts, and the failures with the times.
-fn status_parts(summary: &Summary) -> (String, String) {
+/// The counts of a summary in one line.
+pub fn status_line(summary: &Summary) -> String {
     let done = count(summary, PkgState::Succeeded) + count(summary, PkgState::UpToDate);
-    let counts = format!(
-        "{done}/{} done ({} built, {} up-to-date), {} building, {} waiting",
+    format!(
+        "{done}/{} done ({} built, {} up-to-date), {} building, {} waiting, {} failed, {} dep-failed",
         summary.packages,
         count(summary, PkgState::Succeeded),
         count(summary, PkgState::UpToDate),
         count(summary, PkgState::Building),
         count(summary, PkgState::Waiting) + count(summary, PkgState::Ready),
-    );
-    let rest = format!(
-        "{} failed, {} dep-failed; elapsed {}, about {} left",
         count(summary, PkgState::Failed),
         count(summary, PkgState::DepFailed),
-        clock(summary.elapsed_secs),
-        clock(summary.estimate_left_secs),
-    );
-    (counts, rest)
+    )
 }
 
-/// One line of counts and times (for logs).
-pub fn status_line(summary: &Summary) -> String {
-    let (counts, rest) = status_parts(summary);
-    format!("{counts}, {rest}")
+/// This run's elapsed time and the scheduler's estimate of the time left,
+/// each saying what it measures.
+fn times(summary: &Summary, run_secs: f64) -> String {
+    let left = if summary.finished {
+        "nothing left".to_string()
+    } else {
+        format!(
+            "about {} left (remaining critical path {}, by measured or estimated build times)",
+            clock(summary.estimate_left_secs),
+            clock(summary.critical_path_left_secs)
+        )
+    };
+    format!("this run {}, {left}", clock(run_secs))
 }
 
-/// Renders progress: redraws a block on a terminal, prints a line per change otherwise.
+/// `name (0:42 on local-1)` for each running build.
+fn building_list(building: &[PackageInfo], now_ms: u64) -> Vec<String> {
+    building
+        .iter()
+        .map(|p| {
+            let since = p
+                .since_unix_ms
+                .map_or(0.0, |t| now_ms.saturating_sub(t) as f64 / 1000.0);
+            format!(
+                "{} ({} on {})",
+                p.name,
+                clock(since),
+                p.worker.as_deref().unwrap_or("?")
+            )
+        })
+        .collect()
+}
+
+/// Without a terminal, how long the output may stay silent while builds run.
+const QUIET_LIMIT: Duration = Duration::from_secs(30);
+
+/// Shows progress: on a terminal a progress bar (done of all, rate, time
+/// left) with the running builds under it; otherwise a line per change of
+/// the counts, and every half minute without one a line of what builds and
+/// for how long.
 pub struct Progress {
-    tty: bool,
-    drawn_lines: usize,
+    bar: Option<ProgressBar>,
+    started: Instant,
+    /// Packages finished when this run started (up to date, or done before a resume).
+    done_at_start: Option<usize>,
     last_plain: String,
+    last_line_at: Instant,
 }
 
 impl Progress {
     pub fn new(tty: bool) -> Self {
+        let bar = tty.then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template(
+                "dbuild local: [{bar:32.cyan/blue}] {pos}/{len} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            bar.set_style(style);
+            bar
+        });
         Progress {
-            tty,
-            drawn_lines: 0,
+            bar,
+            started: Instant::now(),
+            done_at_start: None,
             last_plain: String::new(),
+            last_line_at: Instant::now(),
         }
     }
 
     pub fn show(&mut self, summary: &Summary, building: &[PackageInfo], now_ms: u64) {
-        let mut err = std::io::stderr().lock();
-        if !self.tty {
-            let line = status_line(summary);
-            // Elapsed time changes every second: compare without it.
-            let key = line
-                .split("; elapsed")
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            if key != self.last_plain {
-                let _ = writeln!(err, "dbuild local: {line}");
-                self.last_plain = key;
+        let run_secs = self.started.elapsed().as_secs_f64();
+        let finished_now = count(summary, PkgState::Succeeded)
+            + count(summary, PkgState::UpToDate)
+            + count(summary, PkgState::Failed)
+            + count(summary, PkgState::DepFailed);
+        let at_start = *self.done_at_start.get_or_insert(finished_now);
+        if let Some(bar) = &self.bar {
+            // Rate: packages this run finished, per minute of this run.
+            let rate = finished_now.saturating_sub(at_start) as f64 / run_secs.max(1.0) * 60.0;
+            let mut msg = format!(
+                "{} building, {} waiting, {} failed, {} dep-failed; {rate:.1}/min; {}",
+                count(summary, PkgState::Building),
+                count(summary, PkgState::Waiting) + count(summary, PkgState::Ready),
+                count(summary, PkgState::Failed),
+                count(summary, PkgState::DepFailed),
+                times(summary, run_secs)
+            );
+            for b in building_list(building, now_ms) {
+                let _ = write!(msg, "\n  building {b}");
+            }
+            bar.set_length(summary.packages as u64);
+            bar.set_position(finished_now as u64);
+            bar.set_message(msg);
+            if summary.finished {
+                bar.finish();
             }
             return;
         }
-        // Two short lines rather than one long one: a line wider than the
-        // terminal wraps, and the redraw would no longer erase all of it.
-        let (counts, times) = status_parts(summary);
-        let mut block = format!("dbuild local: {counts}\n              {times}\n");
-        for p in building {
-            let since = p
-                .since_unix_ms
-                .map(|t| now_ms.saturating_sub(t) as f64 / 1000.0)
-                .unwrap_or(0.0);
+        let mut err = std::io::stderr().lock();
+        let counts = status_line(summary);
+        if counts != self.last_plain || summary.finished {
+            let _ = writeln!(err, "dbuild local: {counts}; {}", times(summary, run_secs));
+            self.last_plain = counts;
+            self.last_line_at = Instant::now();
+        } else if self.last_line_at.elapsed() >= QUIET_LIMIT && !building.is_empty() {
             let _ = writeln!(
-                block,
-                "  building {:<28} on {:<12} {}",
-                p.name,
-                p.worker.as_deref().unwrap_or("?"),
-                clock(since)
+                err,
+                "dbuild local: still building {}; {}",
+                building_list(building, now_ms).join(", "),
+                times(summary, run_secs)
             );
+            self.last_line_at = Instant::now();
         }
-        if self.drawn_lines > 0 {
-            let _ = write!(err, "\x1b[{}A\x1b[J", self.drawn_lines);
+    }
+
+    /// Removes the bar (before other output).
+    pub fn clear(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
         }
-        let _ = write!(err, "{block}");
-        let _ = err.flush();
-        self.drawn_lines = block.lines().count();
     }
 }
 
@@ -129,14 +188,14 @@ pub fn print_summary(
         && of(PkgState::DepFailed).count() == 0;
     let _ = writeln!(
         out,
-        "dbuild local: {} in {} (build {:.2} s as the scheduler measured it)",
+        "dbuild local: {} in {} (this run's wall time, start-up included; building took {} of it)",
         match (built, share_ok) {
             (true, true) => "build succeeded",
             (true, false) => "build FAILED: the share does not hold what was accepted",
             (false, _) => "build FAILED",
         },
         clock(wall_secs),
-        summary.elapsed_secs
+        clock(summary.run_elapsed_secs)
     );
     let _ = writeln!(
         out,
